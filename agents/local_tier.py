@@ -1,0 +1,193 @@
+"""The local tier: answers routed requests from memory and records, with no model.
+
+It reads and writes only through the memory package's API; replies are plain text with a small
+Markdown subset (``*bold*``, ``- `` bullets) that every channel can render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from agents.router import Routed, split_due, subject_of
+from memory import InvalidMemory, Layer, MemoryHit, MemoryService, NotFound
+
+HELP = """I'm SoloOS, your business assistant. Without a language model I can already:
+- *remember* facts: "remember that Acme pays net 30", "note: Jane prefers calls"
+- keep *rules*: "always CC my accountant on invoices"
+- *recall*: "what do you know about Acme?", "what is our hourly rate?"
+- *tasks*: "add task send invoice to Acme by Friday", "tasks", "done 3"
+- *forget*: "forget acme rate" (I'll show what matches first)
+- list *memories*: "show my memories"
+Drafting, research and planning need a model; `soloos doctor` shows how to set one up."""
+
+RECALL_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    memory: MemoryService
+    workspace: str
+    timezone: str
+    source: str
+    model_configured: bool
+
+
+def needs_model_message(model_configured: bool) -> str:
+    if model_configured:
+        return (
+            "That needs the coordinator agent, which this version does not ship yet; the local tier "
+            "can remember, recall, forget and manage tasks (type help)."
+        )
+    return (
+        "That needs a language model, and none is configured: set SOLOOS_MODEL_FAST (for example "
+        "openai-chat:gpt-4o-mini with OPENAI_API_KEY, or an Ollama model with OLLAMA_BASE_URL). "
+        "Meanwhile I can remember, recall, forget and manage tasks — type help."
+    )
+
+
+def _when(moment: datetime, timezone: str) -> str:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return (
+        local.strftime("%a %d %b %Y %H:%M") if (local.hour, local.minute) != (0, 0) else local.strftime("%a %d %b %Y")
+    )
+
+
+def _day(moment: datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%d %b %Y")
+
+
+async def answer(routed: Routed, ctx: LocalContext) -> str:
+    """Handle a routed request. Business refusals come back as text; system failures raise."""
+    match routed.kind:
+        case "empty":
+            return "That message was empty, so there is nothing to do. Type help to see what I can do."
+        case "help":
+            unknown = routed.args.get("unknown_command")
+            prefix = f"I don't know the command /{unknown}.\n\n" if unknown else ""
+            return prefix + HELP
+        case "greet":
+            return "Hello! Tell me something to remember, ask what I know, or type help."
+        case "remember":
+            return await _remember(routed.text, "project", ctx)
+        case "rule":
+            return await _remember(routed.text, "institutional", ctx)
+        case "recall":
+            return await _recall(routed.text, ctx)
+        case "memories":
+            return await _memories(ctx)
+        case "task_add":
+            return await _task_add(routed.text, ctx)
+        case "task_list":
+            return await _task_list(ctx)
+        case "task_done":
+            return await _task_done(int(routed.args["id"]), ctx)
+        case "forget":
+            return await _forget(routed.text, ctx)
+        case "needs_model":
+            message = needs_model_message(ctx.model_configured)
+            if not routed.text.rstrip().endswith("?"):
+                message += f"\nIf that was a fact to keep, say: remember {routed.text.strip()[:80]}"
+            return message
+
+
+async def _remember(text: str, layer: Layer, ctx: LocalContext) -> str:
+    subject = subject_of(text)
+    if layer == "project" and subject is None:
+        item = await ctx.memory.add_note(text, workspace=ctx.workspace, source=ctx.source)
+    else:
+        item = await ctx.memory.remember(
+            text,
+            layer=layer,
+            workspace=ctx.workspace,
+            source=ctx.source,
+            subject=subject,
+        )
+    if item.duplicate:
+        return f"I already knew that (since {_day(item.created_at, ctx.timezone)}), so I kept the original."
+    what = "rule" if layer == "institutional" else "that"
+    reply = f"Noted {what}: {item.text} [{item.short_id}]"
+    if item.replaces:
+        reply += f"\nThis replaces what I had before: {item.replaces[0]}"
+    return reply
+
+
+def _format_hit(hit: MemoryHit, timezone: str) -> str:
+    label = " (rule)" if hit.layer == "institutional" else ""
+    return f"- {hit.text}{label} — {_day(hit.occurred_at, timezone)} [{hit.short_id}]"
+
+
+async def _recall(query: str, ctx: LocalContext) -> str:
+    hits = await ctx.memory.recall(query, workspace=ctx.workspace, k=RECALL_LIMIT, layers=["project", "institutional"])
+    tasks = await ctx.memory.records.list_tasks(workspace=ctx.workspace, status="open")
+    words = {w for w in query.lower().split() if len(w) > 2}
+    related = [t for t in tasks if words & set(t.title.lower().split())]
+    if not hits and not related:
+        return f'I don\'t know anything about {query} yet. Tell me with "remember …".'
+    lines = [f"What I know about {query}:"] + [_format_hit(h, ctx.timezone) for h in hits]
+    if related:
+        lines.append("Open tasks:")
+        lines += [f"- #{t.id} {t.title}" for t in related[:5]]
+    return "\n".join(lines)
+
+
+async def _memories(ctx: LocalContext) -> str:
+    items = await ctx.memory.list(ctx.workspace, limit=15, include_history=False)
+    items = [i for i in items if i.layer != "working"]
+    if not items:
+        return "I have no memories in this workspace yet."
+    lines = ["Latest memories:"]
+    lines += [f"- {i.text}{' (rule)' if i.layer == 'institutional' else ''} [{i.short_id}]" for i in items]
+    return "\n".join(lines)
+
+
+async def _task_add(text: str, ctx: LocalContext) -> str:
+    title, due = split_due(text, now=datetime.now(UTC), timezone=ctx.timezone)
+    task = await ctx.memory.records.add_task(title, workspace=ctx.workspace, due_at=due, source=ctx.source)
+    suffix = f", due {_when(due, ctx.timezone)}" if due else ""
+    return f"Added task #{task.id}: {task.title}{suffix}."
+
+
+async def _task_list(ctx: LocalContext) -> str:
+    tasks = await ctx.memory.records.list_tasks(workspace=ctx.workspace, status="open")
+    if not tasks:
+        return 'No open tasks. Add one with "add task …".'
+    now = datetime.now(UTC)
+    lines = [f"Open tasks ({len(tasks)}):"]
+    for t in tasks:
+        due = ""
+        if t.due_at:
+            due = f" — {'OVERDUE, was ' if t.due_at < now else ''}due {_when(t.due_at, ctx.timezone)}"
+        lines.append(f"- #{t.id} {t.title}{due}")
+    return "\n".join(lines)
+
+
+async def _task_done(task_id: int, ctx: LocalContext) -> str:
+    try:
+        task = await ctx.memory.records.complete_task(task_id, workspace=ctx.workspace)
+    except NotFound:
+        return f"There is no task #{task_id}. Type tasks to see the open ones."
+    return f"Done: #{task.id} {task.title}."
+
+
+async def _forget(what: str, ctx: LocalContext) -> str:
+    try:
+        item = await ctx.memory.forget(what, workspace=ctx.workspace)
+        return f"Forgotten: {item.text}"
+    except (InvalidMemory, NotFound):
+        pass  # not an id: treat it as a description
+    hits = await ctx.memory.recall(what, workspace=ctx.workspace, k=3, mode="text")
+    if not hits:
+        hits = await ctx.memory.recall(what, workspace=ctx.workspace, k=3)
+        if hits:
+            return 'I\'m not sure which memory you mean. Say "forget <id>" with one of these:\n' + "\n".join(
+                _format_hit(h, ctx.timezone) for h in hits
+            )
+        return f"I have nothing matching {what!r}, so there is nothing to forget."
+    if len(hits) == 1:  # exactly one memory contains those words
+        item = await ctx.memory.forget(hits[0].id, workspace=ctx.workspace)
+        return f"Forgotten: {item.text}"
+    return 'Several memories match. Say "forget <id>" with the one you mean:\n' + "\n".join(
+        _format_hit(h, ctx.timezone) for h in hits
+    )

@@ -1,0 +1,186 @@
+"""The local router: turns a chat message into a known intent without any model.
+
+It recognises the everyday requests in natural phrasing ("remember that…", "what do you know
+about…", "add a task…", "done 3", "forget…"), slash commands, and says when a message needs a
+model. It is deterministic and cheap, so it also decides which tier a message needs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Kind = Literal[
+    "help",
+    "greet",
+    "remember",
+    "rule",
+    "recall",
+    "task_add",
+    "task_list",
+    "task_done",
+    "forget",
+    "memories",
+    "needs_model",
+    "empty",
+]
+
+
+@dataclass(frozen=True)
+class Routed:
+    kind: Kind
+    text: str = ""  # the payload (what to remember, the query, the task title…)
+    args: dict[str, str] = field(default_factory=dict)
+
+
+def _p(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE | re.DOTALL)
+
+
+_POLITE = _p(r"^(?:(?:hey|ok|okay|so|please|pls|can you|could you|would you|soloos)[,!]?\s+)+")
+_TRAILING = _p(r"[\s?!.]+$")
+
+# Order matters: the first match wins.
+_RULES: list[tuple[Kind, re.Pattern[str]]] = [
+    ("help", _p(r"^(?:/?help|/start|\?|what can you do|how does this work|commands)$")),
+    ("greet", _p(r"^(?:hi|hello|hey|good (?:morning|afternoon|evening)|yo)$")),
+    (
+        "task_list",
+        _p(
+            r"^(?:/tasks|tasks|todos?|to-?do list|(?:show|list)(?: me)?(?: all)?(?: my| the)?"
+            r" (?:open )?(?:tasks|todos?)|what(?:'s| is| are)?(?: on)? my (?:tasks|todos?|to-?do list|list)"
+            r"|what do i (?:have|need) to do(?: today)?)$"
+        ),
+    ),
+    (
+        "task_done",
+        _p(r"^(?:/done|done|finished|complete|completed|mark)\s+(?:task\s+)?#?(?P<id>\d+)(?:\s+(?:as\s+)?done)?$"),
+    ),
+    ("task_done", _p(r"^(?:i )?(?:finished|completed|did|done with)\s+(?:task\s+)?#?(?P<id>\d+)$")),
+    (
+        "task_add",
+        _p(r"^(?:/task|/todo|todo:?|task:|add (?:a )?(?:task|todo)(?: to)?:?|new task:?|remind me to)\s+(?P<text>.+)$"),
+    ),
+    (
+        "memories",
+        _p(r"^(?:/memories|(?:list|show)(?: me)?(?: all)?(?: my)? (?:memories|notes)|what have i told you)$"),
+    ),
+    (
+        "forget",
+        _p(r"^(?:/forget|forget(?: about)?(?: that)?|delete (?:the )?(?:memory|note))\s+(?P<text>.+)$"),
+    ),
+    ("rule", _p(r"^(?:/rule|rule:|new rule:?|policy:)\s*(?P<text>.+)$")),
+    ("rule", _p(r"^(?P<text>(?:always|never|don't ever|do not ever)\s.+)$")),
+    (
+        "remember",
+        _p(
+            r"^(?:/remember|/note|remember(?: that)?|note(?: that)?:?|note down:?|keep in mind(?: that)?|"
+            r"fyi:?|for the record:?|save(?: this)?:)\s+(?P<text>.+)$"
+        ),
+    ),
+    ("recall", _p(r"^(?:/recall|/search|recall|search(?: for)?|find|look up)\s+(?P<text>.+)$")),
+    (
+        "recall",
+        _p(
+            r"^(?:what|tell me|remind me)(?: do| did)? (?:you |i )?(?:know|have|remember|say|said|tell you|noted|note)"
+            r"(?: down)? (?:about|on|regarding|of)\s+(?P<text>.+)$"
+        ),
+    ),
+    (
+        "recall",
+        _p(
+            r"^(?:tell me about|anything (?:about|on)|what about|who is|who's|what is|what's|what are|"
+            r"when is|when's|where is|how much is|how much does|how does|do i have anything on)\s+(?P<text>.+)$"
+        ),
+    ),
+]
+
+_SUBJECT = _p(r"^(?P<subject>[\w'’ .&-]{2,60}?)\s+(?:is|are|was|were|=|will be|has become|changed to)\s+\S")
+_SUBJECT_STOP = {"it", "this", "that", "there", "he", "she", "they", "we", "i", "you", "what", "who"}
+
+
+def route(text: str) -> Routed:
+    """Classify one message. Never raises; unknown requests become ``needs_model``."""
+    stripped = text.strip()
+    if not stripped:
+        return Routed("empty")
+    normalized = _TRAILING.sub("", _POLITE.sub("", stripped))
+    # Slash commands from chat clients may carry a bot suffix: /recall@SoloOSBot acme
+    normalized = re.sub(r"^(/\w+)@\w+", r"\1", normalized)
+    for kind, pattern in _RULES:
+        match = pattern.match(normalized)
+        if match:
+            groups = match.groupdict()
+            payload = (groups.get("text") or "").strip()
+            args = {k: v for k, v in groups.items() if k != "text" and v}
+            if kind in ("remember", "rule", "task_add", "recall", "forget") and not payload:
+                continue
+            if kind in ("remember", "rule"):
+                payload = _keep_sentence_end(stripped, payload)
+            return Routed(kind, payload, args)
+    bare_command = re.match(r"^/(\w+)", normalized)
+    if bare_command:
+        return Routed("help", args={"unknown_command": bare_command.group(1)})
+    return Routed("needs_model", stripped)
+
+
+def _keep_sentence_end(original: str, payload: str) -> str:
+    """The trailing-punctuation strip is for matching; keep a remembered fact as written."""
+    tail = original.rstrip()
+    if tail.endswith((".", "!", "?")) and tail.endswith(payload + tail[-1]):
+        return payload + tail[-1]
+    return payload
+
+
+def subject_of(fact: str) -> str | None:
+    """The thing a fact is about, when it has the shape "<subject> is <value>".
+
+    "Acme's day rate is 900 EUR" → "acme's day rate"; a later fact with the same subject
+    supersedes the earlier one in recall.
+    """
+    match = _SUBJECT.match(fact.strip())
+    if not match:
+        return None
+    subject = " ".join(match.group("subject").lower().replace("’", "'").split())
+    if subject in _SUBJECT_STOP or len(subject.split()) > 6:
+        return None
+    return subject
+
+
+_DUE = _p(r"^(?P<title>.+?)\s+(?:by|due|before|on|until)\s+(?P<when>[^,]+)$")
+_TIME_HINT = _p(
+    r"\b(?:today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"next \w+|in \d+ \w+|\d{1,2}(?::\d{2})?\s*(?:am|pm)|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}|"
+    r"jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|sep\w*|oct\w*|nov\w*|dec\w*)\b"
+)
+
+
+def split_due(title: str, *, now: datetime, timezone: str) -> tuple[str, datetime | None]:
+    """ "send invoice to Acme by Friday" → ("send invoice to Acme", next Friday). Dates only when clear."""
+    import dateparser
+
+    candidates = [_DUE.match(title)]
+    trailing = re.match(
+        r"^(?P<title>.+?)\s+(?P<when>(?:today|tonight|tomorrow|next \w+|in \d+ \w+)(?: at .+)?)$",
+        title,
+        re.IGNORECASE,
+    )
+    candidates.append(trailing)
+    for match in candidates:
+        if not match or not _TIME_HINT.search(match.group("when")):
+            continue
+        when = dateparser.parse(
+            match.group("when"),
+            settings={
+                "PREFER_DATES_FROM": "future",
+                "RELATIVE_BASE": now.replace(tzinfo=None),
+                "TIMEZONE": timezone,
+                "TO_TIMEZONE": "UTC",
+                "RETURN_AS_TIMEZONE_AWARE": True,
+            },
+        )
+        if when is not None:
+            return match.group("title").strip(), when
+    return title, None

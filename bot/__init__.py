@@ -1,0 +1,1 @@
+"""Composition root, CLI, settings, the console channel and the dispatcher."""

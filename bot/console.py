@@ -1,0 +1,75 @@
+"""The console channel: a REPL on a terminal, one reply per line when stdin is piped."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Callable
+from typing import BinaryIO, TextIO
+
+from bot.app import App
+from bot.intent import Intent
+
+PROMPT = "you › "
+
+
+def _intent(app: App, session: str, number: int, text: str) -> Intent:
+    return Intent(
+        workspace=app.settings.workspace,
+        operator=app.settings.operator,
+        channel="console",
+        channel_user=app.settings.operator,
+        conversation=f"console:{app.settings.operator}",
+        text=text,
+        idempotency_key=f"console:{session}:{number}",
+    )
+
+
+async def run_piped(app: App, stdin: BinaryIO, stdout: TextIO) -> int:
+    """Read one message per line, print one reply per message, stop at EOF. Returns failures."""
+    session = uuid.uuid4().hex
+    failures = 0
+    loop = asyncio.get_running_loop()
+    number = 0
+    while True:
+        raw = await loop.run_in_executor(None, stdin.readline)
+        if not raw:
+            return failures
+        number += 1
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            stdout.write(f"Line {number} is not valid UTF-8, so I ignored it; nothing was saved.\n")
+            stdout.flush()
+            failures += 1
+            continue
+        reply = await app.dispatcher.handle(_intent(app, session, number, text))
+        failures += 0 if reply.ok else 1
+        stdout.write(reply.text + "\n")
+        stdout.flush()
+
+
+async def run_interactive(app: App, read: Callable[[str], str] = input, write: TextIO = sys.stdout) -> None:
+    """A REPL. Ctrl-D, ``exit`` or ``quit`` ends it."""
+    import contextlib
+
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  - line editing and history for input()
+
+    session = uuid.uuid4().hex
+    write.write("SoloOS console — type help, or exit to leave.\n")
+    loop = asyncio.get_running_loop()
+    number = 0
+    while True:
+        try:
+            text = await loop.run_in_executor(None, read, PROMPT)
+        except (EOFError, KeyboardInterrupt):
+            write.write("\n")
+            return
+        if text.strip().lower() in {"exit", "quit", ":q"}:
+            return
+        number += 1
+        reply = await app.dispatcher.handle(_intent(app, session, number, text))
+        write.write(reply.text + "\n\n")
+        write.flush()

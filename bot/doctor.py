@@ -1,0 +1,119 @@
+"""``soloos doctor``: what is configured, what works, what is missing and how to fix it."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.app import quiet_libraries
+from bot.settings import Settings
+from memory import MemoryError_, open_memory
+
+_PROVIDER_KEYS = {
+    "openai": "OPENAI_API_KEY",
+    "openai-chat": "OPENAI_API_KEY",
+    "openai-responses": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "ollama": "OLLAMA_BASE_URL",
+}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | fail | off
+    detail: str
+    fix: str = ""
+
+
+def _model_check(name: str, value: str | None, variable: str) -> Check:
+    if not value:
+        return Check(
+            name,
+            "off",
+            "not set: requests that need a model get a clear refusal",
+            f"set {variable}, e.g. openai-chat:gpt-4o-mini or ollama:llama3.1",
+        )
+    provider = value.split(":", 1)[0]
+    key = _PROVIDER_KEYS.get(provider)
+    if key and not os.environ.get(key):
+        return Check(name, "fail", f"{value}: {key} is not set", f"export {key}=…")
+    return Check(name, "ok", f"{value} (used once the agents land; the local tier answers today)")
+
+
+async def run_doctor(settings: Settings, console: Console) -> bool:
+    quiet_libraries()
+    checks: list[Check] = [
+        Check(
+            "settings",
+            "ok",
+            f"home {settings.home}, workspace {settings.workspace!r}, tz {settings.timezone}",
+        ),
+    ]
+    started = time.perf_counter()
+    try:
+        async with open_memory(settings) as memory:
+            db = memory.db
+            opened = time.perf_counter() - started
+            with db.connection() as conn:
+                version = conn.execute("SHOW server_version").fetchone()
+                vector = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+                migration = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            checks.append(
+                Check(
+                    "database",
+                    "ok",
+                    f"{db.target.description}: PostgreSQL {version[0] if version else '?'}, pgvector "
+                    f"{vector[0] if vector else '?'}, schema v{migration[0] if migration else 0} ({opened:.1f}s)",
+                )
+            )
+            count = await memory.count(settings.workspace)
+            checks.append(Check("memory", "ok", f"{count} memories in workspace {settings.workspace!r}"))
+            started = time.perf_counter()
+            try:
+                await memory.recall("doctor check", workspace=settings.workspace, k=1)
+                checks.append(
+                    Check(
+                        "embedder",
+                        "ok",
+                        f"{memory.embedder.description}, ready in {time.perf_counter() - started:.1f}s",
+                    )
+                )
+            except MemoryError_ as error:
+                checks.append(
+                    Check(
+                        "embedder",
+                        "fail",
+                        str(error),
+                        "reinstall with ./bootstrap.sh, or set SOLOOS_EMBEDDER=openai",
+                    )
+                )
+    except MemoryError_ as error:
+        fix = (
+            "check DATABASE_URL, or unset it to use the embedded server"
+            if settings.database_url
+            else f"check {settings.home / 'pgdata' / 'log'}; or set SOLOOS_HOME to a writable directory"
+        )
+        checks.append(Check("database", "fail", str(error), fix))
+    checks.append(_model_check("fast model", settings.model_fast, "SOLOOS_MODEL_FAST"))
+    checks.append(_model_check("strong model", settings.model_strong, "SOLOOS_MODEL_STRONG"))
+    checks.append(
+        Check(
+            "channels",
+            "off",
+            "console only in this release (`soloos chat`); Telegram and Slack adapters are not built yet",
+        )
+    )
+
+    table = Table(title="SoloOS doctor", show_lines=False)
+    for column in ("check", "status", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    marks = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "off": "[yellow]off[/]"}
+    for check in checks:
+        table.add_row(check.name, marks[check.status], check.detail, check.fix)
+    console.print(table)
+    return all(c.status != "fail" for c in checks)

@@ -1,0 +1,77 @@
+"""The one settings object. Read from the environment (``SOLOOS_`` prefix) and ``.env``.
+
+Nothing reads the environment anywhere else; the composition root builds ``Settings`` once and
+passes it down.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return platformdirs.user_data_path("soloos")
+
+
+def _default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (some containers)
+        return "operator"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOLOOS_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Data directory (embedded Postgres, caches)")
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SOLOOS_DATABASE_URL", "DATABASE_URL"),
+        description="External Postgres with pgvector; unset means the embedded server under home",
+    )
+    workspace: str = Field(default="default", description="Workspace (business) the console works in")
+    operator: str = Field(default_factory=_default_operator, description="Operator name on the console")
+    timezone: str = Field(default="UTC", description="Operator's IANA time zone, e.g. Europe/Berlin")
+
+    embedder: Literal["local", "openai"] = Field(default="local", description="Embedding provider")
+    embedder_model: str | None = Field(
+        default=None, description="Embedding model; default: bundled all-MiniLM-L6-v2 (local)"
+    )
+    embedder_base_url: str | None = Field(default=None, description="OpenAI-compatible embeddings URL")
+    embedder_api_key: SecretStr | None = Field(default=None, description="Key for the embeddings API")
+
+    model_fast: str | None = Field(default=None, description="pydantic-ai model string for the fast tier")
+    model_strong: str | None = Field(default=None, description="pydantic-ai model string for the strong tier")
+
+    max_message_chars: int = Field(default=16_000, ge=100, description="Longest chat message accepted")
+    working_memory_hours: int = Field(default=72, ge=1, description="How long working memory lives")
+    db_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for Postgres")
+
+    @field_validator("workspace")
+    @classmethod
+    def _workspace_slug(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 64:
+            raise ValueError("workspace must be 1-64 characters")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Berlin") from err
+        return value
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.database_url is None

@@ -1,0 +1,1 @@
+"""Drivers for external systems (email, calendar, bank). Built in issue #6; nothing here yet."""

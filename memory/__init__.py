@@ -1,0 +1,77 @@
+"""Layered memory and canonical records over PostgreSQL + pgvector.
+
+Usage::
+
+    async with open_memory(settings) as memory:
+        await memory.remember("Acme pays net 30", layer="project", workspace="acme-co")
+        hits = await memory.recall("how fast does Acme pay?", workspace="acme-co")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from memory._embedder import Embedder, prepare_mem0_environment
+from memory._postgres import Database, open_database
+from memory._service import MemoryService
+from memory._types import (
+    LAYERS,
+    Contact,
+    ImportProblem,
+    ImportReport,
+    Layer,
+    MemoryHit,
+    MemoryItem,
+    Task,
+    Turn,
+)
+from memory.errors import DatabaseMisconfigured, DatabaseUnavailable, InvalidMemory, MemoryError_, NotFound
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryService]:
+    """Open the database (embedded or ``DATABASE_URL``), apply migrations, and yield the service."""
+    if settings is None:
+        from bot.settings import Settings
+
+        settings = Settings()
+    prepare_mem0_environment(settings.home)
+    embedder = Embedder(settings)  # starts loading the model while the database starts
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    stack = contextlib.ExitStack()
+    try:
+        db: Database = await asyncio.to_thread(
+            stack.enter_context,
+            open_database(database_url=url, home=settings.home, timeout=settings.db_connect_timeout),
+        )
+        yield MemoryService(db, embedder, working_ttl=timedelta(hours=settings.working_memory_hours))
+    finally:
+        embedder.close()
+        await asyncio.to_thread(stack.close)
+
+
+__all__ = [
+    "LAYERS",
+    "Contact",
+    "DatabaseMisconfigured",
+    "DatabaseUnavailable",
+    "ImportProblem",
+    "ImportReport",
+    "InvalidMemory",
+    "Layer",
+    "MemoryError_",
+    "MemoryHit",
+    "MemoryItem",
+    "MemoryService",
+    "NotFound",
+    "Task",
+    "Turn",
+    "open_memory",
+]

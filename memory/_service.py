@@ -1,0 +1,540 @@
+"""``MemoryService``: layered memory with hybrid recall over one Postgres table.
+
+Writes embed first (CPU, no transaction open), then insert in one short transaction, so a
+database that goes away mid-request leaves nothing half-written. Reads fuse a pgvector cosine
+ranking with a Postgres full-text ranking by reciprocal rank. Memories that share a ``subject``
+form a history: only the newest (by ``occurred_at``) is recalled; older ones stay listable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from memory._embedder import Embedder
+from memory._postgres import Database
+from memory._records import Conversations, Records
+from memory._types import (
+    LAYERS,
+    ImportProblem,
+    ImportReport,
+    Layer,
+    MemoryHit,
+    MemoryItem,
+    RecallMode,
+)
+from memory.errors import InvalidMemory, NotFound
+
+MAX_MEMORY_CHARS = 20_000
+RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
+IMPORT_BATCH = 64
+
+_WS = re.compile(r"\s+")
+_ID_PREFIX = re.compile(r"^[0-9a-f]{6,32}$")
+
+# Rows that are alive: not expired and not superseded by a newer memory on the same subject.
+_CURRENT = """
+    (m.expires_at IS NULL OR m.expires_at > now())
+    AND (m.subject IS NULL OR NOT EXISTS (
+        SELECT 1 FROM memories n
+        WHERE n.workspace = m.workspace AND n.subject = m.subject
+          AND (n.occurred_at, n.created_at) > (m.occurred_at, m.created_at)))
+"""
+
+_COLUMNS = "m.id, m.text, m.layer, m.workspace, m.subject, m.source, m.occurred_at, m.created_at, m.payload"
+
+
+def normalize_text(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def normalize_subject(subject: str | None) -> str | None:
+    if subject is None:
+        return None
+    subject = normalize_text(subject).lower()
+    return subject or None
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(normalize_text(text).lower().encode()).hexdigest()
+
+
+def _check_layer(layer: str) -> Layer:
+    if layer not in LAYERS:
+        raise InvalidMemory(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
+    return layer
+
+
+def _aware(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _payload_metadata(payload: dict[str, Any]) -> dict[str, Any]:
+    metadata = payload.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _item(row: dict[str, Any], *, current: bool = True, **extra: Any) -> MemoryItem:
+    return MemoryItem(
+        id=row["id"],
+        text=row["text"],
+        layer=row["layer"],
+        workspace=row["workspace"],
+        occurred_at=row["occurred_at"],
+        created_at=row["created_at"],
+        subject=row["subject"],
+        source=row["source"],
+        metadata=_payload_metadata(row["payload"]),
+        current=row.get("current", current),
+        **extra,
+    )
+
+
+class MemoryService:
+    """The memory API. Every method is async; blocking work runs in worker threads."""
+
+    def __init__(self, db: Database, embedder: Embedder, *, working_ttl: timedelta) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.working_ttl = working_ttl
+        self.records = Records(db)
+        self.conversations = Conversations(db)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def remember(
+        self,
+        text: str,
+        *,
+        layer: Layer,
+        workspace: str,
+        source: str | None = None,
+        occurred_at: datetime | None = None,
+        subject: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> MemoryItem:
+        """Store one memory. Storing the same text twice in a layer keeps the original."""
+        row = self._prepare(text, layer, workspace, source, occurred_at, subject, metadata)
+        vector = await asyncio.to_thread(self.embedder.embed, row["text"])
+        return await asyncio.to_thread(self._insert_one, row, vector)
+
+    async def add_note(self, text: str, *, workspace: str, source: str | None = None) -> MemoryItem:
+        """A note record and its project memory, written together or not at all."""
+        row = self._prepare(text, "project", workspace, source, None, None, None)
+        vector = await asyncio.to_thread(self.embedder.embed, row["text"])
+        return await asyncio.to_thread(self._insert_one, row, vector, True)
+
+    def _prepare(
+        self,
+        text: str,
+        layer: str,
+        workspace: str,
+        source: str | None,
+        occurred_at: datetime | None,
+        subject: str | None,
+        metadata: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        if not isinstance(text, str):
+            raise InvalidMemory("memory text must be a string")
+        clean = normalize_text(text)
+        if not clean:
+            raise InvalidMemory("memory text is empty")
+        if len(clean) > MAX_MEMORY_CHARS:
+            raise InvalidMemory(f"memory text is {len(clean):,} characters; the limit is {MAX_MEMORY_CHARS:,}")
+        if "\x00" in clean:
+            raise InvalidMemory("memory text contains a NUL character")
+        if not workspace:
+            raise InvalidMemory("workspace is required")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidMemory("metadata must be a JSON object")
+        layer_ = _check_layer(layer)
+        expires = datetime.now(UTC) + self.working_ttl if layer_ == "working" else None
+        return {
+            "id": uuid.uuid4(),
+            "text": clean,
+            "layer": layer_,
+            "workspace": workspace,
+            "source": source,
+            "occurred_at": _aware(occurred_at),
+            "subject": normalize_subject(subject),
+            "metadata": metadata or {},
+            "expires_at": expires,
+            "hash": content_hash(clean),
+        }
+
+    @staticmethod
+    def _payload(row: dict[str, Any]) -> Jsonb:
+        # mem0's pgvector store reads "data", "user_id" and "hash" from the payload.
+        return Jsonb(
+            {
+                "data": row["text"],
+                "user_id": row["workspace"],
+                "hash": row["hash"],
+                "layer": row["layer"],
+                "metadata": row["metadata"],
+            }
+        )
+
+    _INSERT = """
+        INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source,
+                              occurred_at, expires_at, content_hash)
+        VALUES (%(id)s, %(vector)s, %(payload)s, %(workspace)s, %(layer)s, %(text)s, %(subject)s,
+                %(source)s, %(occurred_at)s, %(expires_at)s, %(hash)s)
+        ON CONFLICT (workspace, layer, content_hash) DO NOTHING
+        RETURNING id
+    """
+
+    def _insert_one(self, row: dict[str, Any], vector: list[float], as_note: bool = False) -> MemoryItem:
+        import numpy as np
+
+        params = dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            inserted = cur.execute(self._INSERT, params).fetchone()
+            if inserted is None:  # same text already in this layer: keep the original
+                existing = cur.execute(
+                    f"SELECT {_COLUMNS} FROM memories m WHERE workspace = %s AND layer = %s AND content_hash = %s",
+                    (row["workspace"], row["layer"], row["hash"]),
+                ).fetchone()
+                assert existing is not None
+                return _item(existing, duplicate=True)
+            if as_note:
+                cur.execute(
+                    "INSERT INTO notes (workspace, body, memory_id, source) VALUES (%s, %s, %s, %s)",
+                    (row["workspace"], row["text"], row["id"], row["source"]),
+                )
+            replaced: tuple[str, ...] = ()
+            if row["subject"]:
+                older = cur.execute(
+                    """SELECT text FROM memories WHERE workspace = %s AND subject = %s AND id <> %s
+                       AND occurred_at <= %s ORDER BY occurred_at DESC LIMIT 3""",
+                    (row["workspace"], row["subject"], row["id"], row["occurred_at"]),
+                ).fetchall()
+                replaced = tuple(r["text"] for r in older)
+            created = cur.execute(
+                f"SELECT {_COLUMNS}, {_CURRENT} AS current FROM memories m WHERE m.id = %s", (row["id"],)
+            ).fetchone()
+            assert created is not None
+            return _item(created, replaces=replaced)
+
+    async def import_jsonl(
+        self,
+        path: str | Path,
+        *,
+        workspace: str,
+        source: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportReport:
+        """Import JSONL lines ``{"text", "layer", "occurred_at", "subject", "metadata"}``.
+
+        Bad lines (invalid UTF-8, bad JSON, missing text, unknown layer, bad date) are reported
+        with their line number; every good line is kept. ``progress`` is called with the number
+        of lines handled so far.
+        """
+        return await asyncio.to_thread(self._import_sync, Path(path), workspace, source, progress)
+
+    def _import_sync(
+        self, path: Path, workspace: str, source: str | None, progress: Callable[[int], None] | None
+    ) -> ImportReport:
+        problems: list[ImportProblem] = []
+        imported = duplicates = 0
+        batch: list[dict[str, Any]] = []
+        handled = 0
+        source = source or f"import:{path.name}"
+
+        def flush() -> None:
+            nonlocal imported, duplicates
+            if not batch:
+                return
+            vectors = self.embedder.embed_many([row["text"] for row in batch])
+            added = self._insert_many(batch, vectors)
+            imported += added
+            duplicates += len(batch) - added
+            batch.clear()
+
+        try:
+            handle = path.open("rb")
+        except OSError as err:
+            raise InvalidMemory(f"cannot read {path}: {err.strerror}") from err
+        with handle:
+            for number, raw in enumerate(handle, start=1):
+                handled = number
+                row = self._parse_import_line(number, raw, workspace, source, problems)
+                if row is not None:
+                    batch.append(row)
+                if len(batch) >= IMPORT_BATCH:
+                    flush()
+                    if progress:
+                        progress(handled)
+        flush()
+        if progress:
+            progress(handled)
+        return ImportReport(imported=imported, duplicates=duplicates, problems=tuple(problems))
+
+    def _parse_import_line(
+        self, number: int, raw: bytes, workspace: str, source: str, problems: list[ImportProblem]
+    ) -> dict[str, Any] | None:
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            problems.append(
+                ImportProblem(number, f"not valid UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})")
+            )
+            return None
+        if not line.strip():
+            return None
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(ImportProblem(number, f"invalid JSON: {err.msg} at column {err.colno}"))
+            return None
+        if not isinstance(data, dict):
+            problems.append(ImportProblem(number, "expected a JSON object"))
+            return None
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            problems.append(ImportProblem(number, '"text" is missing or empty'))
+            return None
+        occurred = data.get("occurred_at")
+        occurred_at: datetime | None = None
+        if occurred is not None:
+            try:
+                occurred_at = datetime.fromisoformat(str(occurred))
+            except ValueError:
+                problems.append(ImportProblem(number, f'"occurred_at" {occurred!r} is not an ISO 8601 date'))
+                return None
+        subject = data.get("subject")
+        if subject is not None and not isinstance(subject, str):
+            problems.append(ImportProblem(number, '"subject" must be a string'))
+            return None
+        try:
+            return self._prepare(
+                text,
+                data.get("layer", "project"),
+                workspace,
+                data.get("source") or source,
+                occurred_at,
+                subject,
+                data.get("metadata"),
+            )
+        except InvalidMemory as err:
+            problems.append(ImportProblem(number, str(err)))
+            return None
+
+    def _insert_many(self, rows: list[dict[str, Any]], vectors: list[list[float]]) -> int:
+        import numpy as np
+
+        params = [
+            dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
+            for row, vector in zip(rows, vectors, strict=True)
+        ]
+        added = 0
+        with self.db.connection() as conn, conn.cursor() as cur:
+            for p in params:
+                cur.execute(self._INSERT, p)
+                added += cur.rowcount
+        return added
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def recall(
+        self,
+        query: str,
+        *,
+        workspace: str,
+        k: int = 10,
+        layers: Iterable[Layer] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        mode: RecallMode = "hybrid",
+    ) -> list[MemoryHit]:
+        """The ``k`` most relevant current memories for ``query`` in ``workspace``."""
+        query = normalize_text(query or "")
+        if not query:
+            raise InvalidMemory("recall needs a query")
+        if not 1 <= k <= 200:
+            raise InvalidMemory("k must be between 1 and 200")
+        chosen = [_check_layer(layer) for layer in layers] if layers else list(LAYERS)
+        vector = None
+        if mode != "text":
+            vector = await asyncio.to_thread(self.embedder.embed, query[:2000])
+        return await asyncio.to_thread(self._recall_sync, query, vector, workspace, k, chosen, since, until, mode)
+
+    def _recall_sync(
+        self,
+        query: str,
+        vector: list[float] | None,
+        workspace: str,
+        k: int,
+        layers: Sequence[str],
+        since: datetime | None,
+        until: datetime | None,
+        mode: RecallMode,
+    ) -> list[MemoryHit]:
+        import numpy as np
+
+        params: dict[str, Any] = {
+            "ws": workspace,
+            "layers": layers,
+            "since": _aware(since) if since else None,
+            "until": _aware(until) if until else None,
+            "text": query[:2000],
+            "depth": max(40, 4 * k),
+            "k": k,
+            "rrf": RRF_K,
+            "vec": np.asarray(vector, dtype=np.float32) if vector is not None else None,
+        }
+        scope = f"""m.workspace = %(ws)s AND m.layer = ANY(%(layers)s)
+            AND (%(since)s::timestamptz IS NULL OR m.occurred_at >= %(since)s)
+            AND (%(until)s::timestamptz IS NULL OR m.occurred_at < %(until)s)
+            AND {_CURRENT}"""
+        dense = f"""SELECT id, row_number() OVER (ORDER BY dist) AS r FROM (
+                SELECT m.id, m.vector <=> %(vec)s AS dist FROM memories m
+                WHERE {scope} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d"""
+        # plainto_tsquery parses safely; turning its ANDs into ORs ranks partial matches too.
+        sparse = f"""SELECT id, row_number() OVER (ORDER BY rank DESC) AS r FROM (
+                SELECT m.id, ts_rank_cd(m.tsv, q) AS rank
+                FROM memories m,
+                     to_tsquery('simple', replace(plainto_tsquery('english', %(text)s)::text, '&', '|')) AS q
+                WHERE {scope} AND q <> ''::tsquery AND m.tsv @@ q
+                ORDER BY rank DESC LIMIT %(depth)s) s"""
+        parts = {"hybrid": [dense, sparse], "dense": [dense], "text": [sparse]}[mode]
+        union = " UNION ALL ".join(f"({p})" for p in parts)
+        sql = f"""
+            WITH ranked AS ({union}),
+            fused AS (SELECT id, sum(1.0 / (%(rrf)s + r)) AS score FROM ranked GROUP BY id)
+            SELECT {_COLUMNS}, f.score FROM fused f JOIN memories m ON m.id = f.id
+            ORDER BY f.score DESC, m.occurred_at DESC LIMIT %(k)s"""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(sql, params).fetchall()
+        return [
+            MemoryHit(
+                id=row["id"],
+                text=row["text"],
+                score=float(row["score"]),
+                layer=row["layer"],
+                occurred_at=row["occurred_at"],
+                metadata=_payload_metadata(row["payload"]),
+                subject=row["subject"],
+                source=row["source"],
+            )
+            for row in rows
+        ]
+
+    async def list(
+        self,
+        workspace: str,
+        *,
+        layer: Layer | None = None,
+        limit: int = 50,
+        include_history: bool = True,
+    ) -> builtins.list[MemoryItem]:
+        """Newest first. With ``include_history`` superseded memories are listed too (``current`` False)."""
+        if layer is not None:
+            _check_layer(layer)
+        return await asyncio.to_thread(self._list_sync, workspace, layer, limit, include_history)
+
+    def _list_sync(
+        self, workspace: str, layer: str | None, limit: int, include_history: bool
+    ) -> builtins.list[MemoryItem]:
+        history = "TRUE" if include_history else _CURRENT
+        sql = f"""SELECT {_COLUMNS}, {_CURRENT} AS current FROM memories m
+                  WHERE m.workspace = %s AND (%s::text IS NULL OR m.layer = %s) AND {history}
+                  ORDER BY m.occurred_at DESC, m.created_at DESC LIMIT %s"""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(sql, (workspace, layer, layer, limit)).fetchall()
+        return [_item(row) for row in rows]
+
+    async def count(self, workspace: str) -> int:
+        def run() -> int:
+            with self.db.connection() as conn:
+                row = conn.execute("SELECT count(*) FROM memories WHERE workspace = %s", (workspace,)).fetchone()
+            return int(row[0]) if row else 0
+
+        return await asyncio.to_thread(run)
+
+    async def get(self, memory_id: str | uuid.UUID, *, workspace: str | None = None) -> MemoryItem:
+        return await asyncio.to_thread(self._get_sync, str(memory_id), workspace)
+
+    def _get_sync(self, memory_id: str, workspace: str | None) -> MemoryItem:
+        where, value = self._id_clause(memory_id)
+        sql = f"""SELECT {_COLUMNS}, {_CURRENT} AS current FROM memories m
+                  WHERE {where} AND (%s::text IS NULL OR m.workspace = %s) LIMIT 2"""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(sql, (value, workspace, workspace)).fetchall()
+        if not rows:
+            raise NotFound(f"no memory with id {memory_id}")
+        if len(rows) > 1:
+            raise InvalidMemory(f"id prefix {memory_id} matches several memories; give more characters")
+        return _item(rows[0])
+
+    @staticmethod
+    def _id_clause(memory_id: str) -> tuple[str, str]:
+        cleaned = memory_id.strip().lower()
+        try:
+            return "m.id = %s::uuid", str(uuid.UUID(cleaned))
+        except ValueError:
+            pass
+        compact = cleaned.replace("-", "")
+        if not _ID_PREFIX.match(compact):
+            raise InvalidMemory(f"{memory_id!r} is not a memory id (a UUID or at least 6 of its hex digits)")
+        return "replace(m.id::text, '-', '') LIKE %s", compact + "%"
+
+    async def forget(self, memory_id: str | uuid.UUID, *, workspace: str | None = None) -> MemoryItem:
+        """Delete one memory (and unlink its note). Returns what was deleted."""
+        item = await self.get(memory_id, workspace=workspace)
+
+        def run() -> None:
+            with self.db.connection() as conn:
+                conn.execute("DELETE FROM memories WHERE id = %s", (item.id,))
+
+        await asyncio.to_thread(run)
+        return item
+
+    async def export(self, workspace: str, *, layer: Layer | None = None) -> builtins.list[str]:
+        """Every memory of the workspace (history included) as JSONL lines, oldest first."""
+
+        def run() -> builtins.list[str]:
+            sql = f"""SELECT {_COLUMNS} FROM memories m WHERE m.workspace = %s
+                      AND (%s::text IS NULL OR m.layer = %s) ORDER BY m.occurred_at, m.created_at"""
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(sql, (workspace, layer, layer)).fetchall()
+            return [
+                json.dumps(
+                    {
+                        "text": r["text"],
+                        "layer": r["layer"],
+                        "occurred_at": r["occurred_at"].isoformat(),
+                        "subject": r["subject"],
+                        "source": r["source"],
+                        "metadata": _payload_metadata(r["payload"]),
+                        "id": str(r["id"]),
+                    },
+                    ensure_ascii=False,
+                )
+                for r in rows
+            ]
+
+        return await asyncio.to_thread(run)
+
+    async def ping(self) -> None:
+        def run() -> None:
+            with self.db.connection() as conn:
+                conn.execute("SELECT 1")
+
+        await asyncio.to_thread(run)
+
+
+__all__ = ["MemoryService", "content_hash", "normalize_subject", "normalize_text"]

@@ -1,0 +1,130 @@
+"""Value types of the memory API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+from uuid import UUID
+
+Layer = Literal["working", "project", "institutional"]
+LAYERS: tuple[Layer, ...] = get_args(Layer)
+RecallMode = Literal["hybrid", "dense", "text"]
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    """A stored memory. ``current`` is False when a newer memory about the same subject exists."""
+
+    id: UUID
+    text: str
+    layer: Layer
+    workspace: str
+    occurred_at: datetime
+    created_at: datetime
+    subject: str | None = None
+    source: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    current: bool = True
+    duplicate: bool = False  # remember() found the same text already stored and kept the original
+    replaces: tuple[str, ...] = ()  # texts of the memories this one superseded
+
+    @property
+    def short_id(self) -> str:
+        return self.id.hex[:8]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "text": self.text,
+            "layer": self.layer,
+            "workspace": self.workspace,
+            "occurred_at": self.occurred_at.isoformat(),
+            "subject": self.subject,
+            "source": self.source,
+            "metadata": self.metadata,
+            "current": self.current,
+        }
+
+
+@dataclass(frozen=True)
+class MemoryHit:
+    """One recall result; ``score`` is the fused rank score (higher is better)."""
+
+    id: UUID
+    text: str
+    score: float
+    layer: Layer
+    occurred_at: datetime
+    metadata: dict[str, Any]
+    subject: str | None = None
+    source: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return self.id.hex[:8]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "text": self.text,
+            "score": round(self.score, 6),
+            "layer": self.layer,
+            "occurred_at": self.occurred_at.isoformat(),
+            "subject": self.subject,
+            "source": self.source,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    imported: int
+    duplicates: int
+    problems: tuple[ImportProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    title: str
+    status: str
+    due_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "created_at": self.created_at.isoformat(),
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    notes: str | None
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Literal["operator", "assistant"]
+    text: str
+    created_at: datetime

@@ -1,0 +1,81 @@
+"""The console path end to end: Intent → dispatcher → local tier → memory, as an operator types it."""
+
+from __future__ import annotations
+
+from bot.app import App
+from tests.support.chat import FakeChat
+
+
+async def test_remember_then_recall_in_natural_phrasing(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    assert "Noted that" in await chat.say("remember that Acme pays invoices net 30")
+    assert "Noted rule" in await chat.say("Always send invoices as PDF")
+    answer = await chat.say("What do you know about Acme?")
+    assert "Acme pays invoices net 30" in answer
+    notes = await app.memory.list(workspace)
+    assert {n.layer for n in notes} == {"project", "institutional"}
+
+
+async def test_a_new_fact_replaces_the_old_one_visibly(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    await chat.say("remember Acme's day rate is 800 EUR")
+    reply = await chat.say("remember Acme's day rate is 900 EUR")
+    assert "replaces" in reply and "800" in reply
+    answer = await chat.say("what is Acme's day rate?")
+    assert "900 EUR" in answer and "800 EUR" not in answer
+
+
+async def test_tasks_add_list_done(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    added = await chat.say("add task send invoice to Acme by Friday")
+    assert added.startswith("Added task #") and "due" in added
+    task_id = added.split("#", 1)[1].split(":", 1)[0]
+    await chat.say("todo: renew the domain")
+    listing = await chat.say("what's on my list?")
+    assert "send invoice to Acme" in listing and "renew the domain" in listing
+    assert "Done" in await chat.say(f"done {task_id}")
+    assert "send invoice to Acme" not in await chat.say("tasks")
+    assert "no task #999999" in (await chat.say("done 999999")).lower()
+
+
+async def test_forget_asks_when_ambiguous_and_forgets_when_clear(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    await chat.say("remember the Hooli invoice is overdue")
+    await chat.say("remember the Hooli contract renews in March")
+    ambiguous = await chat.say("forget Hooli")
+    assert "Several memories match" in ambiguous
+    assert len(await app.memory.list(workspace)) == 2
+    assert "Forgotten: the Hooli contract renews in March" in await chat.say("forget contract renews")
+    assert [i.text for i in await app.memory.list(workspace)] == ["the Hooli invoice is overdue"]
+
+
+async def test_needs_model_says_what_to_configure(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    reply = await chat.say("draft a proposal for Acme's new website")
+    assert "SOLOOS_MODEL_FAST" in reply
+    assert await app.memory.list(workspace) == []
+
+
+async def test_empty_and_huge_messages_lose_nothing(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    assert "empty" in await chat.say("")
+    huge = "remember " + "x" * 1_000_000
+    reply = await chat.say(huge)
+    assert "1,000,009 characters" in reply and "Nothing was saved" in reply
+    assert chat.replies[-1].ok is False
+    assert await app.memory.list(workspace) == []
+    assert "Noted" in await chat.say("remember the small things still work")
+
+
+async def test_redelivered_message_is_handled_once(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    first = await chat.say("add task call the bank", key="telegram:update:4242")
+    second = await chat.say("add task call the bank", key="telegram:update:4242")
+    assert first == second
+    tasks = await app.memory.records.list_tasks(workspace=workspace)
+    assert [t.title for t in tasks] == ["call the bank"]
+
+
+async def test_unknown_command_gets_help(app: App, workspace: str) -> None:
+    reply = await FakeChat(app, workspace).say("/frobnicate")
+    assert "don't know the command /frobnicate" in reply and "remember" in reply

@@ -1,0 +1,63 @@
+"""Shared fixtures: one real embedded PostgreSQL + pgvector for the session, scripted models only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, open_app, quiet_libraries
+from bot.settings import Settings
+from memory import MemoryService
+
+quiet_libraries()
+
+try:  # no test may reach a model provider
+    import pydantic_ai.models
+
+    pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
+except ImportError:  # pragma: no cover - pydantic-ai is a dependency
+    pass
+
+
+@pytest.fixture(scope="session")
+def soloos_home() -> Iterator[Path]:
+    """A fresh SOLOOS_HOME, or the external DATABASE_URL when the environment provides one."""
+    home = Path(tempfile.mkdtemp(prefix="soloos-test-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(soloos_home: Path) -> Settings:
+    return Settings(
+        home=soloos_home,
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=os.environ.get("DATABASE_URL"),
+        timezone="Europe/Berlin",
+        model_fast=None,
+        model_strong=None,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[App]:
+    """The whole application on the session's embedded server; the server is stopped at the end."""
+    async with open_app(settings) as application:
+        yield application
+
+
+@pytest.fixture(scope="session")
+def memory(app: App) -> MemoryService:
+    return app.memory
+
+
+@pytest.fixture
+def workspace() -> str:
+    """Each test works in its own workspace, which is also how operators are isolated."""
+    return f"ws-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,35 @@
+"""``FakeChat``: drives the dispatcher the way an operator types, one message at a time."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+
+from bot.app import App
+from bot.intent import Intent, Reply
+
+
+@dataclass
+class FakeChat:
+    app: App
+    workspace: str
+    session: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    replies: list[Reply] = field(default_factory=list)
+
+    def intent(self, text: str, key: str | None = None) -> Intent:
+        return Intent(
+            workspace=self.workspace,
+            operator="tester",
+            channel="console",
+            channel_user="tester",
+            conversation=f"test:{self.session}",
+            text=text,
+            idempotency_key=key or f"test:{self.session}:{next(self._numbers)}",
+        )
+
+    async def say(self, text: str, *, key: str | None = None) -> str:
+        reply = await self.app.dispatcher.handle(self.intent(text, key))
+        self.replies.append(reply)
+        return reply.text
