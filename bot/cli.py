@@ -25,8 +25,8 @@ app = typer.Typer(help="SoloOS — the operating layer for a one-person business
 memory_app = typer.Typer(help="Read and write the memory store.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace (default from settings).")]

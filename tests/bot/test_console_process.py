@@ -91,7 +91,11 @@ def test_survives_kill_9_of_the_app_and_of_the_server(tmp_path: Path) -> None:
 
 
 def test_invalid_utf8_and_huge_lines_in_piped_input(tmp_path: Path) -> None:
-    data = b"remember that good line one\n\xff\xfe bad bytes\n" + b"x" * 1_000_000 + b"\nwhat do you know about good line\n"
+    data = (
+        b"remember that good line one\n\xff\xfe bad bytes\n"
+        + b"x" * 1_000_000
+        + b"\nwhat do you know about good line\n"
+    )
     result = subprocess.run(
         [SOLOOS, "chat"],
         input=data,
