@@ -138,22 +138,36 @@ PROJECT_KINDS = (
     ("Newsletter template", "a modular email template and header illustrations"),
 )
 
-# (decision template, question template, style); {first}, {short}, {title} are filled in
+# (decision template, semantic question template); {first}, {short}, {title} are filled in
 DECISIONS = (
-    ("switch the typeface from Gotham to Inter so {short} avoids a €1,400 font licence",
-     "Which font did we settle on for {short}'s {title}, and why?", "semantic"),
-    ("move the mobile screens out of scope into a phase 2 for {short}",
-     "What happened to the phone layouts in the {short} {title}?", "semantic"),
-    ("print with Druckerei Hahn instead of an online printer after the colour problems",
-     "Who is printing the {short} {title}?", "semantic"),
-    ("use stock photography instead of a photo shoot, saving {short} about €3,000",
-     "Are we doing our own pictures for {short}'s {title}?", "semantic"),
-    ("bill the third revision round separately at the day rate, as {first} agreed",
-     "Did {short} accept paying for extra changes on the {title}?", "semantic"),
-    ("deliver in English only; the German version is a separate quote",
-     "Which languages does the {short} {title} cover?", "semantic"),
-    ("drop the animated logo and keep it static to hold the deadline",
-     "Is the {short} logo going to be animated in the {title}?", "semantic"),
+    (
+        "switch the typeface from Gotham to Inter so {short} avoids a €1,400 font licence",
+        "Which font did we settle on for {short}'s {title}, and why?",
+    ),
+    (
+        "move the mobile screens out of scope into a phase 2 for {short}",
+        "What happened to the phone layouts in the {short} {title}?",
+    ),
+    (
+        "print with Druckerei Hahn instead of an online printer after the colour problems",
+        "Who is printing the {short} {title}?",
+    ),
+    (
+        "use stock photography instead of a photo shoot, saving {short} about €3,000",
+        "Are we doing our own pictures for {short}'s {title}?",
+    ),
+    (
+        "bill the third revision round separately at the day rate, as {first} agreed",
+        "Did {short} accept paying for extra changes on the {title}?",
+    ),
+    (
+        "deliver in English only; the German version is a separate quote",
+        "Which languages does the {short} {title} cover?",
+    ),
+    (
+        "drop the animated logo and keep it static to hold the deadline",
+        "Is the {short} logo going to be animated in the {title}?",
+    ),
 )
 
 PREFERENCES = {
@@ -199,7 +213,7 @@ NUGGETS = (
      "Will {short} keep outsourcing design to me long term?"),
     ("{short} is planning a full rebrand for 2027 and {first} wants me to pitch for it.",
      "Is there a big upcoming opportunity with {short}?"),
-    ("{first} is going on parental leave from {month}; {other} covers for her at {short}.",
+    ("{first} is going on parental leave from {month}; {other} covers in the meantime at {short}.",
      "Who should I talk to at {short} while my usual contact is away?"),
 )  # fmt: skip
 
@@ -207,14 +221,15 @@ MEETING_TOPICS = (
     "went through round-{n} feedback on {code}; mostly copy tweaks",
     "walked {first} through the moodboards for {title}; they picked direction {letter}",
     "timeline check on {code}, still on track for the deadline",
-    "{first} asked whether we could add a {extra} to {code}",
-    "reviewed how the {title} is performing since launch",
+    "{first} asked whether we could add {extra} to {code}",
+    "reviewed how the {title} work has performed since launch",
     "quick sync on print quantities and paper stock for {code}",
     "{first} shared competitor examples as references for {title}",
     "discussed who on their side signs off {code}",
-    "agreed next steps for {code}: {extra} first, then the rest",
+    "agreed next steps for {code}: {extra} first, then the main deliverables",
 )
-EXTRAS = ("landing page", "set of icons", "one-page flyer", "banner series", "business card", "poster", "email header")
+EXTRAS = ("a landing page", "a set of icons", "a one-page flyer", "a banner series", "business cards", "a poster",
+          "an email header")  # fmt: skip
 STATUS = (
     "first concepts sent",
     "round 2 feedback received",
@@ -240,6 +255,19 @@ TOOLS = (
     ("Adobe Creative Cloud", 66), ("Figma Professional", 15), ("coworking desk at Betahaus", 249),
     ("Google Workspace", 14), ("Notion", 10), ("Webflow hosting", 29),
 )  # fmt: skip
+
+PROSPECT_A = ("Aurora", "Beacon", "Cobalt", "Dune", "Ember", "Fjord", "Glade", "Harvest", "Indigo", "Jasper")
+PROSPECT_B = ("Cosmetics", "Dental Lab", "Estates", "Games", "Kitchens", "Media", "Optics", "Pet Supplies", "Wines")
+LOST_REASONS = (
+    "went with a bigger agency that could also do the media buying",
+    "said the budget was 30% under my quote",
+    "postponed the whole project until next year",
+    "decided to do it in-house with a freelancer on payroll",
+    "picked a studio in their own city so they could meet in person",
+)
+FILLER_A = ("Kelp", "Lumen", "Maple", "Nimbus", "Onyx", "Pollen", "Quartz", "Rowan", "Sable", "Tundra")
+FILLER_B = ("Bikes", "Ceramics", "Clinic", "Coffee", "Consulting", "Foods", "Legal", "Studio", "Textiles", "Yoga")
+FILLER_CLIENTS = 300
 
 # (memory, questions); the operator's own rules, lessons and admin facts
 RULES: tuple[tuple[str, tuple[tuple[Style, str], ...]], ...] = (
@@ -369,6 +397,10 @@ def _slug(text: str) -> str:
     return "".join(ch for ch in text.lower().replace("&", "and") if ch.isalnum())
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def _fill_pattern(rng: random.Random, pattern: str) -> str:
     return "".join(
         str(rng.randrange(10)) if ch == "#" else rng.choice("ABCDEFGHJKLMNPRSTWXY") if ch == "@" else ch
@@ -418,6 +450,17 @@ def _people(rng: random.Random, count: int) -> list[Person]:
     return [Person(first, last, rng.choice(ROLES)) for first, last in rng.sample(pairs, count)]
 
 
+def _memory(
+    rng: random.Random, text: str, day: int, layer: str, metadata: dict[str, str], subject: str | None = None
+) -> Memory:
+    """One import row, stamped at a random working hour of ``day``."""
+    when = START + timedelta(days=day, hours=rng.randint(8, 18), minutes=rng.randrange(60))
+    memory: Memory = {"text": text, "layer": layer, "occurred_at": when.isoformat(), "metadata": metadata}
+    if subject:
+        memory["subject"] = subject
+    return memory
+
+
 # -- the history builder --------------------------------------------------------------------------
 
 
@@ -430,21 +473,14 @@ class History:
     candidates: list[Question] = field(default_factory=list)
     _seen: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(
-        self, text: str, day: int, *, kind: str, layer: str = "project", subject: str | None = None
-    ) -> str | None:
+    def add(self, text: str, day: int, *, kind: str, layer: str = "project", subject: str | None = None) -> str | None:
         """Store a memory; returns its key, or None when the same text is already in the layer."""
         identity = (layer, " ".join(text.split()).lower())
         if identity in self._seen:
             return None
         self._seen.add(identity)
         key = f"m{len(self.memories):05d}"
-        when = START + timedelta(days=day, hours=self.rng.randint(8, 18), minutes=self.rng.randrange(60))
-        memory: Memory = {"text": text, "layer": layer, "occurred_at": when.isoformat(), "metadata": {"key": key}}
-        memory["metadata"]["kind"] = kind
-        if subject:
-            memory["subject"] = subject
-        self.memories.append(memory)
+        self.memories.append(_memory(self.rng, text, day, layer, {"key": key, "kind": kind}, subject))
         return key
 
     def ask(self, style: Style, kind: str, question: str, *answers: str | None) -> None:
@@ -482,8 +518,8 @@ def _round_robin(pools: list[list[Question]], wanted: int) -> list[Question]:
 def _client_facts(h: History, client: Client, first_day: int) -> None:
     rng, c, who = h.rng, client, client.contact
     subject = _slug(c.short)
-    key = h.add(f"{c.name} is a {c.industry} based in {c.city}; {who.name} ({who.role}) found me through a "
-                f"referral from {rng.choice(CLIENTS)[1]}.", first_day, kind="profile")  # fmt: skip
+    key = h.add(f"{c.name} is {_a(c.industry)} based in {c.city}; {who.name} ({who.role}) found me through a "
+                f"referral from {_referrer(rng, c)}.", first_day, kind="profile")  # fmt: skip
     h.ask("semantic", "profile", f"What kind of business is {c.short}?", key)
     h.ask("semantic", "profile", f"How did {c.short} first hear about me?", key)
 
@@ -491,7 +527,8 @@ def _client_facts(h: History, client: Client, first_day: int) -> None:
     _client_rate(h, client, first_day, subject)
     _client_contact(h, client, first_day, subject)
 
-    key = h.add(f"Billing address for {c.name}: {c.address}.", first_day + 1, kind="address", subject=subject + " address")
+    key = h.add(f"Billing address for {c.name}: {c.address}.", first_day + 1, kind="address",
+                subject=subject + " address")  # fmt: skip
     h.ask("entity", "address", f"{c.name} billing address", key)
     h.ask("semantic", "address", f"Where do I post paper invoices for {c.short}?", key)
 
@@ -510,6 +547,10 @@ def _client_facts(h: History, client: Client, first_day: int) -> None:
         text = fact.format(short=c.short, first=who.first)
         key = h.add(text, first_day + rng.randint(3, 60), kind="preference")
         h.ask("semantic", "preference", question.format(short=c.short), key)
+
+
+def _referrer(rng: random.Random, client: Client) -> str:
+    return rng.choice([spec[1] for spec in CLIENTS if spec[1] != client.short])
 
 
 def _client_terms(h: History, c: Client, day: int, subject: str) -> None:
@@ -583,8 +624,7 @@ class InvoicePlan:
     what: str
 
 
-def _projects(h: History, client: Client, first_day: int) -> list[Project]:
-    rng = h.rng
+def _projects(rng: random.Random, client: Client, first_day: int) -> list[Project]:
     projects: list[Project] = []
     number = rng.randint(1, 12)
     day = first_day + rng.randint(0, 20)
@@ -607,11 +647,11 @@ def _project_notes(h: History, p: Project) -> list[InvoicePlan]:
     h.ask("exact", "project", f"What is {p.code} about?", key)
     h.ask("exact", "project", f"budget for {p.code}", key)
     h.ask("entity", "project", f"{c.short} {p.title.lower()} budget and deadline", key)
-    for template, question, style in rng.sample(DECISIONS, rng.randint(1, 2)):
+    for template, question in rng.sample(DECISIONS, rng.randint(1, 2)):
         day = rng.randint(p.start + 3, max(p.start + 4, p.end - 2))
         text = template.format(short=c.short, first=c.contact.first)
         key = h.add(f"Decision on {p.code}: {text}.", day, kind="decision")
-        h.ask(style, "decision", question.format(short=c.short, title=p.title.lower()), key)  # type: ignore[arg-type]
+        h.ask("semantic", "decision", question.format(short=c.short, title=p.title.lower()), key)
     if p.end < SPAN_DAYS - 3:
         key = h.add(f"Delivered the final files for {p.code} ({p.title}) to {c.short} on {_day(p.end)}; "
                     f"{c.contact.first} signed off.", p.end, kind="delivery")  # fmt: skip
@@ -671,27 +711,16 @@ def _proposals(h: History, count: int) -> None:
     for index in range(count):
         day = rng.randint(5, SPAN_DAYS - 10)
         number = f"P-{(START + timedelta(days=day)).year}-{index + 11:03d}"
-        prospect = f"{rng.choice(_PROSPECT_A)} {rng.choice(_PROSPECT_B)}"
+        prospect = f"{rng.choice(PROSPECT_A)} {rng.choice(PROSPECT_B)}"
         title, scope = rng.choice(PROJECT_KINDS)
         amount = rng.randrange(1_800, 24_000, 100)
         key = h.add(f"Sent proposal {number} to {prospect}: {title.lower()}, {scope}, for €{amount:,}.", day,
                     kind="proposal")  # fmt: skip
         h.ask("exact", "proposal", f"What did I quote in {number}?", key)
         if rng.random() < 0.5:
-            reason = rng.choice(_LOST_REASONS)
+            reason = rng.choice(LOST_REASONS)
             outcome = h.add(f"Lost {number}: {prospect} {reason}.", day + rng.randint(7, 30), kind="proposal")
             h.ask("semantic", "proposal", f"Why didn't {prospect} hire me?", outcome)
-
-
-_PROSPECT_A = ("Aurora", "Beacon", "Cobalt", "Dune", "Ember", "Fjord", "Glade", "Harvest", "Indigo", "Jasper")
-_PROSPECT_B = ("Cosmetics", "Dental Lab", "Estates", "Games", "Kitchens", "Media", "Optics", "Pet Supplies", "Wines")
-_LOST_REASONS = (
-    "went with a bigger agency that could also do the media buying",
-    "said the budget was 30% under my quote",
-    "postponed the whole project until next year",
-    "decided to do it in-house with a freelancer on payroll",
-    "picked a studio in their own city so they could meet in person",
-)
 
 
 def _expenses(h: History) -> None:
@@ -703,10 +732,10 @@ def _expenses(h: History) -> None:
 
 
 def _institutional(h: History) -> None:
-    for index, (text, questions) in enumerate(RULES):
+    for text, questions in RULES:
         key = h.add(text, h.rng.randint(0, SPAN_DAYS // 2), kind="rule", layer="institutional")
         for style, question in questions:
-            h.ask(style, f"rule-{style}" if index >= 28 else "rule", question, key)
+            h.ask(style, "rule" if style == "semantic" else "admin", question, key)
 
 
 def _day_to_day(rng: random.Random, projects: Sequence[Project]) -> tuple[str, int, str, str]:
@@ -753,7 +782,7 @@ def generate(seed: int = 7, n_memories: int = 2400) -> tuple[list[Memory], list[
         first_day = rng.randint(0, 30) if rng.random() < 0.6 else rng.randint(30, 220)
         _client_facts(h, client, first_day)
         _nuggets(h, client, first_day)
-        projects.extend(_projects(h, client, first_day))
+        projects.extend(_projects(rng, client, first_day))
     plans = [plan for project in projects for plan in _project_notes(h, project)]
     _invoices(h, plans)
     _proposals(h, 40)
@@ -765,24 +794,18 @@ def generate(seed: int = 7, n_memories: int = 2400) -> tuple[list[Memory], list[
 def filler(n: int, seed: int = 11) -> Iterator[Memory]:
     """``n`` unique, unlabelled memories about a larger made-up client base (for latency runs)."""
     rng = random.Random(seed)
-    h = History(rng)
-    people = _people(rng, 2 * 400)
+    people = _people(rng, 2 * FILLER_CLIENTS)
     specs = [
-        (f"{a} {b}", a, f"{a[:2].upper()}{b[0]}", "small business", rng.choice(sorted(COUNTRIES)))
-        for a in _PROSPECT_A + _FILLER_A
-        for b in _PROSPECT_B + _FILLER_B
+        (f"{a} {b}", a, f"{a[:2]}{b[0]}".upper(), "small business", rng.choice(sorted(COUNTRIES)))
+        for a in PROSPECT_A + FILLER_A
+        for b in PROSPECT_B + FILLER_B
     ]
-    clients = [_make_client(rng, spec, people) for spec in rng.sample(specs, 400)]
-    projects = [p for client in clients for p in _projects(h, client, rng.randint(0, 200))]
-    emitted = 0
-    while emitted < n:
+    clients = [_make_client(rng, spec, people) for spec in rng.sample(specs, FILLER_CLIENTS)]
+    projects = [p for client in clients for p in _projects(rng, client, rng.randint(0, 200))]
+    seen: set[tuple[str, str]] = set()
+    while len(seen) < n:
         text, day, kind, layer = _day_to_day(rng, projects)
-        before = len(h.memories)
-        h.add(f"{text} Ref {emitted:06d}.", day, kind=kind, layer=layer)
-        if len(h.memories) > before:
-            emitted += 1
-            yield h.memories.pop()
-
-
-_FILLER_A = ("Kelp", "Lumen", "Maple", "Nimbus", "Onyx", "Pollen", "Quartz", "Rowan", "Sable", "Tundra")
-_FILLER_B = ("Bikes", "Ceramics", "Clinic", "Coffee", "Consulting", "Foods", "Legal", "Studio", "Textiles", "Yoga")
+        identity = (layer, text.lower())
+        if identity not in seen:
+            seen.add(identity)
+            yield _memory(rng, text, day, layer, {"kind": kind})

@@ -12,8 +12,17 @@ LAYERS: tuple[Layer, ...] = get_args(Layer)
 RecallMode = Literal["hybrid", "dense", "text"]
 
 
+class _ShortId:
+    id: UUID
+
+    @property
+    def short_id(self) -> str:
+        """The first 8 hex digits: enough to name a memory in chat (``forget 1a2b3c4d``)."""
+        return self.id.hex[:8]
+
+
 @dataclass(frozen=True)
-class MemoryItem:
+class MemoryItem(_ShortId):
     """A stored memory. ``current`` is False when a newer memory about the same subject exists."""
 
     id: UUID
@@ -28,10 +37,6 @@ class MemoryItem:
     current: bool = True
     duplicate: bool = False  # remember() found the same text already stored and kept the original
     replaces: tuple[str, ...] = ()  # texts of the memories this one superseded
-
-    @property
-    def short_id(self) -> str:
-        return self.id.hex[:8]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,7 +53,7 @@ class MemoryItem:
 
 
 @dataclass(frozen=True)
-class MemoryHit:
+class MemoryHit(_ShortId):
     """One recall result; ``score`` is the fused rank score (higher is better)."""
 
     id: UUID
@@ -59,10 +64,6 @@ class MemoryHit:
     metadata: dict[str, Any]
     subject: str | None = None
     source: str | None = None
-
-    @property
-    def short_id(self) -> str:
-        return self.id.hex[:8]
 
     def to_json(self) -> dict[str, Any]:
         return {

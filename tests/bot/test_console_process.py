@@ -52,14 +52,20 @@ def test_two_processes_at_once_share_one_server(tmp_path: Path) -> None:
     assert "fact number 0" in check.stdout and "fact number 1" in check.stdout
 
 
-def test_survives_kill_9_of_the_app_and_of_the_server(tmp_path: Path) -> None:
-    proc = start_chat(tmp_path)
+def _remember_in_running_chat(home: Path, fact: str) -> tuple[subprocess.Popen[str], int]:
+    """A chat process that has stored ``fact`` and is still running; returns it and the server pid."""
+    proc = start_chat(home)
     assert proc.stdin and proc.stdout
-    proc.stdin.write("remember that the office wifi password is on the fridge\n")
+    proc.stdin.write(f"remember that {fact}\n")
     proc.stdin.flush()
     assert "Noted that" in proc.stdout.readline()
-    server = _server_pid(tmp_path)
+    server = _server_pid(home)
     assert server is not None
+    return proc, server
+
+
+def test_survives_kill_9_of_the_app_and_of_the_server(tmp_path: Path) -> None:
+    proc, _ = _remember_in_running_chat(tmp_path, "the office wifi password is on the fridge")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
 
@@ -69,13 +75,7 @@ def test_survives_kill_9_of_the_app_and_of_the_server(tmp_path: Path) -> None:
     assert _server_pid(tmp_path) is None
 
     # Now a crash of everything: app and postgres killed, a stale postmaster.pid left behind.
-    proc = start_chat(tmp_path)
-    assert proc.stdin and proc.stdout
-    proc.stdin.write("remember that the spare key is with Jane\n")
-    proc.stdin.flush()
-    assert "Noted that" in proc.stdout.readline()
-    server = _server_pid(tmp_path)
-    assert server is not None
+    proc, server = _remember_in_running_chat(tmp_path, "the spare key is with Jane")
     os.kill(server, signal.SIGKILL)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)

@@ -1,0 +1,111 @@
+"""Recall latency at 10k and 100k memories, and import throughput on the way there.
+
+    .venv/bin/python -m bench.recall_latency [--sizes 10000 100000] [--queries 200]
+
+Loads memories through ``import_jsonl`` (the real path: embed in batches, insert with the HNSW
+and full-text indexes live), then times ``recall`` end to end (query embedding + SQL) and the SQL
+alone (query vectors precomputed). Prints the conditions with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.dataset import filler
+from bot.app import quiet_libraries
+from bot.settings import Settings
+from memory import MemoryService, open_memory
+
+QUERIES = [
+    "how fast does {c} pay invoices",
+    "what did we agree with {c} about the deadline",
+    "{c} contact person email",
+    "overdue invoice {c}",
+    "notes from the last call with {c}",
+    "day rate for {c}",
+    "what does {c} want changed in the design",
+    "when is the next milestone for {c}",
+]
+CLIENTS = ["Maple Coffee", "Onyx Legal", "Quartz Studio", "Sable Yoga", "Nimbus Foods", "Rowan Clinic"]
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
+    return ordered[index]
+
+
+async def _load(memory: MemoryService, workdir: Path, count: int, start: int) -> tuple[int, float]:
+    path = workdir / f"batch-{start}.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for i, item in enumerate(filler(count, seed=start + 11)):
+            item["text"] = f"{item['text']} #{start + i}"
+            out.write(json.dumps(item) + "\n")
+    began = time.perf_counter()
+    report = await memory.import_jsonl(path, workspace="bench")
+    elapsed = time.perf_counter() - began
+    assert not report.problems, report.problems[:3]
+    return report.imported, elapsed
+
+
+async def _time_recall(memory: MemoryService, n: int) -> dict[str, float]:
+    queries = [QUERIES[i % len(QUERIES)].format(c=CLIENTS[i % len(CLIENTS)]) for i in range(n)]
+    vectors = memory.embedder.embed_many(queries)
+    await memory.recall(queries[0], workspace="bench")  # warm the pool and caches
+    total, sql = [], []
+    for query, vector in zip(queries, vectors, strict=True):
+        began = time.perf_counter()
+        await memory.recall(query, workspace="bench", k=10)
+        total.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        memory._recall_sync(query, vector, "bench", 10, ["working", "project", "institutional"], None, None, "hybrid")
+        sql.append((time.perf_counter() - began) * 1000)
+    return {
+        "recall_p50_ms": statistics.median(total),
+        "recall_p95_ms": _percentile(total, 95),
+        "sql_p50_ms": statistics.median(sql),
+        "sql_p95_ms": _percentile(sql, 95),
+    }
+
+
+async def main(sizes: list[int], queries: int) -> list[dict[str, float]]:
+    quiet_libraries()
+    home = Path(tempfile.mkdtemp(prefix="soloos-bench-"))
+    results = []
+    try:
+        settings = Settings(home=home, _env_file=None, database_url=os.environ.get("DATABASE_URL"))  # type: ignore[call-arg]
+        async with open_memory(settings) as memory:
+            loaded = 0
+            for size in sorted(sizes):
+                added, seconds = await _load(memory, home, size - loaded, loaded)
+                loaded += added
+                figures = {"memories": float(loaded), "import_per_s": added / seconds}
+                figures |= await _time_recall(memory, queries)
+                results.append(figures)
+                print(
+                    f"{loaded:>7,} memories | import {figures['import_per_s']:6.0f}/s | "
+                    f"recall p50 {figures['recall_p50_ms']:5.1f} ms p95 {figures['recall_p95_ms']:5.1f} ms | "
+                    f"SQL only p50 {figures['sql_p50_ms']:5.1f} ms p95 {figures['sql_p95_ms']:5.1f} ms",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    print(f"conditions: {os.cpu_count()} cores, local all-MiniLM-L6-v2 embedder, embedded PostgreSQL 18 + pgvector,")
+    print(f"            HNSW (cosine) + GIN full text, reciprocal-rank fusion, k=10, {args.queries} queries per size")
+    asyncio.run(main(args.sizes, args.queries))
