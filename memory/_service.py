@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import hashlib
 import json
 import re
@@ -38,7 +39,8 @@ from memory.errors import InvalidMemory, NotFound
 
 MAX_MEMORY_CHARS = 20_000
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
-IMPORT_BATCH = 64
+TEXT_BOOST_WEIGHT = 0.5  # how much shared words re-rank the vector candidates
+IMPORT_BATCH = 256
 
 _WS = re.compile(r"\s+")
 _ID_PREFIX = re.compile(r"^[0-9a-f]{6,32}$")
@@ -53,6 +55,15 @@ _CURRENT = """
 """
 
 _COLUMNS = "m.id, m.text, m.layer, m.workspace, m.subject, m.source, m.occurred_at, m.created_at, m.payload"
+
+
+# Tokens that name one thing exactly: anything with a digit (INV-2026-0142, DE123456789, PO-77)
+# and e-mail addresses.
+_IDENTIFIER = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\b[\w/-]*\d[\w/-]*\b")
+
+
+def _identifiers(query: str) -> builtins.list[str]:
+    return _IDENTIFIER.findall(query)
 
 
 def normalize_text(text: str) -> str:
@@ -254,31 +265,51 @@ class MemoryService:
         handled = 0
         source = source or f"import:{path.name}"
 
+        # Embedding (torch) and inserting (Postgres) overlap: batch N is written while N+1 embeds.
+        writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        pending: concurrent.futures.Future[int] | None = None
+        pending_size = 0
+
+        def settle() -> None:
+            nonlocal imported, duplicates, pending
+            if pending is not None:
+                added = pending.result()
+                imported += added
+                duplicates += pending_size - added
+                pending = None
+
         def flush() -> None:
-            nonlocal imported, duplicates
+            nonlocal pending, pending_size
             if not batch:
                 return
-            vectors = self.embedder.embed_many([row["text"] for row in batch])
-            added = self._insert_many(batch, vectors)
-            imported += added
-            duplicates += len(batch) - added
+            rows = list(batch)
             batch.clear()
+            vectors = self.embedder.embed_many([row["text"] for row in rows])
+            settle()
+            pending, pending_size = writer.submit(self._insert_many, rows, vectors), len(rows)
 
         try:
             handle = path.open("rb")
         except OSError as err:
             raise InvalidMemory(f"cannot read {path}: {err.strerror}") from err
-        with handle:
-            for number, raw in enumerate(handle, start=1):
-                handled = number
-                row = self._parse_import_line(number, raw, workspace, source, problems)
-                if row is not None:
-                    batch.append(row)
-                if len(batch) >= IMPORT_BATCH:
-                    flush()
-                    if progress:
-                        progress(handled)
-        flush()
+        try:
+            with handle:
+                for number, raw in enumerate(handle, start=1):
+                    handled = number
+                    row = self._parse_import_line(number, raw, workspace, source, problems)
+                    if row is not None:
+                        batch.append(row)
+                    if len(batch) >= IMPORT_BATCH:
+                        flush()
+                        if progress:
+                            progress(handled)
+            flush()
+            settle()
+        finally:
+            writer.shutdown(wait=True)
+        if imported:
+            with self.db.connection() as conn:
+                conn.execute("ANALYZE memories")  # fresh statistics, so the planner uses the HNSW index
         if progress:
             progress(handled)
         return ImportReport(imported=imported, duplicates=duplicates, problems=tuple(problems))
@@ -340,11 +371,13 @@ class MemoryService:
             dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
             for row, vector in zip(rows, vectors, strict=True)
         ]
-        added = 0
         with self.db.connection() as conn, conn.cursor() as cur:
-            for p in params:
-                cur.execute(self._INSERT, p)
-                added += cur.rowcount
+            cur.executemany(self._INSERT, params, returning=True)
+            added = 0
+            while True:  # one result set per row: an id when inserted, none when a duplicate
+                added += len(cur.fetchall())
+                if not cur.nextset():
+                    break
         return added
 
     # -- reading ------------------------------------------------------------------------------
@@ -382,43 +415,60 @@ class MemoryService:
         since: datetime | None,
         until: datetime | None,
         mode: RecallMode,
-    ) -> list[MemoryHit]:
+    ) -> builtins.list[MemoryHit]:
         import numpy as np
 
+        identifiers = _identifiers(query)
         params: dict[str, Any] = {
             "ws": workspace,
-            "layers": layers,
+            "layers": list(layers),
             "since": _aware(since) if since else None,
             "until": _aware(until) if until else None,
             "text": query[:2000],
+            "ids": " ".join(identifiers),
             "depth": max(40, 4 * k),
             "k": k,
             "rrf": RRF_K,
+            "boost": TEXT_BOOST_WEIGHT,
             "vec": np.asarray(vector, dtype=np.float32) if vector is not None else None,
         }
         scope = f"""m.workspace = %(ws)s AND m.layer = ANY(%(layers)s)
             AND (%(since)s::timestamptz IS NULL OR m.occurred_at >= %(since)s)
             AND (%(until)s::timestamptz IS NULL OR m.occurred_at < %(until)s)
             AND {_CURRENT}"""
-        dense = f"""SELECT id, row_number() OVER (ORDER BY dist) AS r FROM (
-                SELECT m.id, m.vector <=> %(vec)s AS dist FROM memories m
-                WHERE {scope} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d"""
-        # plainto_tsquery parses safely; turning its ANDs into ORs ranks partial matches too.
-        sparse = f"""SELECT id, row_number() OVER (ORDER BY rank DESC) AS r FROM (
-                SELECT m.id, ts_rank_cd(m.tsv, q) AS rank
-                FROM memories m,
-                     to_tsquery('simple', replace(plainto_tsquery('english', %(text)s)::text, '&', '|')) AS q
-                WHERE {scope} AND q <> ''::tsquery AND m.tsv @@ q
+        # plainto_tsquery parses safely; its ANDs turned into ORs match any of the words.
+        any_word = "to_tsquery('simple', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))"
+
+        def text_ranked(query_sql: str, extra: str = "") -> str:
+            return f"""SELECT id, row_number() OVER (ORDER BY rank DESC) AS r FROM (
+                SELECT m.id, ts_rank_cd(m.tsv, q) AS rank FROM memories m, {query_sql} AS q
+                WHERE {scope} AND q <> ''::tsquery AND m.tsv @@ q {extra}
                 ORDER BY rank DESC LIMIT %(depth)s) s"""
-        parts = {"hybrid": [dense, sparse], "dense": [dense], "text": [sparse]}[mode]
-        union = " UNION ALL ".join(f"({p})" for p in parts)
+
+        ctes = {
+            "dense": f"""SELECT id, row_number() OVER (ORDER BY dist) AS r FROM (
+                SELECT m.id, m.vector <=> %(vec)s AS dist FROM memories m
+                WHERE {scope} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d""",
+            # Identifiers (invoice numbers, VAT ids, e-mails, codes) must all match: rare and exact.
+            "exact": text_ranked("plainto_tsquery('english', %(ids)s)"),
+            # Ordinary words only re-rank what the vectors found: a client's name alone matches
+            # dozens of memories and would otherwise drown the one that answers the question.
+            "boost": text_ranked(any_word, "AND m.id IN (SELECT id FROM dense)"),
+            "words": text_ranked(any_word),
+        }
+        weights = {"dense": "1.0", "exact": "1.0", "boost": "%(boost)s", "words": "1.0"}
+        use = {"hybrid": ["dense", "boost"], "dense": ["dense"], "text": ["words"]}[mode]
+        if identifiers and mode != "dense":
+            use.append("exact")
+        with_sql = ",\n".join(f"{name} AS ({ctes[name]})" for name in use)
+        union = " UNION ALL ".join(f"SELECT id, r, {weights[name]}::float AS w FROM {name}" for name in use)
         sql = f"""
-            WITH ranked AS ({union}),
-            fused AS (SELECT id, sum(1.0 / (%(rrf)s + r)) AS score FROM ranked GROUP BY id)
+            WITH {with_sql},
+            fused AS (SELECT id, sum(w / (%(rrf)s + r)) AS score FROM ({union}) u GROUP BY id)
             SELECT {_COLUMNS}, f.score FROM fused f JOIN memories m ON m.id = f.id
             ORDER BY f.score DESC, m.occurred_at DESC LIMIT %(k)s"""
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(sql, params).fetchall()
+            rows = cur.execute(sql.encode(), params).fetchall()
         return [
             MemoryHit(
                 id=row["id"],
