@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from agents.gate import Gate
 from agents.router import Routed, split_due, subject_of
-from memory import InvalidMemory, Layer, MemoryHit, MemoryService, NotFound
+from memory import MODES, InvalidMemory, Layer, MemoryHit, MemoryService, NotFound
 
 HELP = """I'm SoloOS, your business assistant. Without a language model I can already:
 - *remember* facts: "remember that Acme pays net 30", "note: Jane prefers calls"
@@ -28,18 +29,31 @@ RECALL_LIMIT = 5
 @dataclass(frozen=True)
 class LocalContext:
     memory: MemoryService
+    gate: Gate
     workspace: str
+    operator: str
+    intent_key: str
     timezone: str
     source: str
     model_configured: bool
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the agents say back: text, and choices the channel renders as buttons."""
+
+    text: str
+    choices: tuple[tuple[str, str], ...] = ()  # (label, command)
+    ok: bool = True
+
+
+def approval_choices(token: str) -> tuple[tuple[str, str], ...]:
+    return (("Approve", f"/approve {token}"), ("Deny", f"/deny {token}"), ("Details", f"/details {token}"))
+
+
 def needs_model_message(model_configured: bool) -> str:
     if model_configured:
-        return (
-            "That needs the coordinator agent, which this version does not ship yet; the local tier "
-            "can remember, recall, forget and manage tasks (type help)."
-        )
+        return "That needs a model, and the configured model could not be used; `soloos doctor` shows why."
     return (
         "That needs a language model, and none is configured: set SOLOOS_MODEL_FAST (for example "
         "openai-chat:gpt-4o-mini with OPENAI_API_KEY, or an Ollama model with OLLAMA_BASE_URL). "
@@ -58,8 +72,31 @@ def _day(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d %b %Y")
 
 
-async def answer(routed: Routed, ctx: LocalContext) -> str:
+async def answer(routed: Routed, ctx: LocalContext) -> Answer:
     """Handle a routed request. Business refusals come back as text; system failures raise."""
+    match routed.kind:
+        case "approvals":
+            return await _approvals(ctx)
+        case "approve" | "deny":
+            return Answer(
+                await ctx.gate.decide_approval(
+                    routed.args["token"], operator=ctx.operator, approve=routed.kind == "approve"
+                )
+            )
+        case "details":
+            return await _details(routed.args["token"], ctx)
+        case "why":
+            return Answer(await ctx.gate.explain(ctx.workspace, routed.args.get("ref", "")))
+        case "undo":
+            return Answer(await ctx.gate.undo_last(workspace=ctx.workspace, operator=ctx.operator))
+        case "usage":
+            return Answer(await _usage(ctx))
+        case "mode":
+            return Answer(await _mode(routed.args.get("mode"), ctx))
+    return Answer(await _answer_text(routed, ctx))
+
+
+async def _answer_text(routed: Routed, ctx: LocalContext) -> str:
     match routed.kind:
         case "empty":
             return "That message was empty, so there is nothing to do. Type help to see what I can do."
@@ -85,7 +122,7 @@ async def answer(routed: Routed, ctx: LocalContext) -> str:
             return await _task_done(int(routed.args["id"]), ctx)
         case "forget":
             return await _forget(routed.text, ctx)
-        case "needs_model":
+        case _:  # needs_model; the dispatcher sends it here only when no model can take it
             message = needs_model_message(ctx.model_configured)
             if not routed.text.rstrip().endswith("?"):
                 message += f"\nIf that was a fact to keep, say: remember {routed.text.strip()[:80]}"
@@ -106,6 +143,14 @@ async def _remember(text: str, layer: Layer, ctx: LocalContext) -> str:
         )
     if item.duplicate:
         return f"I already knew that (since {_day(item.created_at, ctx.timezone)}), so I kept the original."
+    await ctx.gate.record_operator_action(
+        workspace=ctx.workspace,
+        operator=ctx.operator,
+        intent_key=ctx.intent_key,
+        action_type="memory.write",
+        outcome=f"remembered: {item.text[:200]}",
+        undo={"kind": "memory.delete", "id": str(item.id)},
+    )
     what = "rule" if layer == "institutional" else "that"
     reply = f"Noted {what}: {item.text} [{item.short_id}]"
     if item.replaces:
@@ -145,6 +190,14 @@ async def _memories(ctx: LocalContext) -> str:
 async def _task_add(text: str, ctx: LocalContext) -> str:
     title, due = split_due(text, now=datetime.now(UTC), timezone=ctx.timezone)
     task = await ctx.memory.records.add_task(title, workspace=ctx.workspace, due_at=due, source=ctx.source)
+    await ctx.gate.record_operator_action(
+        workspace=ctx.workspace,
+        operator=ctx.operator,
+        intent_key=ctx.intent_key,
+        action_type="task.create",
+        outcome=f"added task #{task.id}: {task.title}",
+        undo={"kind": "task.delete", "id": task.id},
+    )
     suffix = f", due {_when(due, ctx.timezone)}" if due else ""
     return f"Added task #{task.id}: {task.title}{suffix}."
 
@@ -168,6 +221,14 @@ async def _task_done(task_id: int, ctx: LocalContext) -> str:
         task = await ctx.memory.records.complete_task(task_id, workspace=ctx.workspace)
     except NotFound:
         return f"There is no task #{task_id}. Type tasks to see the open ones."
+    await ctx.gate.record_operator_action(
+        workspace=ctx.workspace,
+        operator=ctx.operator,
+        intent_key=ctx.intent_key,
+        action_type="task.complete",
+        outcome=f"completed task #{task.id}: {task.title}",
+        undo={"kind": "task.reopen", "id": task.id},
+    )
     return f"Done: #{task.id} {task.title}."
 
 
@@ -191,3 +252,54 @@ async def _forget(what: str, ctx: LocalContext) -> str:
     return 'Several memories match. Say "forget <id>" with the one you mean:\n' + "\n".join(
         _format_hit(h, ctx.timezone) for h in hits
     )
+
+
+async def _approvals(ctx: LocalContext) -> Answer:
+    from agents.runner import describe_approval
+
+    waiting = await ctx.gate.pending(ctx.workspace)
+    if not waiting:
+        return Answer("Nothing is waiting for your approval.")
+    parts = [f"{len(waiting)} waiting for your approval:"]
+    parts += [f"{n}. {describe_approval(a)}" for n, a in enumerate(waiting, start=1)]
+    choices = approval_choices(waiting[0].id) if len(waiting) == 1 else ()
+    if len(waiting) > 1:
+        parts.append("Say approve <code> or deny <code>.")
+    return Answer("\n\n".join(parts), choices)
+
+
+async def _details(token: str, ctx: LocalContext) -> Answer:
+    from agents.runner import describe_approval
+
+    waiting = {a.id: a for a in await ctx.gate.pending(ctx.workspace)}
+    if token in waiting:
+        return Answer(describe_approval(waiting[token], full=True), approval_choices(token))
+    return Answer(await ctx.gate.explain(ctx.workspace, token))
+
+
+async def _usage(ctx: LocalContext) -> str:
+    summary = await ctx.memory.agent_store.spend_summary(ctx.workspace)
+    lines = [f"Model spend: ${summary.today:.4f} today, ${summary.month:.4f} this month."]
+    if summary.lines:
+        lines.append("This month by agent and tier:")
+        lines += [
+            f"- {line.agent} ({line.tier}): {line.requests} requests, {line.cached} from cache, ${line.cost:.4f}"
+            for line in summary.lines
+        ]
+    else:
+        lines.append("No model requests this month; the local tier costs nothing.")
+    return "\n".join(lines)
+
+
+async def _mode(mode: str | None, ctx: LocalContext) -> str:
+    store = ctx.memory.agent_store
+    if mode is None:
+        current = await store.get_mode(ctx.workspace, ctx.operator)
+        return (
+            f"Mode: {current}. Modes: exploratory (gathers, takes no actions), deterministic (follows your "
+            "rules exactly), creative (offers variants). Say /mode <name> to change."
+        )
+    if mode not in MODES:
+        return f"There is no {mode!r} mode; choose exploratory, deterministic or creative."
+    await store.set_mode(ctx.workspace, ctx.operator, mode)
+    return f"Mode set to {mode}."

@@ -25,6 +25,14 @@ Kind = Literal[
     "memories",
     "needs_model",
     "empty",
+    "approvals",
+    "approve",
+    "deny",
+    "details",
+    "why",
+    "undo",
+    "usage",
+    "mode",
 ]
 
 
@@ -42,8 +50,30 @@ def _p(pattern: str) -> re.Pattern[str]:
 _POLITE = _p(r"^(?:(?:hey|ok|okay|so|please|pls|can you|could you|would you|soloos)[,!]?\s+)+")
 _TRAILING = _p(r"[\s?!.]+$")
 
+_TOKEN = r"(?:ap:)?(?P<token>[A-Za-z0-9_-]{6,40})"
+
 # Order matters: the first match wins.
 _RULES: list[tuple[Kind, re.Pattern[str]]] = [
+    (
+        "approvals",
+        _p(
+            r"^(?:/approvals|approvals|pending approvals|what needs my (?:approval|ok|decision)|"
+            r"(?:show|list)(?: me)?(?: the)?(?: pending)? approvals)$"
+        ),
+    ),
+    ("approve", _p(rf"^(?:/approve|approve|yes,? approve)\s+{_TOKEN}$")),
+    ("deny", _p(rf"^(?:/deny|deny|reject|/reject)\s+{_TOKEN}$")),
+    ("details", _p(rf"^(?:/details|details)\s+{_TOKEN}$")),
+    ("why", _p(r"^(?:/why|why)(?:\s+(?:did you do\s+)?#?(?P<ref>[A-Za-z0-9_:-]{1,40}))?$")),
+    ("undo", _p(r"^(?:/undo|undo(?: that| it| the last (?:action|change))?)$")),
+    (
+        "usage",
+        _p(
+            r"^(?:/usage|usage|spend|how much (?:have i|did i|did you) spen[dt](?: on (?:ai|models?))?"
+            r"(?: today| this month)?)$"
+        ),
+    ),
+    ("mode", _p(r"^(?:/mode|mode)(?:\s+(?P<mode>[a-z]+))?$")),
     ("help", _p(r"^(?:/?help|/start|\?|what can you do|how does this work|commands)$")),
     ("greet", _p(r"^(?:hi|hello|hey|good (?:morning|afternoon|evening)|yo)$")),
     (

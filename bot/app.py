@@ -1,4 +1,4 @@
-"""The composition root: settings → database + memory → dispatcher. Torn down in reverse order."""
+"""The composition root: settings → database + memory → policy gate → models → dispatcher."""
 
 from __future__ import annotations
 
@@ -7,16 +7,26 @@ import logging
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 
+from pydantic_ai.usage import UsageLimits
+
+from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
 from bot.dispatcher import Dispatcher
 from bot.settings import Settings
 from memory import MemoryService, open_memory
+from policies import load_policy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class App:
     settings: Settings
     memory: MemoryService
+    gate: Gate
+    runner: AgentRunner
     dispatcher: Dispatcher
 
 
@@ -34,18 +44,46 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def model_configured(settings: Settings) -> bool:
-    return bool(settings.model_fast or settings.model_strong)
+def model_tiers(settings: Settings) -> ModelTiers:
+    """The configured models; a model string that cannot be built (e.g. no API key) is left out."""
+    built = {}
+    for tier, name in (("fast", settings.model_fast), ("strong", settings.model_strong)):
+        if not name:
+            continue
+        try:
+            built[tier] = ModelTiers.from_strings(name, None).fast
+        except Exception as err:  # the provider SDKs raise various errors for missing keys / bad names
+            log.warning("model %s (%s tier) unavailable: %s", name, tier, err)
+    return ModelTiers(built.get("fast"), built.get("strong"))
+
+
+def budget(settings: Settings) -> Budget:
+    return Budget(Decimal(str(settings.budget_daily_usd)), Decimal(str(settings.budget_monthly_usd)))
+
+
+def prices(settings: Settings) -> Prices:
+    return Prices(Decimal(str(settings.price_input_per_mtok)), Decimal(str(settings.price_output_per_mtok)))
 
 
 @contextlib.asynccontextmanager
-async def open_app(settings: Settings) -> AsyncIterator[App]:
+async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> AsyncIterator[App]:
+    """Everything wired together. ``tiers`` overrides the models from settings (tests, benchmarks)."""
     quiet_libraries()
+    policy = load_policy(settings.policy_file)
     async with open_memory(settings) as memory:
-        dispatcher = Dispatcher(
-            memory,
-            timezone=settings.timezone,
-            max_chars=settings.max_message_chars,
-            model_configured=model_configured(settings),
+        gate = Gate(
+            memory, policy, settings.timezone, timedelta(hours=settings.approval_ttl_hours), settings.send_grace_seconds
         )
-        yield App(settings, memory, dispatcher)
+        runner = AgentRunner(
+            memory,
+            gate,
+            tiers if tiers is not None else model_tiers(settings),
+            budget(settings),
+            prices(settings),
+            UsageLimits(request_limit=settings.turn_request_limit, total_tokens_limit=settings.turn_token_limit),
+            settings.context_token_budget,
+        )
+        dispatcher = Dispatcher(memory, gate, runner, timezone=settings.timezone, max_chars=settings.max_message_chars)
+        for line in await gate.resume_approved():  # approvals clicked just before a crash
+            log.info("resumed after restart: %s", line)
+        yield App(settings, memory, gate, runner, dispatcher)

@@ -9,9 +9,25 @@ from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
 from bot.app import App
-from bot.intent import Intent
+from bot.intent import Intent, Reply
 
 PROMPT = "you › "
+
+
+def render(reply: Reply) -> str:
+    """Reply text, with its buttons as numbered choices the next line can pick by number."""
+    if not reply.buttons:
+        return reply.text
+    choices = "   ".join(f"[{n}] {button.label}" for n, button in enumerate(reply.buttons, start=1))
+    return f"{reply.text}\n{choices}"
+
+
+def pick(text: str, last: Reply | None) -> str:
+    """A bare number answers the previous reply's choices; anything else is a message."""
+    stripped = text.strip()
+    if last and last.buttons and stripped.isdigit() and 1 <= int(stripped) <= len(last.buttons):
+        return last.buttons[int(stripped) - 1].action
+    return text
 
 
 def _intent(app: App, session: str, number: int, text: str) -> Intent:
@@ -32,6 +48,7 @@ async def run_piped(app: App, stdin: BinaryIO, stdout: TextIO) -> int:
     failures = 0
     loop = asyncio.get_running_loop()
     number = 0
+    last: Reply | None = None
     while True:
         raw = await loop.run_in_executor(None, stdin.readline)
         if not raw:
@@ -44,9 +61,10 @@ async def run_piped(app: App, stdin: BinaryIO, stdout: TextIO) -> int:
             stdout.flush()
             failures += 1
             continue
-        reply = await app.dispatcher.handle(_intent(app, session, number, text))
+        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, last)))
+        last = reply
         failures += 0 if reply.ok else 1
-        stdout.write(reply.text + "\n")
+        stdout.write(render(reply) + "\n")
         stdout.flush()
 
 
@@ -61,6 +79,7 @@ async def run_interactive(app: App, read: Callable[[str], str] = input, write: T
     write.write("SoloOS console — type help, or exit to leave.\n")
     loop = asyncio.get_running_loop()
     number = 0
+    last: Reply | None = None
     while True:
         try:
             text = await loop.run_in_executor(None, read, PROMPT)
@@ -70,6 +89,7 @@ async def run_interactive(app: App, read: Callable[[str], str] = input, write: T
         if text.strip().lower() in {"exit", "quit", ":q"}:
             return
         number += 1
-        reply = await app.dispatcher.handle(_intent(app, session, number, text))
-        write.write(reply.text + "\n\n")
+        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, last)))
+        last = reply
+        write.write(render(reply) + "\n\n")
         write.flush()

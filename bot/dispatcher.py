@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import logging
 
-from agents.local_tier import LocalContext, answer
-from agents.router import route
-from bot.intent import Intent, Reply
+from agents import AgentRunner, Gate, LocalContext, answer, approval_choices, route
+from bot.intent import Button, Intent, Reply
 from memory import DatabaseUnavailable, InvalidMemory, MemoryError_, MemoryService
 
 log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, memory: MemoryService, *, timezone: str, max_chars: int, model_configured: bool) -> None:
+    def __init__(
+        self, memory: MemoryService, gate: Gate, runner: AgentRunner, *, timezone: str, max_chars: int
+    ) -> None:
         self.memory = memory
+        self.gate = gate
+        self.runner = runner
         self.timezone = timezone
         self.max_chars = max_chars
-        self.model_configured = model_configured
 
     async def handle(self, intent: Intent) -> Reply:
         size = len(intent.text)
@@ -59,21 +61,42 @@ class Dispatcher:
 
     async def _answer(self, intent: Intent) -> Reply:
         routed = route(intent.text)
-        context = LocalContext(
-            memory=self.memory,
-            workspace=intent.workspace,
-            timezone=self.timezone,
-            source=f"{intent.channel}:{intent.channel_user}",
-            model_configured=self.model_configured,
-        )
         try:
-            return Reply(await answer(routed, context))
+            if routed.kind == "needs_model" and self.runner.tiers.available:
+                return await self._model_turn(intent)
+            context = LocalContext(
+                memory=self.memory,
+                gate=self.gate,
+                workspace=intent.workspace,
+                operator=intent.operator,
+                intent_key=intent.idempotency_key,
+                timezone=self.timezone,
+                source=f"{intent.channel}:{intent.channel_user}",
+                model_configured=self.runner.tiers.available,
+            )
+            result = await answer(routed, context)
+            return Reply(result.text, tuple(Button(label, action) for label, action in result.choices), ok=result.ok)
         except InvalidMemory as err:
             return Reply(f"I couldn't do that: {err}.", ok=False)
         except DatabaseUnavailable:
             raise
         except MemoryError_ as err:
             return Reply(f"I couldn't do that: {err}", ok=False)
+
+    async def _model_turn(self, intent: Intent) -> Reply:
+        mode = await self.memory.agent_store.get_mode(intent.workspace, intent.operator)
+        outcome = await self.runner.run(
+            intent.text,
+            workspace=intent.workspace,
+            operator=intent.operator,
+            conversation=intent.conversation,
+            intent_key=intent.idempotency_key,
+            mode=mode,
+        )
+        buttons: tuple[Button, ...] = ()
+        if outcome.approvals:
+            buttons = tuple(Button(label, action) for label, action in approval_choices(outcome.approvals[0].id))
+        return Reply(outcome.text, buttons, ok=outcome.ok)
 
     async def _release(self, key: str) -> None:
         try:

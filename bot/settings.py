@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     model_fast: str | None = Field(default=None, description="pydantic-ai model string for the fast tier")
     model_strong: str | None = Field(default=None, description="pydantic-ai model string for the strong tier")
 
+    policy_file: Path | None = Field(default=None, description="Policy template (YAML); default: built-in")
+    approval_ttl_hours: float = Field(default=48, gt=0, description="Pending approvals expire after this")
+    send_grace_seconds: int = Field(default=120, ge=0, description="Window in which a send can be undone")
+
+    budget_daily_usd: float = Field(default=2.0, ge=0, description="Hard cap on model spend per day")
+    budget_monthly_usd: float = Field(default=30.0, ge=0, description="Hard cap on model spend per month")
+    price_input_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M input tokens (unknown models)")
+    price_output_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M output tokens (unknown models)")
+    turn_request_limit: int = Field(default=8, ge=1, description="Model requests allowed per turn")
+    turn_token_limit: int = Field(default=20_000, ge=100, description="Tokens allowed per turn")
+    context_token_budget: int = Field(default=1_500, ge=100, description="Memory context per turn (tokens)")
+
     max_message_chars: int = Field(default=16_000, ge=100, description="Longest chat message accepted")
     working_memory_hours: int = Field(default=72, ge=1, description="How long working memory lives")
     db_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for Postgres")

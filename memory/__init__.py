@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
 from memory._embedder import Embedder, prepare_mem0_environment
 from memory._postgres import Database, open_database
 from memory._service import MemoryService
@@ -59,7 +60,10 @@ async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryS
 
 __all__ = [
     "LAYERS",
+    "MODES",
+    "AgentStore",
     "Contact",
+    "Database",
     "DatabaseMisconfigured",
     "DatabaseUnavailable",
     "ImportProblem",
@@ -71,6 +75,8 @@ __all__ = [
     "MemoryItem",
     "MemoryService",
     "NotFound",
+    "SpendLine",
+    "SpendSummary",
     "Task",
     "Turn",
     "open_memory",

@@ -124,6 +124,17 @@ class Records:
 
         return await asyncio.to_thread(run)
 
+    def known_counterparties_sync(self, workspace: str) -> frozenset[str]:
+        """Names and addresses the business already deals with: contacts and past recipients."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                """SELECT lower(name) FROM contacts WHERE workspace = %s
+                   UNION SELECT lower(email) FROM contacts WHERE workspace = %s AND email IS NOT NULL
+                   UNION SELECT lower(recipient) FROM outbox WHERE workspace = %s AND status IN ('queued', 'sent')""",
+                (workspace, workspace, workspace),
+            ).fetchall()
+        return frozenset(r[0] for r in rows)
+
 
 class Conversations:
     """Exactly-once handling of intents and the recent transcript (working context)."""

@@ -23,6 +23,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from memory._agentstore import AgentStore
 from memory._embedder import Embedder
 from memory._postgres import Database
 from memory._records import Conversations, Records
@@ -123,6 +124,7 @@ class MemoryService:
         self.working_ttl = working_ttl
         self.records = Records(db)
         self.conversations = Conversations(db)
+        self.agent_store = AgentStore(db)
 
     # -- writing ------------------------------------------------------------------------------
 

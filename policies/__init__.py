@@ -1,1 +1,25 @@
-"""Policy templates, the policy engine, approvals and the audit log. Built in issue #3; nothing here yet."""
+"""Policy templates, the pure policy engine, durable approvals and the audit log.
+
+Nothing here performs a side effect: the engine judges, approvals and audit record.
+"""
+
+from policies import approvals, audit
+from policies.approvals import Approval
+from policies.audit import AuditEvent, AuditRecord
+from policies.engine import Action, Decision, Level, Policy, PolicyContext, PolicyError, decide, load_policy
+
+__all__ = [
+    "Action",
+    "Approval",
+    "AuditEvent",
+    "AuditRecord",
+    "Decision",
+    "Level",
+    "Policy",
+    "PolicyContext",
+    "PolicyError",
+    "approvals",
+    "audit",
+    "decide",
+    "load_policy",
+]

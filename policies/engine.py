@@ -119,10 +119,6 @@ _RISKS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _raise(current: Level, new: Level) -> Level:
-    return new if _ORDER[new] > _ORDER[current] else current
-
-
 def decide(action: Action, context: PolicyContext) -> Decision:
     """How far ``action`` may go under ``context.policy``; always with the reason and the risks."""
     policy = context.policy
@@ -149,13 +145,17 @@ def decide(action: Action, context: PolicyContext) -> Decision:
         if not known:
             risks.append(f"{action.counterparty} is not among your known contacts")
 
-    side_effect = not rule.reversible
+    reaches_people = action.counterparty is not None or not rule.reversible
     if context.mode == "exploratory" and action.type not in ("memory.write", "email.draft"):
         level = "deny"
         reasons.append("exploratory mode gathers information and takes no actions")
-    elif side_effect and policy.quiet_hours and policy.quiet_hours.contains(context.now_local.time()):
-        if _ORDER[level] < _ORDER["approve"]:
-            level = "approve"
-            reasons.append("it is quiet hours")
+    elif (
+        reaches_people
+        and policy.quiet_hours
+        and policy.quiet_hours.contains(context.now_local.time())
+        and _ORDER[level] < _ORDER["approve"]
+    ):
+        level = "approve"
+        reasons.append("it is quiet hours")
 
     return Decision(level, "; ".join(reasons), tuple(risks), rule.reversible)

@@ -61,3 +61,40 @@ def memory(app: App) -> MemoryService:
 def workspace() -> str:
     """Each test works in its own workspace, which is also how operators are isolated."""
     return f"ws-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def with_model(app: App, settings: Settings):  # type: ignore[no-untyped-def]
+    """The session's app with a scripted model in place of the configured tiers."""
+    from decimal import Decimal
+
+    from pydantic_ai.usage import UsageLimits
+
+    from agents import AgentRunner, Budget, Prices
+    from bot.dispatcher import Dispatcher
+    from tests.support.models import Script
+
+    def build(
+        script: Script,
+        *,
+        daily: str = "5",
+        monthly: str = "50",
+        price_in: str = "0",
+        price_out: str = "0",
+        request_limit: int = 8,
+    ) -> App:
+        runner = AgentRunner(
+            app.memory,
+            app.gate,
+            script.tiers(),
+            Budget(Decimal(daily), Decimal(monthly)),
+            Prices(Decimal(price_in), Decimal(price_out)),
+            UsageLimits(request_limit=request_limit),
+            settings.context_token_budget,
+        )
+        dispatcher = Dispatcher(
+            app.memory, app.gate, runner, timezone=settings.timezone, max_chars=settings.max_message_chars
+        )
+        return App(settings, app.memory, app.gate, runner, dispatcher)
+
+    return build

@@ -84,7 +84,8 @@ CREATE TABLE outbox (
     recipient    text NOT NULL,
     subject      text NOT NULL,
     body         text NOT NULL,
-    status       text NOT NULL DEFAULT 'queued' CHECK (status IN ('draft', 'queued', 'sent', 'failed')),
+    status       text NOT NULL DEFAULT 'queued' CHECK (status IN ('draft', 'queued', 'sent', 'failed', 'cancelled')),
+    send_after   timestamptz NOT NULL DEFAULT now(),
     idempotency_key text UNIQUE,
     created_at   timestamptz NOT NULL DEFAULT now()
 );

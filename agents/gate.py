@@ -1,0 +1,351 @@
+"""The policy enforcement point. Every side effect an agent (or the operator) causes goes through
+``Gate``: judged by the pure policy engine, executed by a connector inside one transaction with its
+idempotency key and audit event, or turned into a durable approval. The model has no other way to
+act: its tools only call this."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connectors import EXECUTORS, ConnectorError, claim_effect, settle_effect
+from connectors import undo as undo_effect
+from memory import MemoryService
+from policies import Action, Approval, AuditEvent, Decision, Policy, PolicyContext, approvals, audit, decide
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Executed:
+    summary: str
+    audit_id: int
+    repeated: bool = False  # the idempotency key had already been used: nothing was done again
+
+
+@dataclass
+class Gate:
+    memory: MemoryService
+    policy: Policy
+    timezone: str
+    approval_ttl: timedelta
+    grace_seconds: int
+
+    @property
+    def db(self) -> Any:
+        return self.memory.db
+
+    def judge(self, action: Action, *, workspace: str, mode: str) -> Decision:
+        known = self.memory.records.known_counterparties_sync(workspace)
+        now_local = datetime.now(UTC).astimezone(ZoneInfo(self.timezone))
+        return decide(action, PolicyContext(self.policy, now_local, known, mode))  # type: ignore[arg-type]
+
+    def execute(
+        self,
+        action: Action,
+        *,
+        workspace: str,
+        operator: str,
+        intent_key: str | None,
+        decision: Decision | None,
+        key: str,
+        approval_id: str | None = None,
+    ) -> Executed:
+        """Carry out an allowed or approved action exactly once for ``key``."""
+        executor = EXECUTORS.get(action.type)
+        if executor is None:
+            raise ConnectorError(f"no connector can perform {action.type}")
+        if action.type == "email.send":
+            action = Action(
+                action.type,
+                {**action.args, "__grace_seconds": self.grace_seconds},
+                action.summary,
+                action.amount,
+                action.counterparty,
+            )
+        try:
+            with self.db.connection() as conn:
+                earlier = claim_effect(conn, key, workspace, action.type)
+                if earlier is not None:
+                    return Executed(earlier or "already done", 0, repeated=True)
+                outcome = executor(conn, workspace, action, key)
+                audit_id = audit.record(
+                    conn,
+                    AuditEvent(
+                        "action.executed",
+                        workspace,
+                        operator,
+                        intent_key,
+                        action.type,
+                        _public(action.args),
+                        decision,
+                        approval_id,
+                        outcome.summary,
+                        undo=outcome.undo,
+                    ),
+                )
+                settle_effect(conn, key, outcome.summary)
+                if approval_id:
+                    approvals.finish(conn, approval_id, ok=True, outcome=outcome.summary)
+            return Executed(outcome.summary, audit_id)
+        except ConnectorError as err:
+            with self.db.connection() as conn:
+                audit.record(
+                    conn,
+                    AuditEvent(
+                        "action.failed",
+                        workspace,
+                        operator,
+                        intent_key,
+                        action.type,
+                        _public(action.args),
+                        decision,
+                        approval_id,
+                        str(err),
+                    ),
+                )
+                if approval_id:
+                    approvals.finish(conn, approval_id, ok=False, outcome=str(err))
+            raise
+
+    def request_approval(
+        self,
+        action: Action,
+        decision: Decision,
+        *,
+        workspace: str,
+        operator: str,
+        intent_key: str | None,
+        tool_call_id: str,
+        run_state: Any,
+    ) -> Approval:
+        with self.db.connection() as conn:
+            approval = approvals.create(
+                conn,
+                workspace=workspace,
+                operator=operator,
+                intent_key=intent_key,
+                action=action,
+                decision=decision,
+                tool_call_id=tool_call_id,
+                run_state=run_state,
+                ttl=self.approval_ttl,
+            )
+            audit.record(
+                conn,
+                AuditEvent(
+                    "action.pending",
+                    workspace,
+                    operator,
+                    intent_key,
+                    action.type,
+                    _public(action.args),
+                    decision,
+                    approval.id,
+                    "waiting for approval",
+                ),
+            )
+        return approval
+
+    def refuse(
+        self, action: Action, decision: Decision, *, workspace: str, operator: str, intent_key: str | None
+    ) -> None:
+        with self.db.connection() as conn:
+            audit.record(
+                conn,
+                AuditEvent(
+                    "action.refused",
+                    workspace,
+                    operator,
+                    intent_key,
+                    action.type,
+                    _public(action.args),
+                    decision,
+                    None,
+                    decision.reason,
+                ),
+            )
+
+    # -- operator decisions --------------------------------------------------------------------
+
+    async def decide_approval(self, token: str, *, operator: str, approve: bool) -> str:
+        """Approve (and execute) or deny a pending approval. Safe to call twice: it acts once."""
+
+        def run() -> str:
+            with self.db.connection() as conn:
+                outcome, approval = approvals.decide(conn, token, operator=operator, approve=approve)
+                if approval is not None and outcome in ("approved", "denied"):
+                    audit.record(
+                        conn,
+                        AuditEvent(
+                            f"approval.{outcome}",
+                            approval.workspace,
+                            operator,
+                            approval.intent_key,
+                            approval.action.type,
+                            None,
+                            None,
+                            approval.id,
+                            f"{outcome} by {operator}",
+                        ),
+                    )
+            if outcome == "unknown" or approval is None:
+                return "I don't know that approval. Type /approvals to see what is pending."
+            if outcome == "not_yours":
+                return "That approval belongs to another operator; only they can decide it."
+            if outcome == "expired":
+                return f"That approval expired at {approval.expires_at:%d %b %H:%M} UTC; nothing was done. Ask again."
+            if outcome == "already_decided":
+                by = f" by {approval.decided_by}" if approval.decided_by else ""
+                return f"Already decided{by}: {approval.status}. {approval.outcome or ''}".strip()
+            if outcome == "denied":
+                return f"Denied: {approval.action.summary}. Nothing was done."
+            return self._run_approved(approval)
+
+        return await asyncio.to_thread(run)
+
+    def _run_approved(self, approval: Approval) -> str:
+        try:
+            done = self.execute(
+                approval.action,
+                workspace=approval.workspace,
+                operator=approval.operator,
+                intent_key=approval.intent_key,
+                decision=None,
+                key=f"approval:{approval.id}",
+                approval_id=approval.id,
+            )
+        except ConnectorError as err:
+            return f"Approved, but it failed: {err}. Nothing was done."
+        return f"Approved and done: {done.summary}."
+
+    async def resume_approved(self, workspace: str | None = None) -> list[str]:
+        """After a crash: finish approvals that were approved but never executed (idempotent)."""
+
+        def run() -> list[str]:
+            with self.db.connection() as conn:
+                waiting = approvals.approved_unexecuted(conn, workspace)
+            return [self._run_approved(a) for a in waiting]
+
+        return await asyncio.to_thread(run)
+
+    async def undo_last(self, *, workspace: str, operator: str) -> str:
+        def run() -> str:
+            with self.db.connection() as conn:
+                last = audit.last_undoable(conn, workspace, operator)
+                if last is None or last.event.undo is None:
+                    return "There is nothing I can undo."
+                try:
+                    with conn.transaction():
+                        result = undo_effect(conn, workspace, last.event.undo)
+                except ConnectorError as err:
+                    return f"I can't undo {last.event.outcome}: {err}."
+                audit.mark_undone(conn, last.id)
+                audit.record(
+                    conn,
+                    AuditEvent(
+                        "undo",
+                        workspace,
+                        operator,
+                        None,
+                        last.event.action_type,
+                        None,
+                        None,
+                        last.event.approval_id,
+                        f"undid #{last.id}: {result}",
+                    ),
+                )
+            return f"Undone: {last.event.outcome} — {result}."
+
+        return await asyncio.to_thread(run)
+
+    async def record_operator_action(
+        self,
+        *,
+        workspace: str,
+        operator: str,
+        intent_key: str | None,
+        action_type: str,
+        outcome: str,
+        undo: dict[str, Any] | None,
+    ) -> int:
+        """Audit something the operator did directly (their command is the authorization)."""
+
+        def run() -> int:
+            with self.db.connection() as conn:
+                return audit.record(
+                    conn,
+                    AuditEvent(
+                        "action.executed",
+                        workspace,
+                        operator,
+                        intent_key,
+                        action_type,
+                        None,
+                        Decision("allow", "operator's own command", (), True),
+                        None,
+                        outcome,
+                        undo=undo,
+                    ),
+                )
+
+        return await asyncio.to_thread(run)
+
+    async def pending(self, workspace: str) -> list[Approval]:
+        def run() -> list[Approval]:
+            with self.db.connection() as conn:
+                approvals.expire_stale(conn, workspace)
+                return approvals.pending(conn, workspace)
+
+        return await asyncio.to_thread(run)
+
+    async def explain(self, workspace: str, ref: str) -> str:
+        """``/why``: the story of an action, by audit id or approval token."""
+
+        def run() -> str:
+            with self.db.connection() as conn:
+                if ref.isdigit():
+                    found = audit.get(conn, workspace, int(ref))
+                    records = [found] if found else []
+                    if found and found.event.approval_id:
+                        records = audit.for_approval(conn, found.event.approval_id)
+                else:
+                    records = [r for r in audit.for_approval(conn, ref) if r.event.workspace == workspace]
+                if not records:
+                    recent = audit.recent(conn, workspace, 1)
+                    records = recent if not ref else []
+            if not records:
+                return f"I have no record of {ref!r}. /why takes an action number or an approval code."
+            return _story(records)
+
+        return await asyncio.to_thread(run)
+
+
+def _public(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if not k.startswith("__")}
+
+
+def _story(records: list[Any]) -> str:
+    lines = []
+    for r in records:
+        e = r.event
+        line = f"#{r.id} {r.created_at:%d %b %H:%M} {e.name}"
+        if e.action_type:
+            line += f" {e.action_type}"
+        if e.outcome:
+            line += f": {e.outcome}"
+        lines.append(line)
+        if e.decision:
+            lines.append(f"  why: {e.decision.reason} → {e.decision.level}")
+            if e.decision.risks:
+                lines.append(f"  risks: {'; '.join(e.decision.risks)}")
+        if r.undone_at:
+            lines.append(f"  undone at {r.undone_at:%d %b %H:%M}")
+    return "\n".join(lines)
+
+
+__all__ = ["Executed", "Gate"]

@@ -1,0 +1,215 @@
+"""Model tiers and the meter every model request passes through.
+
+Tiers: ``local`` (no model: the router and local tier), ``fast`` and ``strong`` (pydantic-ai model
+strings from settings; either falls back to the other on API errors). ``MeteredModel`` wraps every
+model: it serves identical requests from the cache, checks the hard daily and monthly caps
+*before* a request, and prices each response into the spend ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.models import Model, ModelRequestParameters, infer_model
+from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
+
+from memory import AgentStore
+
+log = logging.getLogger(__name__)
+
+Tier = Literal["local", "fast", "strong"]
+
+_VOLATILE = {
+    "timestamp",
+    "provider_response_id",
+    "provider_request_id",
+    "run_id",
+    "tool_call_id",
+    "provider_details",
+    "id",
+    "conversation_id",
+}
+
+
+class BudgetExceeded(Exception):
+    """The hard spend cap would be crossed: no model request was made."""
+
+    def __init__(self, period: str, spent: Decimal, cap: Decimal) -> None:
+        self.period, self.spent, self.cap = period, spent, cap
+        super().__init__(f"{period} model budget reached: ${spent:.4f} spent of ${cap:.2f}")
+
+
+@dataclass(frozen=True)
+class Prices:
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+
+
+@dataclass(frozen=True)
+class Budget:
+    daily: Decimal
+    monthly: Decimal
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def cache_key(
+    workspace: str,
+    model_name: str,
+    messages: list[ModelMessage],
+    settings: ModelSettings | None,
+    params: ModelRequestParameters,
+) -> str:
+    """Same workspace, model, messages (ignoring timestamps and ids), settings and tools → same key.
+
+    The messages carry the memory context, so a changed memory is a different key."""
+    payload = {
+        "workspace": workspace,
+        "model": model_name,
+        "messages": _strip(ModelMessagesTypeAdapter.dump_python(messages, mode="json")),
+        "settings": settings or {},
+        "tools": [t.name for t in params.function_tools],
+        "output": [t.name for t in params.output_tools],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class MeteredModel(WrapperModel):
+    """Cache → cap check → request → price → ledger, for one agent on one tier."""
+
+    def __init__(
+        self,
+        wrapped: Model,
+        *,
+        store: AgentStore,
+        workspace: str,
+        agent: str,
+        tier: Tier,
+        budget: Budget,
+        prices: Prices,
+    ) -> None:
+        super().__init__(wrapped)
+        self.store, self.workspace, self.agent, self.tier = store, workspace, agent, tier
+        self.budget, self.prices = budget, prices
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        key = cache_key(self.workspace, self.wrapped.model_name, messages, model_settings, model_request_parameters)
+        cached = await asyncio.to_thread(self.store.cache_get_sync, key)
+        if cached is not None:
+            response = ModelMessagesTypeAdapter.validate_python(cached)[0]
+            assert isinstance(response, ModelResponse)
+            await asyncio.to_thread(self._record, response, Decimal(0), True)
+            return response
+        await asyncio.to_thread(self.check_budget)
+        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        cost = self.price(response)
+        await asyncio.to_thread(self._record, response, cost, False)
+        await asyncio.to_thread(
+            self.store.cache_put_sync, key, ModelMessagesTypeAdapter.dump_python([response], mode="json")
+        )
+        return response
+
+    def check_budget(self) -> None:
+        today, month = self.store.spent_sync(self.workspace)
+        if today >= self.budget.daily:
+            raise BudgetExceeded("daily", today, self.budget.daily)
+        if month >= self.budget.monthly:
+            raise BudgetExceeded("monthly", month, self.budget.monthly)
+
+    def price(self, response: ModelResponse) -> Decimal:
+        if self.prices.input_per_mtok or self.prices.output_per_mtok:
+            return (
+                Decimal(response.usage.input_tokens) * self.prices.input_per_mtok
+                + Decimal(response.usage.output_tokens) * self.prices.output_per_mtok
+            ) / Decimal(1_000_000)
+        try:
+            return Decimal(str(response.cost().total_price))
+        except (AssertionError, LookupError, ValueError):
+            return Decimal(0)  # local or unknown model: priced at 0 unless prices are set
+
+    def _record(self, response: ModelResponse, cost: Decimal, cached: bool) -> None:
+        self.store.record_sync(
+            workspace=self.workspace,
+            agent=self.agent,
+            tier=self.tier,
+            model=self.wrapped.model_name,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+            cost=cost,
+            cached=cached,
+        )
+
+
+@dataclass(frozen=True)
+class ModelTiers:
+    """The configured models. Either may be missing; with neither, only the local tier exists."""
+
+    fast: Model | None
+    strong: Model | None
+
+    @classmethod
+    def from_strings(cls, fast: str | None, strong: str | None) -> ModelTiers:
+        return cls(infer_model(fast) if fast else None, infer_model(strong) if strong else None)
+
+    @property
+    def available(self) -> bool:
+        return self.fast is not None or self.strong is not None
+
+    def pick(self, tier: Tier) -> tuple[Tier, Model]:
+        """The model for ``tier`` with the other as its fallback; the tier actually used first."""
+        order = (
+            [("strong", self.strong), ("fast", self.fast)]
+            if tier == "strong"
+            else [("fast", self.fast), ("strong", self.strong)]
+        )
+        present = [(name, model) for name, model in order if model is not None]
+        if not present:
+            raise LookupError("no model is configured")
+        first_tier, first = present[0]
+        if len(present) == 1:
+            return first_tier, first  # type: ignore[return-value]
+        return first_tier, FallbackModel(first, present[1][1])  # type: ignore[return-value]
+
+
+_STRONG_WORDS = (
+    "draft",
+    "write",
+    "compose",
+    "proposal",
+    "research",
+    "analy",
+    "plan",
+    "summar",
+    "reply",
+    "email",
+    "e-mail",
+    "letter",
+    "explain",
+    "compare",
+)
+
+
+def choose_tier(text: str) -> Tier:
+    """Writing and research go to the strong tier; everything else that needs a model to the fast one."""
+    lowered = text.lower()
+    return "strong" if any(word in lowered for word in _STRONG_WORDS) else "fast"

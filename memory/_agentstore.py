@@ -1,0 +1,129 @@
+"""Storage the agents need, kept here so that agents never write SQL: the spend ledger, the model
+response cache and operator preferences."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from memory._postgres import Database
+
+MODES = ("exploratory", "deterministic", "creative")
+
+
+@dataclass(frozen=True)
+class SpendLine:
+    agent: str
+    tier: str
+    requests: int
+    cost: Decimal
+    cached: int
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    today: Decimal
+    month: Decimal
+    lines: tuple[SpendLine, ...]  # this month, by agent and tier
+
+
+class AgentStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- spend ----------------------------------------------------------------------------------
+
+    def spent_sync(self, workspace: str, now: datetime | None = None) -> tuple[Decimal, Decimal]:
+        """Spend today and this month (UTC calendar), read in one statement."""
+        now = now or datetime.now(UTC)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        month = day.replace(day=1)
+        with self.db.connection() as conn:
+            row = conn.execute(
+                """SELECT coalesce(sum(cost) FILTER (WHERE created_at >= %s), 0),
+                          coalesce(sum(cost) FILTER (WHERE created_at >= %s), 0)
+                   FROM spend_ledger WHERE workspace = %s AND created_at >= %s""",
+                (day, month, workspace, month),
+            ).fetchone()
+        assert row is not None
+        return Decimal(row[0]), Decimal(row[1])
+
+    def record_sync(
+        self,
+        *,
+        workspace: str,
+        agent: str,
+        tier: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost: Decimal,
+        cached: bool,
+    ) -> None:
+        with self.db.connection() as conn:
+            conn.execute(
+                """INSERT INTO spend_ledger (workspace, agent, tier, model, input_tokens, output_tokens, cost, cached)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                (workspace, agent, tier, model, input_tokens, output_tokens, cost, cached),
+            )
+
+    async def spend_summary(self, workspace: str) -> SpendSummary:
+        def run() -> SpendSummary:
+            today, month = self.spent_sync(workspace)
+            start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    """SELECT agent, tier, count(*), coalesce(sum(cost), 0), count(*) FILTER (WHERE cached)
+                       FROM spend_ledger WHERE workspace = %s AND created_at >= %s
+                       GROUP BY agent, tier ORDER BY sum(cost) DESC, agent""",
+                    (workspace, start),
+                ).fetchall()
+            lines = tuple(SpendLine(r[0], r[1], int(r[2]), Decimal(r[3]), int(r[4])) for r in rows)
+            return SpendSummary(today, month, lines)
+
+        return await asyncio.to_thread(run)
+
+    # -- response cache -------------------------------------------------------------------------
+
+    def cache_get_sync(self, key: str) -> Any | None:
+        with self.db.connection() as conn:
+            row = conn.execute("SELECT response FROM model_cache WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def cache_put_sync(self, key: str, response: Any) -> None:
+        with self.db.connection() as conn:
+            conn.execute(
+                "INSERT INTO model_cache (key, response) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                (key, Jsonb(response)),
+            )
+
+    # -- preferences ----------------------------------------------------------------------------
+
+    async def get_mode(self, workspace: str, operator: str) -> str:
+        def run() -> str:
+            with self.db.connection() as conn:
+                row = conn.execute(
+                    "SELECT mode FROM operator_prefs WHERE workspace = %s AND operator = %s", (workspace, operator)
+                ).fetchone()
+            return str(row[0]) if row else "deterministic"
+
+        return await asyncio.to_thread(run)
+
+    async def set_mode(self, workspace: str, operator: str, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+
+        def run() -> None:
+            with self.db.connection() as conn:
+                conn.execute(
+                    """INSERT INTO operator_prefs (workspace, operator, mode) VALUES (%s, %s, %s)
+                       ON CONFLICT (workspace, operator) DO UPDATE SET mode = EXCLUDED.mode""",
+                    (workspace, operator, mode),
+                )
+
+        await asyncio.to_thread(run)
