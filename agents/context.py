@@ -6,6 +6,7 @@ the message, then the latest turns of the conversation. Each section is cut, nev
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from memory import MemoryService
@@ -28,9 +29,11 @@ class TurnContext:
 async def build_context(
     memory: MemoryService, *, workspace: str, conversation: str, message: str, budget_tokens: int
 ) -> TurnContext:
-    rules = await memory.list(workspace, layer="institutional", limit=20, include_history=False)
-    hits = await memory.recall(message[:2000], workspace=workspace, k=12, layers=["project", "institutional"])
-    turns = await memory.conversations.recent(workspace=workspace, conversation=conversation, limit=RECENT_TURNS)
+    rules, hits, turns = await asyncio.gather(
+        memory.list(workspace, layer="institutional", limit=20, include_history=False),
+        memory.recall(message[:2000], workspace=workspace, k=12, layers=["project", "institutional"]),
+        memory.conversations.recent(workspace=workspace, conversation=conversation, limit=RECENT_TURNS),
+    )
 
     used = 0
     lines: list[str] = []

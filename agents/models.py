@@ -114,20 +114,27 @@ class MeteredModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
         key = cache_key(self.workspace, self.wrapped.model_name, messages, model_settings, model_request_parameters)
-        cached = await asyncio.to_thread(self.store.cache_get_sync, key)
+        cached = await asyncio.to_thread(self._cached_or_check_budget, key)
+        if cached is not None:
+            return cached
+        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        await asyncio.to_thread(self._settle, key, response)
+        return response
+
+    def _cached_or_check_budget(self, key: str) -> ModelResponse | None:
+        """A cached response (recorded at no cost), or None once the caps allow a real request."""
+        cached = self.store.cache_get_sync(key)
         if cached is not None:
             response = ModelMessagesTypeAdapter.validate_python(cached)[0]
             assert isinstance(response, ModelResponse)
-            await asyncio.to_thread(self._record, response, Decimal(0), True)
+            self._record(response, Decimal(0), True)
             return response
-        await asyncio.to_thread(self.check_budget)
-        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
-        cost = self.price(response)
-        await asyncio.to_thread(self._record, response, cost, False)
-        await asyncio.to_thread(
-            self.store.cache_put_sync, key, ModelMessagesTypeAdapter.dump_python([response], mode="json")
-        )
-        return response
+        self.check_budget()
+        return None
+
+    def _settle(self, key: str, response: ModelResponse) -> None:
+        self._record(response, self.price(response), False)
+        self.store.cache_put_sync(key, ModelMessagesTypeAdapter.dump_python([response], mode="json"))
 
     def check_budget(self) -> None:
         today, month = self.store.spent_sync(self.workspace)

@@ -13,6 +13,9 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import os
+import queue
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -79,12 +82,58 @@ def _load(provider: str, model: str | None, base_url: str | None, api_key: str |
     return EmbedderFactory.create("huggingface", config, None)
 
 
+class _MicroBatcher:
+    """Single queries from many threads are embedded together: whatever is waiting when the
+    embedding thread comes round goes in one batch, so concurrent turns share one model call
+    instead of fighting over the two cores. A lone query waits for nothing."""
+
+    MAX_BATCH = 32
+
+    def __init__(self, model: Callable[[], Any]) -> None:
+        self._model = model
+        self._queue: queue.SimpleQueue[tuple[str, concurrent.futures.Future[list[float]]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="embedder-batch", daemon=True)
+        self._thread.start()
+
+    def embed(self, text: str) -> list[float]:
+        future: concurrent.futures.Future[list[float]] = concurrent.futures.Future()
+        self._queue.put((text, future))
+        return future.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            try:
+                vectors = self._model().embed_batch([text for text, _ in batch], "search")
+                for (_, future), vector in zip(batch, vectors, strict=True):
+                    future.set_result(vector)
+            except Exception as err:  # hand the failure to every waiting caller
+                for _, future in batch:
+                    future.set_exception(err)
+
+
 class Embedder:
     """Thread-safe, lazily loaded embedder. ``embed`` and ``embed_many`` block: call them off the loop."""
 
     def __init__(self, settings: EmbedderSettings) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder-load")
         self._loading = self._pool.submit(_build, settings)
+        self._batcher = _MicroBatcher(self._model)
         self.description = (
             f"openai-compatible {settings.embedder_model or 'text-embedding-3-small'}"
             if settings.embedder == "openai"
@@ -98,7 +147,7 @@ class Embedder:
             raise MemoryError_(f"the embedder ({self.description}) failed to load: {err}") from err
 
     def embed(self, text: str) -> list[float]:
-        vector: list[float] = self._model().embed(text, "search")
+        vector = self._batcher.embed(text)
         self._check(vector)
         return vector
 
@@ -118,4 +167,5 @@ class Embedder:
             )
 
     def close(self) -> None:
+        self._batcher.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -175,7 +175,6 @@ class Database:
             timeout=timeout,
             kwargs={"connect_timeout": max(1, int(timeout))},
             configure=_configure,
-            check=ConnectionPool.check_connection,
             open=False,
             name="soloos",
         )

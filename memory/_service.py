@@ -402,10 +402,12 @@ class MemoryService:
         if not 1 <= k <= 200:
             raise InvalidMemory("k must be between 1 and 200")
         chosen = [_check_layer(layer) for layer in layers] if layers else list(LAYERS)
-        vector = None
-        if mode != "text":
-            vector = await asyncio.to_thread(self.embedder.embed, query[:2000])
-        return await asyncio.to_thread(self._recall_sync, query, vector, workspace, k, chosen, since, until, mode)
+
+        def run() -> builtins.list[MemoryHit]:  # one thread hop for embedding and query
+            vector = self.embedder.embed(query[:2000]) if mode != "text" else None
+            return self._recall_sync(query, vector, workspace, k, chosen, since, until, mode)
+
+        return await asyncio.to_thread(run)
 
     def _recall_sync(
         self,

@@ -247,3 +247,32 @@ async def test_sent_email_can_be_undone_within_grace_only(with_model, workspace:
         workspace,
     )
     assert "too late" in await chat2.say("/undo")
+
+
+async def test_click_recorded_but_crash_before_sending_is_finished_once_on_restart(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from policies import approvals
+
+    app = with_model(_drafting_script())
+    chat = FakeChat(app, workspace)
+    await chat.say("draft a reminder email to Acme about invoice 42 and send it")
+    token = chat.replies[-1].buttons[0].action.split()[-1]
+    with app.memory.db.connection() as conn:  # the click committed; then the process died
+        outcome, _ = approvals.decide(conn, token, operator="tester", approve=True)
+    assert outcome == "approved"
+    assert _rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace) == []
+
+    first = await app.gate.resume_approved(workspace)  # what open_app does on start
+    second = await app.gate.resume_approved(workspace)
+    assert len(first) == 1 and first[0].startswith("Approved and done") and second == []
+    assert len(_rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace)) == 1
+    # Even re-running the same approved action by hand does not send twice: the key is taken.
+    pending_action = (await app.gate.explain(workspace, token)).count("action.executed")
+    assert pending_action == 1
+    with app.memory.db.connection() as conn:
+        stored = approvals.get(conn, token)
+    assert stored is not None
+    again = app.gate.execute(
+        stored.action, workspace=workspace, operator="tester", intent_key=None, decision=None, key=f"approval:{token}"
+    )
+    assert again.repeated
+    assert len(_rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace)) == 1

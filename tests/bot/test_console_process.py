@@ -110,3 +110,39 @@ def test_invalid_utf8_and_huge_lines_in_piped_input(tmp_path: Path) -> None:
     assert replies[3] == "What I know about good line:"
     assert "good line one" in replies[4]
     assert result.returncode == 1  # some lines failed; the good ones were kept
+
+
+def test_pending_approval_survives_kill_9_and_executes_once(tmp_path: Path) -> None:
+    """ "draft … and send it" with a (scripted) model, kill -9 before approving, approve after restart."""
+    import re
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.scripted_chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(tmp_path),
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write("draft a reminder email to Acme about invoice 42 and send it\n")
+    proc.stdin.flush()
+    seen = []
+    while not seen or not seen[-1].startswith("[1] Approve"):
+        line = proc.stdout.readline()
+        assert line, "".join(seen) + (proc.stderr.read() if proc.stderr else "")
+        seen.append(line)
+    text = "".join(seen)
+    assert "I need your approval" in text and "What could go wrong" in text
+    code = re.search(r"Code (\S+), expires", text)
+    assert code
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    after = chat(tmp_path, ["/approvals", f"approve {code.group(1)}", f"approve {code.group(1)}", "/why"])
+    out = after.stdout
+    assert "1 waiting for your approval" in out and "send e-mail to jane@acme.test" in out
+    assert out.count("Approved and done: e-mail to jane@acme.test queued") == 1
+    assert "Already decided" in out
