@@ -9,6 +9,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -170,6 +171,27 @@ class Gate:
                 ),
             )
 
+    def record_turn(
+        self, *, workspace: str, operator: str, intent_key: str, tier: str, requests: int, cost: Decimal
+    ) -> None:
+        """The model work behind a turn: which tier, how many requests, what it cost."""
+        with self.db.connection() as conn:
+            audit.record(
+                conn,
+                AuditEvent(
+                    "turn.model",
+                    workspace,
+                    operator,
+                    intent_key,
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"{requests} model requests on the {tier} tier",
+                    cost=cost,
+                ),
+            )
+
     # -- operator decisions --------------------------------------------------------------------
 
     async def decide_approval(self, token: str, *, operator: str, approve: bool) -> str:
@@ -222,6 +244,70 @@ class Gate:
         except ConnectorError as err:
             return f"Approved, but it failed: {err}. Nothing was done."
         return f"Approved and done: {done.summary}."
+
+    async def edit_approval(self, token: str, *, operator: str, field: str, value: str) -> tuple[str, bool]:
+        """Change one argument of a pending action; the policy judges the edited action afresh.
+        Returns the reply and whether the approval is still pending."""
+
+        def run() -> tuple[str, bool]:
+            with self.db.connection() as conn:
+                current = approvals.get(conn, token)
+            if current is None or current.status != "pending" or current.operator != operator:
+                return "There is no pending approval with that code for you. Type /approvals.", False
+            editable = [k for k in current.action.args if not k.startswith("__")]
+            if field not in editable:
+                return f"You can edit {', '.join(editable)} of this action, not {field!r}.", True
+            args = {**current.action.args, field: value}
+            old = current.action
+            amount = old.amount
+            if field == "amount":
+                try:
+                    amount = Decimal(value)
+                except ArithmeticError:
+                    return f"{value!r} is not an amount.", True
+            counterparty = value if field in ("to", "payee") else old.counterparty
+            summary = old.summary if field in ("body", "subject") else f"{old.type} (edited: {field} = {value[:60]})"
+            action = Action(old.type, args, summary, amount, counterparty)
+            decision = self.judge(action, workspace=current.workspace, mode="deterministic")
+            with self.db.connection() as conn:
+                if decision.level == "deny":
+                    approvals.decide(conn, token, operator=operator, approve=False)
+                    audit.record(
+                        conn,
+                        AuditEvent(
+                            "approval.denied",
+                            current.workspace,
+                            operator,
+                            current.intent_key,
+                            old.type,
+                            _public(args),
+                            decision,
+                            token,
+                            decision.reason,
+                        ),
+                    )
+                    return f"After that edit the policy refuses it: {decision.reason}. Nothing was done.", False
+                if not approvals.revise(conn, token, operator=operator, action=action, decision=decision):
+                    return "That approval was decided or expired meanwhile; nothing was changed.", False
+                audit.record(
+                    conn,
+                    AuditEvent(
+                        "approval.edited",
+                        current.workspace,
+                        operator,
+                        current.intent_key,
+                        old.type,
+                        _public(args),
+                        decision,
+                        token,
+                        f"{field} changed",
+                    ),
+                )
+            if decision.level in ("allow", "notify"):
+                return "Edited; it no longer needs approval, but it waits for your go: approve or deny.", True
+            return "Edited. Still waiting for your approval:", True
+
+        return await asyncio.to_thread(run)
 
     async def resume_approved(self, workspace: str | None = None) -> list[str]:
         """After a crash: finish approvals that were approved but never executed (idempotent)."""

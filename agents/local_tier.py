@@ -21,6 +21,8 @@ HELP = """I'm SoloOS, your business assistant. Without a language model I can al
 - *tasks*: "add task send invoice to Acme by Friday", "tasks", "done 3"
 - *forget*: "forget acme rate" (I'll show what matches first)
 - list *memories*: "show my memories"
+- *approvals*: /approvals, approve <code>, deny <code>, edit <code> body: …, /why, /undo
+- *spend and modes*: /usage, /mode exploratory|deterministic|creative
 Drafting, research and planning need a model; `soloos doctor` shows how to set one up."""
 
 RECALL_LIMIT = 5
@@ -85,6 +87,8 @@ async def answer(routed: Routed, ctx: LocalContext) -> Answer:
             )
         case "details":
             return await _details(routed.args["token"], ctx)
+        case "edit":
+            return await _edit(routed.args["token"], routed.args["field"], routed.text, ctx)
         case "why":
             return Answer(await ctx.gate.explain(ctx.workspace, routed.args.get("ref", "")))
         case "undo":
@@ -303,3 +307,10 @@ async def _mode(mode: str | None, ctx: LocalContext) -> str:
         return f"There is no {mode!r} mode; choose exploratory, deterministic or creative."
     await store.set_mode(ctx.workspace, ctx.operator, mode)
     return f"Mode set to {mode}."
+
+
+async def _edit(token: str, field: str, value: str, ctx: LocalContext) -> Answer:
+    text, still_pending = await ctx.gate.edit_approval(token, operator=ctx.operator, field=field, value=value)
+    if not still_pending:
+        return Answer(text)
+    return Answer(text + "\n\n" + (await _details(token, ctx)).text, approval_choices(token))

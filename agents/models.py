@@ -102,10 +102,12 @@ class MeteredModel(WrapperModel):
         tier: Tier,
         budget: Budget,
         prices: Prices,
+        spent: list[Decimal] | None = None,
     ) -> None:
         super().__init__(wrapped)
         self.store, self.workspace, self.agent, self.tier = store, workspace, agent, tier
         self.budget, self.prices = budget, prices
+        self.spent = spent if spent is not None else []  # this turn's costs, shared by all its agents
 
     async def request(
         self,
@@ -133,7 +135,9 @@ class MeteredModel(WrapperModel):
         return None
 
     def _settle(self, key: str, response: ModelResponse) -> None:
-        self._record(response, self.price(response), False)
+        cost = self.price(response)
+        self.spent.append(cost)
+        self._record(response, cost, False)
         self.store.cache_put_sync(key, ModelMessagesTypeAdapter.dump_python([response], mode="json"))
 
     def check_budget(self) -> None:

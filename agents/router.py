@@ -29,6 +29,7 @@ Kind = Literal[
     "approve",
     "deny",
     "details",
+    "edit",
     "why",
     "undo",
     "usage",
@@ -64,6 +65,7 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
     ("approve", _p(rf"^(?:/approve|approve|yes,? approve)\s+{_TOKEN}$")),
     ("deny", _p(rf"^(?:/deny|deny|reject|/reject)\s+{_TOKEN}$")),
     ("details", _p(rf"^(?:/details|details)\s+{_TOKEN}$")),
+    ("edit", _p(rf"^(?:/edit|edit|change)\s+{_TOKEN}\s+(?P<field>[a-z_]+)\s*[:=]\s*(?P<text>.+)$")),
     ("why", _p(r"^(?:/why|why)(?:\s+(?:did you do\s+)?#?(?P<ref>[A-Za-z0-9_:-]{1,40}))?$")),
     ("undo", _p(r"^(?:/undo|undo(?: that| it| the last (?:action|change))?)$")),
     (
@@ -147,7 +149,7 @@ def route(text: str) -> Routed:
             args = {k: v for k, v in groups.items() if k != "text" and v}
             if kind in ("remember", "rule", "task_add", "recall", "forget") and not payload:
                 continue
-            if kind in ("remember", "rule"):
+            if kind in ("remember", "rule", "edit"):
                 payload = _keep_sentence_end(stripped, payload)
             return Routed(kind, payload, args)
     bare_command = re.match(r"^/(\w+)", normalized)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from pydantic_ai import DeferredToolRequests
 from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
@@ -94,6 +95,15 @@ class AgentRunner:
             return TurnOutcome(
                 f"The model failed ({type(err).__name__}: {err}); nothing was sent. Try again.", ok=False
             )
+        await asyncio.to_thread(
+            self.gate.record_turn,
+            workspace=workspace,
+            operator=operator,
+            intent_key=intent_key,
+            tier=model.tier,
+            requests=result.usage.requests,
+            cost=sum(deps.spent, Decimal(0)),
+        )
         output = result.output
         if isinstance(output, DeferredToolRequests):
             run_state = ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json")

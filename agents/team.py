@@ -38,6 +38,7 @@ class TurnDeps:
     prices: Prices
     context: str
     notes: list[str] = field(default_factory=list)  # things done at "notify" level, told to the operator
+    spent: list[Decimal] = field(default_factory=list)  # cost of each model request this turn
 
     def model_for(self, agent: str, tier: Tier | None = None) -> MeteredModel:
         used, model = self.tiers.pick(tier or self.tier)
@@ -49,6 +50,7 @@ class TurnDeps:
             tier=used,
             budget=self.budget,
             prices=self.prices,
+            spent=self.spent,
         )
 
 
@@ -121,11 +123,16 @@ scheduling_agent.tool(list_tasks)
 
 
 @research_agent.instructions
-@drafting_agent.instructions
 @finance_agent.instructions
 @scheduling_agent.instructions
 def _context(ctx: RunContext[TurnDeps]) -> str:
     return f"Mode: {ctx.deps.mode}.\n{ctx.deps.context}"
+
+
+@drafting_agent.instructions
+def _drafting_context(ctx: RunContext[TurnDeps]) -> str:
+    tone = ctx.deps.gate.policy.tone
+    return f"Mode: {ctx.deps.mode}.\nThe operator's tone: {tone or 'plain and friendly'}.\n{ctx.deps.context}"
 
 
 # -- coordinator ----------------------------------------------------------------------------

@@ -179,3 +179,18 @@ def approved_unexecuted(conn: psycopg.Connection[Any], workspace: str | None = N
             (workspace, workspace),
         ).fetchall()
     return [_approval(r) for r in rows]
+
+
+def revise(conn: psycopg.Connection[Any], token: str, *, operator: str, action: Action, decision: Decision) -> bool:
+    """Replace a pending approval's action (the operator edited it) with its fresh policy verdict."""
+    args = dict(action.args)
+    if action.amount is not None:
+        args["__amount"] = str(action.amount)
+    if action.counterparty is not None:
+        args["__counterparty"] = action.counterparty
+    row = conn.execute(
+        """UPDATE approvals SET args = %s, summary = %s, reason = %s, risks = %s
+           WHERE id = %s AND operator = %s AND status = 'pending' AND expires_at > now() RETURNING id""",
+        (Jsonb(args), action.summary, decision.reason, Jsonb(list(decision.risks)), token, operator),
+    ).fetchone()
+    return row is not None

@@ -276,3 +276,46 @@ async def test_click_recorded_but_crash_before_sending_is_finished_once_on_resta
     )
     assert again.repeated
     assert len(_rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace)) == 1
+
+
+async def test_operator_edits_a_pending_action_and_the_policy_judges_it_again(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    app = with_model(_drafting_script())
+    chat = FakeChat(app, workspace)
+    await chat.say("draft a reminder email to Acme about invoice 42 and send it")
+    token = chat.replies[-1].buttons[0].action.split()[-1]
+    edited = await chat.say(f"edit {token} body: Hi Jane, invoice 42 is now two weeks overdue. Thanks!")
+    assert "Still waiting for your approval" in edited and "two weeks overdue. Thanks!" in edited
+    assert "can edit" in await chat.say(f"edit {token} priority: high")
+    assert "Approved and done" in await chat.say(f"/approve {token}")
+    assert _rows(app, "SELECT body FROM outbox WHERE workspace = %s", workspace) == [
+        ("Hi Jane, invoice 42 is now two weeks overdue. Thanks!",)
+    ]
+
+    pay = Script([call("create_payment", payee="Acme", amount="300", currency="EUR", reference="INV-42")])
+    chat2 = FakeChat(with_model(pay), workspace)
+    await chat2.say("pay the Acme invoice 42")
+    token2 = chat2.replies[-1].buttons[0].action.split()[-1]
+    refused = await chat2.say(f"edit {token2} amount: 7000")
+    assert "policy refuses it" in refused and "above 5000" in refused
+    assert "Already decided" in await chat2.say(f"/approve {token2}")
+    assert _rows(app, "SELECT * FROM payments WHERE workspace = %s", workspace) == []
+
+
+async def test_failing_model_falls_back_to_the_other_tier(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from pydantic_ai.exceptions import ModelHTTPError
+    from pydantic_ai.models.function import FunctionModel
+
+    from agents import ModelTiers
+
+    def broken(messages, info):  # type: ignore[no-untyped-def]
+        raise ModelHTTPError(503, "strong-model", "overloaded")
+
+    app = with_model(Script([say("answer from the fast tier")]))
+    fast = app.runner.tiers.fast
+    app.runner.tiers = ModelTiers(fast=fast, strong=FunctionModel(broken, model_name="strong-model"))
+    reply = await FakeChat(app, workspace).say("draft a short thank-you note")  # a strong-tier request
+    assert reply == "answer from the fast tier"
+
+    app.runner.tiers = ModelTiers(fast=FunctionModel(broken, model_name="fast-down"), strong=None)
+    failed = await FakeChat(app, workspace).say("is it sunny")
+    assert "model failed" in failed and "nothing was sent" in failed
