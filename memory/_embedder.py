@@ -16,6 +16,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,48 +84,80 @@ def _load(provider: str, model: str | None, base_url: str | None, api_key: str |
 
 
 class _MicroBatcher:
-    """Single queries from many threads are embedded together: whatever is waiting when the
-    embedding thread comes round goes in one batch, so concurrent turns share one model call
-    instead of fighting over the two cores. A lone query waits for nothing."""
+    """Every call into the model runs on this one thread.
+
+    Single queries from many threads are embedded together: whatever is waiting when the thread
+    comes round goes in one batch, so concurrent turns share one model call instead of fighting
+    over the two cores; a lone query waits for nothing. Bulk lists (imports) run as they come.
+    One calling thread also means one OpenMP pool: torch called from several threads spins
+    several pools against each other and more than doubles single-query latency here.
+    """
 
     MAX_BATCH = 32
 
     def __init__(self, model: Callable[[], Any]) -> None:
         self._model = model
-        self._queue: queue.SimpleQueue[tuple[str, concurrent.futures.Future[list[float]]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="embedder-batch", daemon=True)
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="embedder", daemon=True)
         self._thread.start()
 
     def embed(self, text: str) -> list[float]:
-        future: concurrent.futures.Future[list[float]] = concurrent.futures.Future()
-        self._queue.put((text, future))
-        return future.result()
+        return self._submit([text], single=True)[0]
+
+    def embed_many(self, texts: list[str]) -> list[list[float]]:
+        return self._submit(texts, single=False)
+
+    def _submit(self, texts: list[str], *, single: bool) -> list[list[float]]:
+        job = _Job(texts, single)
+        self._queue.put(job)
+        return job.future.result()
 
     def close(self) -> None:
         self._queue.put(None)
 
     def _loop(self) -> None:
+        held: _Job | None = None
         while True:
-            first = self._queue.get()
-            if first is None:
+            job = held if held is not None else self._queue.get()
+            held = None
+            if job is None:
                 return
-            batch = [first]
+            if not job.single:
+                self._run([job], "add")
+                continue
+            batch = [job]
             while len(batch) < self.MAX_BATCH:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
-                    self._queue.put(None)
+                if item is None or not item.single:
+                    held = item
+                    if item is None:
+                        self._run(batch, "search")
+                        return
                     break
                 batch.append(item)
-            try:
-                vectors = self._model().embed_batch([text for text, _ in batch], "search")
-                for (_, future), vector in zip(batch, vectors, strict=True):
-                    future.set_result(vector)
-            except Exception as err:  # hand the failure to every waiting caller
-                for _, future in batch:
-                    future.set_exception(err)
+            self._run(batch, "search")
+
+    def _run(self, jobs: list[_Job], action: str) -> None:
+        try:
+            vectors = self._model().embed_batch([text for job in jobs for text in job.texts], action)
+        except Exception as err:  # hand the failure to every waiting caller
+            for job in jobs:
+                job.future.set_exception(err)
+            return
+        start = 0
+        for job in jobs:
+            job.future.set_result(vectors[start : start + len(job.texts)])
+            start += len(job.texts)
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    single: bool
+    future: concurrent.futures.Future[list[list[float]]] = field(default_factory=concurrent.futures.Future)
 
 
 class Embedder:
@@ -154,7 +187,7 @@ class Embedder:
     def embed_many(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors: list[list[float]] = self._model().embed_batch(texts, "add")
+        vectors = self._batcher.embed_many(texts)
         for vector in vectors:
             self._check(vector)
         return vectors
