@@ -228,9 +228,11 @@ async def test_mem0_pgvector_store_reads_the_same_rows(memory: MemoryService, wo
         port=None,
         diskann=False,
         hnsw=True,
-        connection_pool=memory.db.pool,
+        # Its own pool: mem0's store closes the pool it holds when it is garbage-collected.
+        connection_string=memory.db.target.conninfo,
     )
     vector = memory.embedder.embed("Where is Hooli located?")
+    store.connection_pool.wait(timeout=10)
     results = store.search("Where is Hooli located?", vector, top_k=1, filters={"user_id": workspace})
     assert results and str(results[0].id) == str(item.id)
     assert results[0].payload["data"] == "Hooli's office is in Palo Alto"
