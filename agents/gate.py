@@ -76,17 +76,16 @@ class Gate:
                 outcome = executor(conn, workspace, action, key)
                 audit_id = audit.record(
                     conn,
-                    AuditEvent(
+                    _event(
                         "action.executed",
+                        action,
                         workspace,
                         operator,
                         intent_key,
-                        action.type,
-                        _public(action.args),
                         decision,
                         approval_id,
                         outcome.summary,
-                        undo=outcome.undo,
+                        outcome.undo,
                     ),
                 )
                 settle_effect(conn, key, outcome.summary)
@@ -97,17 +96,7 @@ class Gate:
             with self.db.connection() as conn:
                 audit.record(
                     conn,
-                    AuditEvent(
-                        "action.failed",
-                        workspace,
-                        operator,
-                        intent_key,
-                        action.type,
-                        _public(action.args),
-                        decision,
-                        approval_id,
-                        str(err),
-                    ),
+                    _event("action.failed", action, workspace, operator, intent_key, decision, approval_id, str(err)),
                 )
                 if approval_id:
                     approvals.finish(conn, approval_id, ok=False, outcome=str(err))
@@ -138,13 +127,12 @@ class Gate:
             )
             audit.record(
                 conn,
-                AuditEvent(
+                _event(
                     "action.pending",
+                    action,
                     workspace,
                     operator,
                     intent_key,
-                    action.type,
-                    _public(action.args),
                     decision,
                     approval.id,
                     "waiting for approval",
@@ -157,18 +145,7 @@ class Gate:
     ) -> None:
         with self.db.connection() as conn:
             audit.record(
-                conn,
-                AuditEvent(
-                    "action.refused",
-                    workspace,
-                    operator,
-                    intent_key,
-                    action.type,
-                    _public(action.args),
-                    decision,
-                    None,
-                    decision.reason,
-                ),
+                conn, _event("action.refused", action, workspace, operator, intent_key, decision, None, decision.reason)
             )
 
     def record_turn(
@@ -409,6 +386,31 @@ class Gate:
             return _story(records)
 
         return await asyncio.to_thread(run)
+
+
+def _event(
+    name: str,
+    action: Action,
+    workspace: str,
+    operator: str,
+    intent_key: str | None,
+    decision: Decision | None,
+    approval_id: str | None,
+    outcome: str,
+    undo: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        name,
+        workspace,
+        operator,
+        intent_key,
+        action.type,
+        _public(action.args),
+        decision,
+        approval_id,
+        outcome,
+        undo=undo,
+    )
 
 
 def _public(args: dict[str, Any]) -> dict[str, Any]:

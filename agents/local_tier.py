@@ -147,19 +147,24 @@ async def _remember(text: str, layer: Layer, ctx: LocalContext) -> str:
         )
     if item.duplicate:
         return f"I already knew that (since {_day(item.created_at, ctx.timezone)}), so I kept the original."
-    await ctx.gate.record_operator_action(
-        workspace=ctx.workspace,
-        operator=ctx.operator,
-        intent_key=ctx.intent_key,
-        action_type="memory.write",
-        outcome=f"remembered: {item.text[:200]}",
-        undo={"kind": "memory.delete", "id": str(item.id)},
-    )
+    await _audited(ctx, "memory.write", f"remembered: {item.text[:200]}", {"kind": "memory.delete", "id": str(item.id)})
     what = "rule" if layer == "institutional" else "that"
     reply = f"Noted {what}: {item.text} [{item.short_id}]"
     if item.replaces:
         reply += f"\nThis replaces what I had before: {item.replaces[0]}"
     return reply
+
+
+async def _audited(ctx: LocalContext, action_type: str, outcome: str, undo: dict[str, object]) -> None:
+    """Record what the operator did, with how to undo it."""
+    await ctx.gate.record_operator_action(
+        workspace=ctx.workspace,
+        operator=ctx.operator,
+        intent_key=ctx.intent_key,
+        action_type=action_type,
+        outcome=outcome,
+        undo=undo,
+    )
 
 
 def _format_hit(hit: MemoryHit, timezone: str) -> str:
@@ -194,14 +199,7 @@ async def _memories(ctx: LocalContext) -> str:
 async def _task_add(text: str, ctx: LocalContext) -> str:
     title, due = split_due(text, now=datetime.now(UTC), timezone=ctx.timezone)
     task = await ctx.memory.records.add_task(title, workspace=ctx.workspace, due_at=due, source=ctx.source)
-    await ctx.gate.record_operator_action(
-        workspace=ctx.workspace,
-        operator=ctx.operator,
-        intent_key=ctx.intent_key,
-        action_type="task.create",
-        outcome=f"added task #{task.id}: {task.title}",
-        undo={"kind": "task.delete", "id": task.id},
-    )
+    await _audited(ctx, "task.create", f"added task #{task.id}: {task.title}", {"kind": "task.delete", "id": task.id})
     suffix = f", due {_when(due, ctx.timezone)}" if due else ""
     return f"Added task #{task.id}: {task.title}{suffix}."
 
@@ -225,13 +223,8 @@ async def _task_done(task_id: int, ctx: LocalContext) -> str:
         task = await ctx.memory.records.complete_task(task_id, workspace=ctx.workspace)
     except NotFound:
         return f"There is no task #{task_id}. Type tasks to see the open ones."
-    await ctx.gate.record_operator_action(
-        workspace=ctx.workspace,
-        operator=ctx.operator,
-        intent_key=ctx.intent_key,
-        action_type="task.complete",
-        outcome=f"completed task #{task.id}: {task.title}",
-        undo={"kind": "task.reopen", "id": task.id},
+    await _audited(
+        ctx, "task.complete", f"completed task #{task.id}: {task.title}", {"kind": "task.reopen", "id": task.id}
     )
     return f"Done: #{task.id} {task.title}."
 

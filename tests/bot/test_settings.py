@@ -38,3 +38,10 @@ def test_compose_runs_the_app_against_pgvector_with_the_settings() -> None:
 def test_secrets_are_not_printed() -> None:
     settings = Settings(_env_file=None, database_url="postgresql://u:hunter2@db/x", embedder_api_key="sk-secret")  # type: ignore[call-arg]
     assert "hunter2" not in repr(settings) and "sk-secret" not in repr(settings)
+
+
+def test_dockerfile_is_lean_and_unprivileged() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "download.pytorch.org/whl/cpu" in dockerfile  # never the multi-GB CUDA build
+    assert "USER soloos" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert dockerfile.count("FROM ") == 2  # build stage + runtime stage
