@@ -251,13 +251,12 @@ class Gate:
                     approvals.decide(conn, token, operator=operator, approve=False)
                     audit.record(
                         conn,
-                        AuditEvent(
+                        _event(
                             "approval.denied",
+                            action,
                             current.workspace,
                             operator,
                             current.intent_key,
-                            old.type,
-                            _public(args),
                             decision,
                             token,
                             decision.reason,
@@ -268,13 +267,12 @@ class Gate:
                     return "That approval was decided or expired meanwhile; nothing was changed.", False
                 audit.record(
                     conn,
-                    AuditEvent(
+                    _event(
                         "approval.edited",
+                        action,
                         current.workspace,
                         operator,
                         current.intent_key,
-                        old.type,
-                        _public(args),
                         decision,
                         token,
                         f"{field} changed",
