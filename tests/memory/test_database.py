@@ -85,3 +85,30 @@ async def test_open_memory_without_settings_reads_the_environment(
     async with open_memory() as memory:
         item = await memory.remember("opened from the environment", layer="working", workspace="env-check")
         assert (await memory.get(item.id)).text == "opened from the environment"
+
+
+def test_database_where_pgvector_cannot_be_enabled_is_a_clear_error(memory: MemoryService, tmp_path: Path) -> None:
+    """A Postgres where this user may not create the vector extension: say so, and how to fix it."""
+    import uuid
+
+    import psycopg
+
+    from memory import DatabaseMisconfigured
+
+    name = f"novector_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.conninfo.make_conninfo(memory.db.target.conninfo, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+        conn.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+    try:
+        url = psycopg.conninfo.make_conninfo(memory.db.target.conninfo, dbname=name, user=name)
+        with (
+            pytest.raises(DatabaseMisconfigured, match="CREATE EXTENSION vector") as caught,
+            open_database(database_url=url, home=tmp_path, timeout=3),
+        ):
+            pass
+        assert "may not create it" in str(caught.value)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}"')
+            conn.execute(f'DROP ROLE "{name}"')
