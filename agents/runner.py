@@ -152,6 +152,8 @@ def describe_approval(approval: Approval, *, full: bool = False) -> str:
     body = args.pop("body", None)
     if full:
         lines += [f"{k}: {v}" for k, v in args.items()]
+    elif args:
+        lines.append(" · ".join(f"{k}: {str(v)[:80]}" for k, v in args.items()))
     if body:
         preview = body if full or len(body) <= 600 else body[:600] + "…"
         lines += ["", preview]

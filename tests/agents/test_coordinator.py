@@ -46,7 +46,9 @@ async def test_draft_and_send_waits_for_approval_then_sends_once(with_model, wor
     assert len(buttons[0].action.encode()) <= 64
     assert _rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace) == []
 
-    assert "approve" in (await chat.say("/approvals")).lower()
+    listing = await chat.say("/approvals")
+    assert "1 waiting for your approval" in listing
+    assert f"to: {ACME} · subject: Invoice 42 reminder" in listing
     done = await chat.say(buttons[0].action)
     assert done.startswith("Approved and done: e-mail to jane@acme.test queued")
     again = await chat.say(buttons[0].action)
