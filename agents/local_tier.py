@@ -128,7 +128,7 @@ async def _answer_text(routed: Routed, ctx: LocalContext) -> str:
             return await _forget(routed.text, ctx)
         case _:  # needs_model; the dispatcher sends it here only when no model can take it
             message = needs_model_message(ctx.model_configured)
-            if not routed.text.rstrip().endswith("?"):
+            if subject_of(routed.text) and not routed.text.rstrip().endswith("?"):  # "X is Y": a fact
                 message += f"\nIf that was a fact to keep, say: remember {routed.text.strip()[:80]}"
             return message
 

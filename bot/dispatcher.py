@@ -7,6 +7,7 @@ clear reply that says nothing was saved.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from agents import AgentRunner, Gate, LocalContext, answer, approval_choices, route
@@ -27,6 +28,8 @@ class Dispatcher:
         self.max_chars = max_chars
 
     async def handle(self, intent: Intent) -> Reply:
+        if "\x00" in intent.text:  # Postgres text cannot hold NUL; it is never meaningful in chat
+            intent = dataclasses.replace(intent, text=intent.text.replace("\x00", ""))
         size = len(intent.text)
         if size > self.max_chars:
             return Reply(
@@ -47,7 +50,7 @@ class Dispatcher:
                 intent.idempotency_key,
                 workspace=intent.workspace,
                 conversation=intent.conversation,
-                operator_text=intent.text.replace("\x00", ""),
+                operator_text=intent.text,
                 reply=reply.to_json(),
             )
             return reply

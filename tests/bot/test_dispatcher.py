@@ -79,3 +79,10 @@ async def test_redelivered_message_is_handled_once(app: App, workspace: str) -> 
 async def test_unknown_command_gets_help(app: App, workspace: str) -> None:
     reply = await FakeChat(app, workspace).say("/frobnicate")
     assert "don't know the command /frobnicate" in reply and "remember" in reply
+
+
+async def test_nul_characters_are_refused_or_dropped_not_crashed_on(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    for text in ["what do you know about \x00acme", "add task call \x00Bob", "/why \x00", "hello\x00"]:
+        reply = await chat.say(text)
+        assert "Something went wrong" not in reply, text
