@@ -107,6 +107,53 @@ def chat(workspace: WorkspaceOpt = None) -> None:
 
 
 @app.command()
+def run() -> None:
+    """Serve the configured chat channels (Telegram today) until Ctrl-C or SIGTERM."""
+    import signal
+
+    settings = _settings()
+    if settings.telegram_token is None:
+        err.print(
+            "No chat channel is configured, so there is nothing to serve.\n"
+            "Telegram: create a bot with @BotFather, then set SOLOOS_TELEGRAM_TOKEN=<token> and\n"
+            "SOLOOS_TELEGRAM_ALLOWED_USERS=<your numeric user id> (in .env or the environment).\n"
+            "Slack is not built yet. To talk to SoloOS in this terminal, run: soloos chat"
+        )
+        raise typer.Exit(1)
+    if not settings.telegram_allowlist:
+        err.print(
+            "[red]error:[/] SOLOOS_TELEGRAM_ALLOWED_USERS is empty: the bot would refuse everyone. "
+            "Set it to your numeric Telegram user id (ask @userinfobot)."
+        )
+        raise typer.Exit(2)
+
+    async def serve() -> None:
+        from bot.telegram import TelegramChannel
+
+        async with open_app(settings) as application:
+            assert settings.telegram_token is not None
+            channel = TelegramChannel(
+                application,
+                token=settings.telegram_token.get_secret_value(),
+                api_url=settings.telegram_api_url,
+                allowed_users=settings.telegram_allowlist,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await channel.start()
+            err.print("serving Telegram; Ctrl-C to stop")
+            try:
+                await stop.wait()
+            finally:
+                await channel.stop()  # lets the update being handled finish first
+            err.print("stopped")
+
+    _run(serve())
+
+
+@app.command()
 def doctor() -> None:
     """Show what is configured, what works, and how to fix what is missing."""
     from bot.doctor import run_doctor

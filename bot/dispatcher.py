@@ -43,7 +43,8 @@ class Dispatcher:
             return self._unavailable(err)
         if previous is not None:
             log.info("duplicate delivery of %s ignored", intent.idempotency_key)
-            return Reply.from_json(previous) if previous else Reply("Still working on that message.")
+            stored = Reply.from_json(previous) if previous else Reply("Still working on that message.")
+            return dataclasses.replace(stored, duplicate=True)
         try:
             reply = await self._answer(intent)
             await self.memory.conversations.complete(

@@ -101,13 +101,31 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
         checks.append(Check("database", "fail", str(error), fix))
     checks.append(_model_check("fast model", settings.model_fast, "SOLOOS_MODEL_FAST"))
     checks.append(_model_check("strong model", settings.model_strong, "SOLOOS_MODEL_STRONG"))
-    checks.append(
-        Check(
-            "channels",
-            "off",
-            "console only in this release (`soloos chat`); Telegram and Slack adapters are not built yet",
+    if settings.telegram_token and settings.telegram_allowlist:
+        checks.append(
+            Check(
+                "telegram", "ok", f"configured for {len(settings.telegram_allowlist)} user(s); `soloos run` serves it"
+            )
         )
-    )
+    elif settings.telegram_token:
+        checks.append(
+            Check(
+                "telegram",
+                "fail",
+                "token set but no allowed users: everyone would be refused",
+                "set SOLOOS_TELEGRAM_ALLOWED_USERS to your numeric user id",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "telegram",
+                "off",
+                "not configured",
+                "set SOLOOS_TELEGRAM_TOKEN and SOLOOS_TELEGRAM_ALLOWED_USERS, then `soloos run`",
+            )
+        )
+    checks.append(Check("slack", "off", "not built yet (issue #4)"))
 
     table = Table(title="SoloOS doctor", show_lines=False)
     for column in ("check", "status", "detail", "fix"):

@@ -39,6 +39,7 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     image_png: bytes | None = None
     ok: bool = True  # False when the request failed (a system problem, not a business answer)
+    duplicate: bool = False  # the intent was handled before; channels must not send this again
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "ok": self.ok, "buttons": [[b.label, b.action] for b in self.buttons]}

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     turn_token_limit: int = Field(default=20_000, ge=100, description="Tokens allowed per turn")
     context_token_budget: int = Field(default=1_500, ge=100, description="Memory context per turn (tokens)")
 
+    telegram_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather")
+    telegram_api_url: str = Field(default="https://api.telegram.org", description="Bot API server")
+    telegram_allowed_users: str = Field(default="", description="Comma-separated Telegram user ids served")
+
     max_message_chars: int = Field(default=16_000, ge=100, description="Longest chat message accepted")
     working_memory_hours: int = Field(default=72, ge=1, description="How long working memory lives")
     db_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for Postgres")
@@ -82,6 +86,23 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as err:
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Berlin") from err
+        return value
+
+    @property
+    def telegram_allowlist(self) -> frozenset[int]:
+        return frozenset(int(part) for part in self.telegram_allowed_users.replace(" ", "").split(",") if part)
+
+    @field_validator("telegram_token", "database_url", "embedder_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_allowed_users")
+    @classmethod
+    def _user_ids(cls, value: str) -> str:
+        for part in value.replace(" ", "").split(","):
+            if part and not part.lstrip("-").isdigit():
+                raise ValueError(f"{part!r} is not a Telegram user id (a number)")
         return value
 
     @property

@@ -1,0 +1,151 @@
+"""The Telegram channel (python-telegram-bot 22, long polling).
+
+It only translates: an ``Update`` becomes an ``Intent`` (idempotency key = the update id), a
+``Reply`` becomes HTML messages of at most 4,096 characters with an inline keyboard for its
+buttons. Button presses are answered at once, run through the same dispatcher, and the message is
+edited to show the outcome and who decided. Users not on the allowlist get one polite refusal and
+nothing is stored.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Iterator
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.app import App
+from bot.intent import Intent, Reply
+
+log = logging.getLogger(__name__)
+
+LIMIT = 4096
+REFUSAL = "Sorry, this is a private assistant and I can only help its owner. Nothing you send is stored."
+
+
+def to_html(text: str) -> str:
+    """Our Markdown subset (``*bold*``, `` `code` ``) as Telegram HTML, everything else escaped."""
+    escaped = html.escape(text, quote=False)
+    escaped = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*([^*\n]+)\*", r"<b>\1</b>", escaped)
+
+
+def split_text(text: str, limit: int = LIMIT) -> Iterator[str]:
+    """Chunks of at most ``limit`` characters, cut at a paragraph, line or word when possible."""
+    while len(text) > limit:
+        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        if cut <= limit // 2:
+            cut = limit
+        yield text[:cut].rstrip()
+        text = text[cut:].lstrip()
+    if text:
+        yield text
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    row = [InlineKeyboardButton(b.label, callback_data=b.action[:64]) for b in reply.buttons]
+    return InlineKeyboardMarkup([row])
+
+
+class TelegramChannel:
+    def __init__(self, app: App, *, token: str, api_url: str, allowed_users: frozenset[int]) -> None:
+        self.app = app
+        self.allowed = allowed_users
+        self.bot_id = token.split(":", 1)[0]  # update ids count per bot
+        self._refused: set[int] = set()
+        self.application = (
+            Application.builder()
+            .token(token)
+            .base_url(f"{api_url.rstrip('/')}/bot")
+            .base_file_url(f"{api_url.rstrip('/')}/file/bot")
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .build()
+        )
+        self.application.add_handler(CallbackQueryHandler(self._on_button))
+        self.application.add_handler(MessageHandler(filters.TEXT, self._on_text))
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(timeout=10, poll_interval=0.0)
+
+    async def stop(self) -> None:
+        if self.application.updater and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    def _intent(self, update: Update, text: str) -> Intent:
+        user, chat = update.effective_user, update.effective_chat
+        assert user is not None and chat is not None
+        settings = self.app.settings
+        return Intent(
+            workspace=settings.workspace,
+            operator=settings.operator,  # one operator; their Telegram id is on the allowlist
+            channel="telegram",
+            channel_user=str(user.id),
+            conversation=f"telegram:{chat.id}",
+            text=text,
+            idempotency_key=f"telegram:{self.bot_id}:{update.update_id}",
+        )
+
+    async def _allowed(self, update: Update) -> bool:
+        user = update.effective_user
+        if user is not None and user.id in self.allowed:
+            return True
+        if user is not None and user.id not in self._refused and update.effective_chat is not None:
+            self._refused.add(user.id)
+            await self.application.bot.send_message(update.effective_chat.id, REFUSAL)
+        log.warning("refused telegram user %s", user.id if user else "?")
+        return False
+
+    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.text is None or not await self._allowed(update):
+            return
+        await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
+        reply = await self.app.dispatcher.handle(self._intent(update, message.text))
+        if reply.duplicate:
+            return  # a redelivered update: it was answered the first time
+        chunks = list(split_text(reply.text))
+        for number, chunk in enumerate(chunks, start=1):
+            markup = keyboard(reply) if number == len(chunks) else None
+            await context.bot.send_message(
+                message.chat_id, to_html(chunk), parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        await query.answer()  # at once, so the client stops its spinner
+        if not await self._allowed(update) or not query.data:
+            return
+        reply = await self.app.dispatcher.handle(self._intent(update, query.data))
+        if reply.duplicate or query.message is None:
+            return
+        who = query.from_user.first_name if query.from_user else "someone"
+        original = getattr(query.message, "text", "") or ""
+        outcome = f"{original}\n\n— {reply.text} (decided by {who})"
+        if query.data.startswith("/details"):
+            await context.bot.send_message(
+                query.message.chat.id,
+                to_html(reply.text[:LIMIT]),
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply),
+            )
+            return
+        await context.bot.edit_message_text(
+            to_html(outcome[-LIMIT:]),
+            chat_id=query.message.chat.id,
+            message_id=query.message.message_id,
+            parse_mode=ParseMode.HTML,
+        )

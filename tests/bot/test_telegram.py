@@ -1,0 +1,159 @@
+"""Telegram end to end: python-telegram-bot against a local Bot API server over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.app import App
+from bot.telegram import TelegramChannel, split_text, to_html
+from tests.support.models import Script, say
+from tests.support.telegram_server import FakeTelegram
+
+OWNER = 111
+STRANGER = 666
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def _channel(app: App, server: FakeTelegram, workspace: str) -> TelegramChannel:
+    settings = app.settings.model_copy(update={"workspace": workspace})
+    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
+    channel = TelegramChannel(scoped, token=server.token, api_url=server.url, allowed_users=frozenset({OWNER}))
+    await channel.start()
+    return channel
+
+
+async def test_remember_and_recall_through_telegram(app: App, telegram: FakeTelegram, workspace: str) -> None:
+    channel = await _channel(app, telegram, workspace)
+    try:
+        telegram.push_text("remember that Acme pays net 30")
+        await telegram.wait_for("sendMessage", 1)
+        telegram.push_text("/recall@soloos_test_bot Acme")
+        sent = await telegram.wait_for("sendMessage", 2)
+    finally:
+        await channel.stop()
+    assert sent[0]["text"].startswith("Noted that: Acme pays net 30")
+    assert "Acme pays net 30" in sent[1]["text"] and sent[1]["parse_mode"] == "HTML"
+    assert telegram.calls("sendChatAction")  # "typing…" while it works
+    assert [m.text for m in await app.memory.list(workspace)] == ["Acme pays net 30"]
+
+
+async def test_strangers_get_one_refusal_and_nothing_is_stored(
+    app: App, telegram: FakeTelegram, workspace: str
+) -> None:
+    channel = await _channel(app, telegram, workspace)
+    try:
+        telegram.push_text("remember that I own this bot now", user_id=STRANGER)
+        telegram.push_text("add task wire me money", user_id=STRANGER)
+        telegram.push_text("tasks")  # the owner, after them
+        sent = await telegram.wait_for("sendMessage", 2)
+    finally:
+        await channel.stop()
+    to_stranger = [m for m in sent if int(m["chat_id"]) == STRANGER]
+    assert len(to_stranger) == 1 and "private assistant" in to_stranger[0]["text"]
+    assert await app.memory.list(workspace) == []
+    assert await app.memory.records.list_tasks(workspace=workspace) == []
+
+
+async def test_redelivered_update_is_answered_once(app: App, telegram: FakeTelegram, workspace: str) -> None:
+    channel = await _channel(app, telegram, workspace)
+    try:
+        update_id = telegram.push_text("add task call the bank")
+        telegram.push_text("add task call the bank", update_id=update_id)  # same update again
+        telegram.push_text("tasks")
+        sent = await telegram.wait_for("sendMessage", 2)
+        await telegram.wait_for("sendChatAction", 3)
+    finally:
+        await channel.stop()
+    assert len(telegram.calls("sendMessage")) == 2  # the duplicate got no second reply
+    assert sent[0]["text"].startswith("Added task #") and sent[1]["text"].startswith("Open tasks (1)")
+    assert len(await app.memory.records.list_tasks(workspace=workspace)) == 1
+
+
+async def test_long_replies_are_split_and_429_is_retried(with_model, telegram: FakeTelegram, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    app = with_model(Script([say("word " * 1000 + "<b>not html</b> & done")]))  # 5,025 characters
+    telegram.throttle_next_sends = 1
+    channel = await _channel(app, telegram, workspace)
+    try:
+        telegram.push_text("tell me a long story")
+        sent = await telegram.wait_for("sendMessage", 2)
+    finally:
+        await channel.stop()
+    assert telegram.calls("throttled"), "the first send was answered with 429"
+    assert all(len(m["text"]) <= 4096 for m in sent)
+    assert "&lt;b&gt;not html&lt;/b&gt; &amp; done" in sent[-1]["text"]
+
+
+async def test_approval_buttons_end_to_end(with_model, telegram: FakeTelegram, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.agents.test_coordinator import _drafting_script, _rows
+
+    app = with_model(_drafting_script())
+    channel = await _channel(app, telegram, workspace)
+    try:
+        telegram.push_text("draft a reminder email to Acme about invoice 42 and send it")
+        sent = await telegram.wait_for("sendMessage", 1)
+        buttons = sent[0]["reply_markup"]["inline_keyboard"][0]
+        assert [b["text"] for b in buttons] == ["Approve", "Deny", "Details"]
+        assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+        message = {"message_id": 77, "date": 0, "chat": {"id": OWNER, "type": "private"}, "text": sent[0]["text"]}
+        telegram.push_callback(buttons[0]["callback_data"], message=message)
+        telegram.push_callback(buttons[0]["callback_data"], message=message)  # double click
+        edits = await telegram.wait_for("editMessageText", 2)
+        answered = await telegram.wait_for("answerCallbackQuery", 2)
+    finally:
+        await channel.stop()
+    assert len(answered) == 2
+    assert "Approved and done" in edits[0]["text"] and "decided by Sam" in edits[0]["text"]
+    assert "Already decided" in edits[1]["text"]
+    assert len(_rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace)) == 1
+
+
+def test_rendering_escapes_html_and_keeps_bold() -> None:
+    assert to_html("*Pay* <Acme> & co") == "<b>Pay</b> &lt;Acme&gt; &amp; co"
+    text = "First paragraph.\n\n" + "word " * 1200
+    chunks = list(split_text(text))
+    assert len(chunks) == 2 and all(len(c) <= 4096 for c in chunks)
+    assert " ".join(chunks).split() == text.split()  # cut between words, nothing lost
+    assert list(split_text("x" * 5000)) == ["x" * 4096, "x" * 904]  # no boundary: a hard cut
+
+
+async def test_soloos_run_serves_telegram_and_stops_cleanly(telegram: FakeTelegram, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import signal
+
+    from tests.support.processes import SOLOOS, env_for
+
+    env = env_for(
+        tmp_path,
+        SOLOOS_TELEGRAM_TOKEN=telegram.token,
+        SOLOOS_TELEGRAM_API_URL=telegram.url,
+        SOLOOS_TELEGRAM_ALLOWED_USERS=str(OWNER),
+    )
+    proc = await asyncio.create_subprocess_exec(SOLOOS, "run", env=env, stderr=asyncio.subprocess.PIPE)
+    try:
+        telegram.push_text("remember that the run command works")
+        sent = await telegram.wait_for("sendMessage", 1, timeout=60)
+        assert sent[0]["text"].startswith("Noted that: the run command works")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, stderr.decode()
+    assert b"stopped" in stderr
+
+
+def test_soloos_run_with_nothing_configured_says_how() -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["run"], env={"SOLOOS_TELEGRAM_TOKEN": ""})
+    assert result.exit_code == 1
+    assert "SOLOOS_TELEGRAM_TOKEN" in result.stderr and "soloos chat" in result.stderr
