@@ -108,7 +108,7 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
     (
         "remember",
         _p(
-            r"^(?:/remember|/note|remember(?: that)?|note(?: that)?:?|note down:?|keep in mind(?: that)?|"
+            r"^(?:/remember(?: that)?|/note|remember(?: that)?|note(?: that)?:?|note down:?|keep in mind(?: that)?|"
             r"fyi:?|for the record:?|save(?: this)?:)\s+(?P<text>.+)$"
         ),
     ),

@@ -108,47 +108,52 @@ def chat(workspace: WorkspaceOpt = None) -> None:
 
 @app.command()
 def run() -> None:
-    """Serve the configured chat channels (Telegram today) until Ctrl-C or SIGTERM."""
+    """Serve the configured chat channels (Telegram, Slack) until Ctrl-C or SIGTERM."""
     import signal
 
     settings = _settings()
-    if settings.telegram_token is None:
+    telegram = settings.telegram_token is not None
+    slack = settings.slack_bot_token is not None
+    if not telegram and not slack:
         err.print(
             "No chat channel is configured, so there is nothing to serve.\n"
             "Telegram: create a bot with @BotFather, then set SOLOOS_TELEGRAM_TOKEN=<token> and\n"
-            "SOLOOS_TELEGRAM_ALLOWED_USERS=<your numeric user id> (in .env or the environment).\n"
-            "Slack is not built yet. To talk to SoloOS in this terminal, run: soloos chat"
+            "  SOLOOS_TELEGRAM_ALLOWED_USERS=<your numeric user id>.\n"
+            "Slack: create the app from slack-manifest.yaml, then set SOLOOS_SLACK_BOT_TOKEN, SOLOOS_SLACK_APP_TOKEN\n"
+            "  (Socket Mode) or SOLOOS_SLACK_SIGNING_SECRET (HTTP mode), and SOLOOS_SLACK_ALLOWED_USERS.\n"
+            "To talk to SoloOS in this terminal instead, run: soloos chat"
         )
         raise typer.Exit(1)
-    if not settings.telegram_allowlist:
+    if telegram and not settings.telegram_allowlist:
         err.print(
             "[red]error:[/] SOLOOS_TELEGRAM_ALLOWED_USERS is empty: the bot would refuse everyone. "
             "Set it to your numeric Telegram user id (ask @userinfobot)."
         )
         raise typer.Exit(2)
+    if slack and not settings.slack_allowlist:
+        err.print(
+            "[red]error:[/] SOLOOS_SLACK_ALLOWED_USERS is empty: the app would refuse everyone. "
+            "Set it to your Slack member id (U…; profile → ⋯ → Copy member ID)."
+        )
+        raise typer.Exit(2)
+    if slack and settings.slack_app_token is None and settings.slack_signing_secret is None:
+        err.print(
+            "[red]error:[/] Slack needs SOLOOS_SLACK_APP_TOKEN (Socket Mode) or SOLOOS_SLACK_SIGNING_SECRET "
+            "(HTTP mode)."
+        )
+        raise typer.Exit(2)
 
     async def serve() -> None:
-        from bot.telegram import TelegramChannel
+        from bot.channels import open_channels
 
-        async with open_app(settings) as application:
-            assert settings.telegram_token is not None
-            channel = TelegramChannel(
-                application,
-                token=settings.telegram_token.get_secret_value(),
-                api_url=settings.telegram_api_url,
-                allowed_users=settings.telegram_allowlist,
-            )
+        async with open_app(settings) as application, open_channels(application) as names:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await channel.start()
-            err.print("serving Telegram; Ctrl-C to stop")
-            try:
-                await stop.wait()
-            finally:
-                await channel.stop()  # lets the update being handled finish first
-            err.print("stopped")
+            err.print(f"serving {' and '.join(names)}; Ctrl-C to stop")
+            await stop.wait()
+        err.print("stopped")
 
     _run(serve())
 

@@ -125,7 +125,24 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
                 "set SOLOOS_TELEGRAM_TOKEN and SOLOOS_TELEGRAM_ALLOWED_USERS, then `soloos run`",
             )
         )
-    checks.append(Check("slack", "off", "not built yet (issue #4)"))
+    if (
+        settings.slack_bot_token
+        and settings.slack_allowlist
+        and (settings.slack_app_token or settings.slack_signing_secret)
+    ):
+        mode = "Socket Mode" if settings.slack_app_token else f"HTTP on :{settings.slack_http_port}"
+        checks.append(Check("slack", "ok", f"{mode}, {len(settings.slack_allowlist)} user(s); `soloos run`"))
+    elif settings.slack_bot_token:
+        checks.append(
+            Check(
+                "slack",
+                "fail",
+                "bot token set, but no allowed users or no app token/signing secret",
+                "set SOLOOS_SLACK_ALLOWED_USERS and SOLOOS_SLACK_APP_TOKEN (or the signing secret)",
+            )
+        )
+    else:
+        checks.append(Check("slack", "off", "not configured", "see README: create the app from slack-manifest.yaml"))
 
     table = Table(title="SoloOS doctor", show_lines=False)
     for column in ("check", "status", "detail", "fix"):

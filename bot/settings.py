@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(default="https://api.telegram.org", description="Bot API server")
     telegram_allowed_users: str = Field(default="", description="Comma-separated Telegram user ids served")
 
+    slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-…)")
+    slack_app_token: SecretStr | None = Field(default=None, description="Slack app token (xapp-…) for Socket Mode")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="Slack signing secret (HTTP mode)")
+    slack_api_url: str = Field(default="https://slack.com", description="Slack Web API server")
+    slack_allowed_users: str = Field(default="", description="Comma-separated Slack user ids (U…) or T…:U…")
+    slack_http_host: str = Field(default="127.0.0.1", description="Interface for Slack's requests (behind a proxy)")
+    slack_http_port: int = Field(default=3000, ge=1, le=65535, description="Port for Slack's requests (HTTP mode)")
+
     max_message_chars: int = Field(default=16_000, ge=100, description="Longest chat message accepted")
     working_memory_hours: int = Field(default=72, ge=1, description="How long working memory lives")
     db_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for Postgres")
@@ -92,7 +100,19 @@ class Settings(BaseSettings):
     def telegram_allowlist(self) -> frozenset[int]:
         return frozenset(int(part) for part in self.telegram_allowed_users.replace(" ", "").split(",") if part)
 
-    @field_validator("telegram_token", "database_url", "embedder_api_key", mode="before")
+    @property
+    def slack_allowlist(self) -> frozenset[str]:
+        return frozenset(part for part in self.slack_allowed_users.replace(" ", "").split(",") if part)
+
+    @field_validator(
+        "telegram_token",
+        "database_url",
+        "embedder_api_key",
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -16,6 +16,7 @@ from agents.router import route, split_due, subject_of
         ("Please remember Jane's birthday is 3 May.", "remember", "Jane's birthday is 3 May."),
         ("note: Jane prefers calls", "remember", "Jane prefers calls"),
         ("/remember the VAT rate is 19%", "remember", "the VAT rate is 19%"),
+        ("/remember that Acme pays net 30", "remember", "Acme pays net 30"),
         ("keep in mind that Globex is slow to pay", "remember", "Globex is slow to pay"),
         ("Always CC my accountant on invoices", "rule", "Always CC my accountant on invoices"),
         ("rule: no calls before 10am", "rule", "no calls before 10am"),

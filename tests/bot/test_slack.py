@@ -1,0 +1,152 @@
+"""Slack end to end: slack-bolt's AsyncApp in HTTP mode, signed requests, a local Web API server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.app import App
+from bot.slack import SlackChannel
+from tests.support.models import Script, say
+from tests.support.slack_server import (
+    SIGNING_SECRET,
+    FakeSlack,
+    button_body,
+    command_body,
+    dm_event_body,
+    post_signed,
+)
+
+OWNER = "UOWNER"
+STRANGER = "USTRANGER"
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def _channel(app: App, server: FakeSlack, workspace: str) -> SlackChannel:
+    settings = app.settings.model_copy(update={"workspace": workspace})
+    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
+    channel = SlackChannel(
+        scoped, bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=server.url, allowed=frozenset({OWNER})
+    )
+    await channel.start()
+    return channel
+
+
+def _texts(calls: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    return [c["text"] for c in calls]
+
+
+async def test_slash_command_remember_and_recall(app: App, slack: FakeSlack, workspace: str) -> None:
+    channel = await _channel(app, slack, workspace)
+    try:
+        status, seconds = await post_signed(
+            channel.http_url, command_body("remember that Acme pays net 30", user=OWNER)
+        )
+        assert status == 200 and seconds < 3  # acknowledged before the work
+        await slack.wait_for("chat.postMessage", 1)
+        await post_signed(channel.http_url, command_body("recall Acme", user=OWNER))
+        posts = await slack.wait_for("chat.postMessage", 2)
+    finally:
+        await channel.stop()
+    assert posts[0]["text"].startswith("Noted that: Acme pays net 30")
+    assert "Acme pays net 30" in posts[1]["text"] and posts[1]["blocks"][0]["type"] == "section"
+
+
+async def test_forged_signature_is_rejected_and_nothing_happens(app: App, slack: FakeSlack, workspace: str) -> None:
+    channel = await _channel(app, slack, workspace)
+    try:
+        status, _ = await post_signed(
+            channel.http_url, command_body("remember that I am the owner", user=OWNER), secret="not-the-secret"
+        )
+    finally:
+        await channel.stop()
+    assert status == 401
+    assert slack.of("chat.postMessage") == [] and await app.memory.list(workspace) == []
+
+
+async def test_retried_event_is_answered_once(app: App, slack: FakeSlack, workspace: str) -> None:
+    channel = await _channel(app, slack, workspace)
+    body = dm_event_body("add task call the bank", user=OWNER, event_id="Ev0RETRY1")
+    try:
+        assert (await post_signed(channel.http_url, body, content_type="application/json"))[0] == 200
+        await slack.wait_for("chat.postMessage", 1)
+        retry = await post_signed(
+            channel.http_url,
+            body,
+            content_type="application/json",
+            extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+        )
+        assert retry[0] == 200
+        await post_signed(channel.http_url, command_body("tasks", user=OWNER))
+        posts = await slack.wait_for("chat.postMessage", 2)
+    finally:
+        await channel.stop()
+    assert (
+        len(posts) == 2
+        and posts[0]["text"].startswith("Added task #")
+        and posts[1]["text"].startswith("Open tasks (1)")
+    )
+    assert len(await app.memory.records.list_tasks(workspace=workspace)) == 1
+
+
+async def test_strangers_get_one_refusal(app: App, slack: FakeSlack, workspace: str) -> None:
+    channel = await _channel(app, slack, workspace)
+    try:
+        await post_signed(channel.http_url, command_body("remember that I own this", user=STRANGER))
+        await post_signed(channel.http_url, command_body("tasks", user=STRANGER))
+        await post_signed(channel.http_url, command_body("tasks", user=OWNER))
+        posts = await slack.wait_for("chat.postMessage", 2)
+    finally:
+        await channel.stop()
+    assert sum("private assistant" in t for t in _texts(posts)) == 1
+    assert await app.memory.list(workspace) == []
+
+
+async def test_approval_buttons_and_429(with_model, slack: FakeSlack, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.agents.test_coordinator import _drafting_script, _rows
+
+    app = with_model(_drafting_script())
+    slack.throttle_next_posts = 1
+    channel = await _channel(app, slack, workspace)
+    try:
+        await post_signed(
+            channel.http_url, command_body("draft a reminder email to Acme about invoice 42 and send it", user=OWNER)
+        )
+        posts = await slack.wait_for("chat.postMessage", 1, timeout=30)
+        assert slack.of("throttled"), "the first post was answered with 429 and retried"
+        blocks = posts[0]["blocks"]
+        buttons = blocks[-1]["elements"]
+        assert [b["text"]["text"] for b in buttons] == ["Approve", "Deny", "Details"]
+        message = {"ts": "1700000000.000100", "text": posts[0]["text"], "blocks": blocks}
+        await post_signed(channel.http_url, button_body(buttons[0]["value"], user=OWNER, message=message))
+        await post_signed(channel.http_url, button_body(buttons[0]["value"], user=OWNER, message=message))
+        updates = await slack.wait_for("chat.update", 2)
+    finally:
+        await channel.stop()
+    assert "Approved and done" in updates[0]["text"] and f"decided by <@{OWNER}>" in updates[0]["text"]
+    assert "Already decided" in updates[1]["text"]
+    assert all(b["type"] != "actions" for b in updates[0]["blocks"])
+    assert len(_rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace)) == 1
+
+
+async def test_long_reply_is_split_into_sections(with_model, slack: FakeSlack, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    app = with_model(Script([say("word " * 1000 + "<script> & done")]))
+    channel = await _channel(app, slack, workspace)
+    try:
+        await post_signed(channel.http_url, command_body("tell me a long story", user=OWNER))
+        posts = await slack.wait_for("chat.postMessage", 1)
+    finally:
+        await channel.stop()
+    sections = [b["text"]["text"] for b in posts[0]["blocks"] if b["type"] == "section"]
+    assert len(sections) == 2 and all(len(s) <= 3000 for s in sections)
+    assert "&lt;script&gt; &amp; done" in sections[-1]
+    json.dumps(posts[0]["blocks"])  # what Slack receives is plain JSON
