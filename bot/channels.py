@@ -9,39 +9,43 @@ from collections.abc import AsyncIterator
 from bot.app import App
 
 
+def _secret(value: object) -> str | None:
+    return value.get_secret_value() if value is not None else None  # type: ignore[attr-defined]
+
+
 @contextlib.asynccontextmanager
 async def open_channels(app: App) -> AsyncIterator[list[str]]:
     settings = app.settings
     started: list[tuple[str, object]] = []
     try:
-        if settings.telegram_token is not None:
+        token = _secret(settings.telegram_token)
+        if token:
             from bot.telegram import TelegramChannel
 
             telegram = TelegramChannel(
-                app,
-                token=settings.telegram_token.get_secret_value(),
-                api_url=settings.telegram_api_url,
-                allowed_users=settings.telegram_allowlist,
+                app, token=token, api_url=settings.telegram_api_url, allowed_users=settings.telegram_allowlist
             )
-            await telegram.start()
-            started.append(("Telegram", telegram))
-        if settings.slack_bot_token is not None:
+            await telegram.start(
+                webhook_url=settings.telegram_webhook_url,
+                secret_token=_secret(settings.telegram_webhook_secret),
+                listen=settings.telegram_webhook_host,
+                port=settings.telegram_webhook_port,
+            )
+            started.append(("Telegram (webhook)" if settings.telegram_webhook_url else "Telegram (polling)", telegram))
+        bot_token = _secret(settings.slack_bot_token)
+        if bot_token:
             from bot.slack import SlackChannel
 
-            secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-            app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+            app_token = _secret(settings.slack_app_token)
             slack = SlackChannel(
                 app,
-                bot_token=settings.slack_bot_token.get_secret_value(),
-                signing_secret=secret,
+                bot_token=bot_token,
+                signing_secret=_secret(settings.slack_signing_secret) or "",
                 api_url=settings.slack_api_url,
                 allowed=settings.slack_allowlist,
                 app_token=app_token,
             )
-            await slack.start(
-                http_host="0.0.0.0" if app_token is None else "127.0.0.1",
-                http_port=settings.slack_http_port,
-            )
+            await slack.start(http_host=settings.slack_http_host, http_port=settings.slack_http_port)
             started.append(
                 ("Slack (Socket Mode)" if app_token else f"Slack (HTTP on :{settings.slack_http_port})", slack)
             )

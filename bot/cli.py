@@ -130,6 +130,9 @@ def run() -> None:
             "Set it to your numeric Telegram user id (ask @userinfobot)."
         )
         raise typer.Exit(2)
+    if telegram and settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
+        err.print("[red]error:[/] webhook mode needs SOLOOS_TELEGRAM_WEBHOOK_SECRET, so forged updates are refused.")
+        raise typer.Exit(2)
     if slack and not settings.slack_allowlist:
         err.print(
             "[red]error:[/] SOLOOS_SLACK_ALLOWED_USERS is empty: the app would refuse everyone. "

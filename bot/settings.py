@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather")
     telegram_api_url: str = Field(default="https://api.telegram.org", description="Bot API server")
     telegram_allowed_users: str = Field(default="", description="Comma-separated Telegram user ids served")
+    telegram_webhook_url: str | None = Field(default=None, description="Public HTTPS URL: webhook mode, not polling")
+    telegram_webhook_secret: SecretStr | None = Field(default=None, description="secret_token Telegram must send")
+    telegram_webhook_host: str = Field(default="127.0.0.1", description="Interface the webhook listens on")
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535, description="Port the webhook listens on")
 
     slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-…)")
     slack_app_token: SecretStr | None = Field(default=None, description="Slack app token (xapp-…) for Socket Mode")

@@ -9,11 +9,13 @@ nothing is stored.
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
 import re
 from collections.abc import Iterator
 
+from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
@@ -68,15 +70,55 @@ class TelegramChannel:
             .build()
         )
         self.application.add_handler(CallbackQueryHandler(self._on_button))
+        self._runner: web.AppRunner | None = None
+        self._secret = ""
+        self.webhook_port = 0
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_text))
 
-    async def start(self) -> None:
+    async def start(
+        self,
+        *,
+        webhook_url: str | None = None,
+        secret_token: str | None = None,
+        listen: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        """Long polling by default; with ``webhook_url``, Telegram posts updates to our endpoint and
+        every request must carry ``secret_token`` in ``X-Telegram-Bot-Api-Secret-Token``."""
         await self.application.initialize()
         await self.application.start()
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(timeout=10, poll_interval=0.0)
+        if webhook_url is None:
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(timeout=10, poll_interval=0.0)
+            return
+        if not secret_token:
+            raise ValueError("webhook mode needs a secret token, so that forged updates are refused")
+        self._secret = secret_token
+        server = web.Application(client_max_size=1 << 20)
+        server.router.add_post("/telegram", self._on_webhook)
+        self._runner = web.AppRunner(server)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, listen, port)
+        await site.start()
+        self.webhook_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self.application.bot.set_webhook(
+            webhook_url, secret_token=secret_token, allowed_updates=["message", "callback_query"]
+        )
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        if not hmac.compare_digest(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), self._secret):
+            log.warning("refused a telegram webhook call with a wrong secret token")
+            return web.Response(status=403, text="forbidden")
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except ValueError:
+            return web.Response(status=400, text="not an update")
+        await self.application.update_queue.put(update)  # answered at once; handled in order after
+        return web.Response(text="ok")
 
     async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
         if self.application.updater and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:

@@ -150,3 +150,29 @@ async def test_long_reply_is_split_into_sections(with_model, slack: FakeSlack, w
     assert len(sections) == 2 and all(len(s) <= 3000 for s in sections)
     assert "&lt;script&gt; &amp; done" in sections[-1]
     json.dumps(posts[0]["blocks"])  # what Slack receives is plain JSON
+
+
+async def test_socket_mode_by_default(app: App, slack: FakeSlack, workspace: str) -> None:
+    """With an app token the channel connects out over Socket Mode: no public URL, acks on the socket."""
+    from urllib.parse import parse_qsl
+
+    settings = app.settings.model_copy(update={"workspace": workspace})
+    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
+    channel = SlackChannel(
+        scoped,
+        bot_token="xoxb-test",
+        signing_secret="",
+        api_url=slack.url,
+        allowed=frozenset({OWNER}),
+        app_token="xapp-test",
+    )
+    await channel.start()
+    try:
+        assert channel.http_url == ""  # nothing listens for Slack
+        command = dict(parse_qsl(command_body("remember that Socket Mode works", user=OWNER)))
+        envelope = await slack.send_envelope("slash_commands", command)
+        posts = await slack.wait_for("chat.postMessage", 1)
+    finally:
+        await channel.stop()
+    assert posts[0]["text"].startswith("Noted that: Socket Mode works")
+    assert any(ack.get("envelope_id") == envelope for ack in slack.acks)

@@ -125,28 +125,41 @@ def test_rendering_escapes_html_and_keeps_bold() -> None:
     assert list(split_text("x" * 5000)) == ["x" * 4096, "x" * 904]  # no boundary: a hard cut
 
 
-async def test_soloos_run_serves_telegram_and_stops_cleanly(telegram: FakeTelegram, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_soloos_run_serves_telegram_and_slack_in_one_process(telegram: FakeTelegram, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One `soloos run`, both channels, one memory: what is said on Telegram is known on Slack."""
     import asyncio
     import signal
+    from urllib.parse import parse_qsl
 
     from tests.support.processes import SOLOOS, env_for
+    from tests.support.slack_server import FakeSlack, command_body
 
+    slack = FakeSlack()
+    await slack.start()
     env = env_for(
         tmp_path,
         SOLOOS_TELEGRAM_TOKEN=telegram.token,
         SOLOOS_TELEGRAM_API_URL=telegram.url,
         SOLOOS_TELEGRAM_ALLOWED_USERS=str(OWNER),
+        SOLOOS_SLACK_BOT_TOKEN="xoxb-test",
+        SOLOOS_SLACK_APP_TOKEN="xapp-test",
+        SOLOOS_SLACK_API_URL=slack.url,
+        SOLOOS_SLACK_ALLOWED_USERS="UOWNER",
     )
     proc = await asyncio.create_subprocess_exec(SOLOOS, "run", env=env, stderr=asyncio.subprocess.PIPE)
     try:
         telegram.push_text("remember that the run command works")
         sent = await telegram.wait_for("sendMessage", 1, timeout=60)
         assert sent[0]["text"].startswith("Noted that: the run command works")
+        await slack.send_envelope("slash_commands", dict(parse_qsl(command_body("recall run command", user="UOWNER"))))
+        posts = await slack.wait_for("chat.postMessage", 1, timeout=30)
+        assert "the run command works" in posts[0]["text"]
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        await slack.stop()
     assert proc.returncode == 0, stderr.decode()
-    assert b"stopped" in stderr
+    assert b"serving Telegram (polling) and Slack (Socket Mode)" in stderr and b"stopped" in stderr
 
 
 def test_soloos_run_with_nothing_configured_says_how() -> None:
@@ -157,3 +170,30 @@ def test_soloos_run_with_nothing_configured_says_how() -> None:
     result = CliRunner().invoke(cli, ["run"], env={"SOLOOS_TELEGRAM_TOKEN": ""})
     assert result.exit_code == 1
     assert "SOLOOS_TELEGRAM_TOKEN" in result.stderr and "soloos chat" in result.stderr
+
+
+async def test_webhook_mode_checks_the_secret_token(app: App, telegram: FakeTelegram, workspace: str) -> None:
+    import aiohttp
+
+    settings = app.settings.model_copy(update={"workspace": workspace})
+    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
+    channel = TelegramChannel(scoped, token=telegram.token, api_url=telegram.url, allowed_users=frozenset({OWNER}))
+    await channel.start(webhook_url="https://bot.example.test/telegram", secret_token="s3cret-token")
+    url = f"http://127.0.0.1:{channel.webhook_port}/telegram"
+    try:
+        hooks = telegram.calls("setWebhook")
+        assert hooks and hooks[0]["secret_token"] == "s3cret-token"
+        async with aiohttp.ClientSession() as session:
+            forged = telegram.text_update("remember that the attacker owns this")
+            async with session.post(url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}) as r:
+                assert r.status == 403
+            async with session.post(url, json=forged) as r:
+                assert r.status == 403
+            real = telegram.text_update("remember that webhooks work")
+            async with session.post(url, json=real, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}) as r:
+                assert r.status == 200
+        sent = await telegram.wait_for("sendMessage", 1)
+    finally:
+        await channel.stop()
+    assert sent[0]["text"].startswith("Noted that: webhooks work")
+    assert [m.text for m in await app.memory.list(workspace)] == ["webhooks work"]

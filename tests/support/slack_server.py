@@ -39,10 +39,14 @@ class FakeSlack:
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: int = 0
+    acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acknowledgements
+    _socket: web.WebSocketResponse | None = None
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_get("/link", self._socket_mode)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -64,12 +68,40 @@ class FakeSlack:
             await asyncio.sleep(0.05)
         raise AssertionError(f"expected {count} {method} calls, got {self.of(method)}")
 
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._socket = ws
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}})
+        self._connected.set()
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.acks.append(json.loads(message.data))
+        return ws
+
+    async def send_envelope(self, kind: str, payload: dict[str, Any]) -> str:
+        """Deliver a request over the Socket Mode connection, as Slack does; returns its envelope id."""
+        await asyncio.wait_for(self._connected.wait(), 20)
+        assert self._socket is not None
+        envelope_id = f"env-{time.time_ns()}"
+        await self._socket.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+            }
+        )
+        return envelope_id
+
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.content_type == "application/json":
             params = dict(await request.json())
         else:
             params = {k: str(v) for k, v in (await request.post()).items()}
+        if method == "apps.connections.open":
+            return web.json_response({"ok": True, "url": self.url.replace("http", "ws", 1) + "/link"})
         if method == "auth.test":
             return web.json_response(
                 {

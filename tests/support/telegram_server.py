@@ -90,6 +90,19 @@ class FakeTelegram:
         self._new.set()
         return update_id
 
+    def text_update(self, text: str, *, user_id: int = 111) -> dict[str, Any]:
+        """An update as Telegram would POST it to a webhook."""
+        return {
+            "update_id": self._take_update_id(),
+            "message": {
+                "message_id": self._take_message_id(),
+                "date": int(time.time()),
+                "text": text,
+                "chat": {"id": user_id, "type": "private"},
+                "from": self.user(user_id),
+            },
+        }
+
     def calls(self, method: str) -> list[dict[str, Any]]:
         return [c for c in self.sent if c["method"] == method]
 
@@ -131,7 +144,7 @@ class FakeTelegram:
         params = await self._params(request)
         if method == "getMe":
             return self._ok(BOT)
-        if method in ("deleteWebhook", "setMyCommands", "sendChatAction", "answerCallbackQuery"):
+        if method in ("deleteWebhook", "setWebhook", "setMyCommands", "sendChatAction", "answerCallbackQuery"):
             self.sent.append({"method": method, **params})
             return self._ok(True)
         if method == "getUpdates":
