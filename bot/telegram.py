@@ -9,6 +9,8 @@ nothing is stored.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import hmac
 import html
 import logging
@@ -26,6 +28,18 @@ from bot.intent import Intent, Reply
 log = logging.getLogger(__name__)
 
 LIMIT = 4096
+TYPING_AFTER = 0.8  # seconds
+COMMANDS = [
+    ("help", "what I can do"),
+    ("remember", "remember a fact: /remember Acme pays net 30"),
+    ("recall", "what I know: /recall Acme"),
+    ("tasks", "open tasks"),
+    ("approvals", "actions waiting for your approval"),
+    ("usage", "model spend today and this month"),
+    ("why", "why an action was taken: /why <number or code>"),
+    ("undo", "undo the last action"),
+    ("mode", "exploratory, deterministic or creative"),
+]
 REFUSAL = "Sorry, this is a private assistant and I can only help its owner. Nothing you send is stored."
 
 
@@ -61,12 +75,14 @@ class TelegramChannel:
         self.allowed = allowed_users
         self.bot_id = token.split(":", 1)[0]  # update ids count per bot
         self._refused: set[int] = set()
+        self._chat_locks: dict[int, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self.application = (
             Application.builder()
             .token(token)
             .base_url(f"{api_url.rstrip('/')}/bot")
             .base_file_url(f"{api_url.rstrip('/')}/file/bot")
             .rate_limiter(AIORateLimiter(max_retries=3))
+            .concurrent_updates(32)  # chats are handled in parallel; each chat stays in order (below)
             .build()
         )
         self.application.add_handler(CallbackQueryHandler(self._on_button))
@@ -87,6 +103,7 @@ class TelegramChannel:
         every request must carry ``secret_token`` in ``X-Telegram-Bot-Api-Secret-Token``."""
         await self.application.initialize()
         await self.application.start()
+        await self.application.bot.set_my_commands(COMMANDS)
         if webhook_url is None:
             assert self.application.updater is not None
             await self.application.updater.start_polling(timeout=10, poll_interval=0.0)
@@ -153,41 +170,50 @@ class TelegramChannel:
         message = update.effective_message
         if message is None or message.text is None or not await self._allowed(update):
             return
-        await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-        reply = await self.app.dispatcher.handle(self._intent(update, message.text))
+        async with self._chat_locks[message.chat_id]:  # FIFO: one chat's messages in the order sent
+            await self._answer(message.chat_id, update, message.text, context)
+
+    async def _answer(self, chat_id: int, update: Update, text: str, context: ContextTypes.DEFAULT_TYPE) -> None:
+        typing = asyncio.create_task(self._typing(chat_id))  # only shows if the work takes a while
+        try:
+            reply = await self.app.dispatcher.handle(self._intent(update, text))
+        finally:
+            typing.cancel()
         if reply.duplicate:
             return  # a redelivered update: it was answered the first time
         chunks = list(split_text(reply.text))
         for number, chunk in enumerate(chunks, start=1):
             markup = keyboard(reply) if number == len(chunks) else None
-            await context.bot.send_message(
-                message.chat_id, to_html(chunk), parse_mode=ParseMode.HTML, reply_markup=markup
-            )
+            await context.bot.send_message(chat_id, to_html(chunk), parse_mode=ParseMode.HTML, reply_markup=markup)
+
+    async def _typing(self, chat_id: int) -> None:
+        """ "typing…" after TYPING_AFTER seconds of work, renewed while it lasts (Telegram shows it ~5 s).
+        Quick answers skip it: every API call counts against Telegram's 30 requests a second."""
+        await asyncio.sleep(TYPING_AFTER)
+        while True:
+            await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+            await asyncio.sleep(4.5)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None:
             return
         await query.answer()  # at once, so the client stops its spinner
-        if not await self._allowed(update) or not query.data:
+        if not await self._allowed(update) or not query.data or query.message is None:
             return
-        reply = await self.app.dispatcher.handle(self._intent(update, query.data))
-        if reply.duplicate or query.message is None:
-            return
-        who = query.from_user.first_name if query.from_user else "someone"
-        original = getattr(query.message, "text", "") or ""
-        outcome = f"{original}\n\n— {reply.text} (decided by {who})"
-        if query.data.startswith("/details"):
-            await context.bot.send_message(
-                query.message.chat.id,
-                to_html(reply.text[:LIMIT]),
-                parse_mode=ParseMode.HTML,
-                reply_markup=keyboard(reply),
+        chat_id = query.message.chat.id
+        async with self._chat_locks[chat_id]:
+            reply = await self.app.dispatcher.handle(self._intent(update, query.data))
+            if reply.duplicate:
+                return
+            if query.data.startswith("/details"):
+                await context.bot.send_message(
+                    chat_id, to_html(reply.text[:LIMIT]), parse_mode=ParseMode.HTML, reply_markup=keyboard(reply)
+                )
+                return
+            who = query.from_user.first_name if query.from_user else "someone"
+            original = getattr(query.message, "text_html", None) or ""  # Telegram sends text and entities
+            outcome = f"{original}\n\n— {to_html(reply.text)} (decided by {html.escape(who)})"
+            await context.bot.edit_message_text(
+                outcome[-LIMIT:], chat_id=chat_id, message_id=query.message.message_id, parse_mode=ParseMode.HTML
             )
-            return
-        await context.bot.edit_message_text(
-            to_html(outcome[-LIMIT:]),
-            chat_id=query.message.chat.id,
-            message_id=query.message.message_id,
-            parse_mode=ParseMode.HTML,
-        )

@@ -162,7 +162,7 @@ class FakeTelegram:
                     },
                     status=429,
                 )
-            self.sent.append({"method": method, **params})
+            self.sent.append({"method": method, "at": time.perf_counter(), **params})
             message_id = params.get("message_id") or self._take_message_id()
             return self._ok(
                 {
