@@ -356,6 +356,19 @@ class Gate:
 
         return await asyncio.to_thread(run)
 
+    async def actions_since(self, workspace: str, since: datetime) -> list[str]:
+        """Outcomes of actions carried out since ``since``, newest first."""
+
+        def run() -> list[str]:
+            with self.db.connection() as conn:
+                return [
+                    r.event.outcome or ""
+                    for r in audit.recent(conn, workspace, 50)
+                    if r.event.name == "action.executed" and r.created_at >= since and r.undone_at is None
+                ]
+
+        return await asyncio.to_thread(run)
+
     async def pending(self, workspace: str) -> list[Approval]:
         def run() -> list[Approval]:
             with self.db.connection() as conn:

@@ -7,7 +7,7 @@ Markdown subset (``*bold*``, ``- `` bullets) that every channel can render.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agents.gate import Gate
@@ -23,6 +23,7 @@ HELP = """I'm SoloOS, your business assistant. Without a language model I can al
 - list *memories*: "show my memories"
 - *approvals*: /approvals, approve <code>, deny <code>, edit <code> body: …, /why, /undo
 - *spend and modes*: /usage, /mode exploratory|deterministic|creative
+- *briefing*: /brief (tasks due and overdue, approvals, what was done, spend, recent notes)
 Drafting, research and planning need a model; `soloos doctor` shows how to set one up."""
 
 RECALL_LIMIT = 5
@@ -38,6 +39,7 @@ class LocalContext:
     timezone: str
     source: str
     model_configured: bool
+    budget_text: str = "no caps set"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,13 @@ async def answer(routed: Routed, ctx: LocalContext) -> Answer:
             return Answer(await ctx.gate.undo_last(workspace=ctx.workspace, operator=ctx.operator))
         case "usage":
             return Answer(await _usage(ctx))
+        case "brief":
+            if routed.args.get("when"):
+                return Answer(
+                    "Scheduled briefings (/brief at 07:30, /brief off) come with the scheduler, which is not "
+                    "built yet. /brief on its own gives you today's briefing now."
+                )
+            return Answer(await _brief(ctx))
         case "mode":
             return Answer(await _mode(routed.args.get("mode"), ctx))
     return Answer(await _answer_text(routed, ctx))
@@ -307,3 +316,36 @@ async def _edit(token: str, field: str, value: str, ctx: LocalContext) -> Answer
     if not still_pending:
         return Answer(text)
     return Answer(text + "\n\n" + (await _details(token, ctx)).text, approval_choices(token))
+
+
+async def _brief(ctx: LocalContext) -> str:
+    """Today's briefing, assembled from records, approvals, the audit log, spend and memory: no model."""
+    tz = ZoneInfo(ctx.timezone)
+    now = datetime.now(UTC)
+    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = today + timedelta(days=1)
+    tasks = await ctx.memory.records.list_tasks(workspace=ctx.workspace, status="open")
+    overdue = [t for t in tasks if t.due_at and t.due_at < now]
+    due_today = [t for t in tasks if t.due_at and now <= t.due_at < tomorrow]
+    waiting = await ctx.gate.pending(ctx.workspace)
+    done = await ctx.gate.actions_since(ctx.workspace, today - timedelta(days=1))
+    spend = await ctx.memory.agent_store.spend_summary(ctx.workspace)
+    recent = [
+        m
+        for m in await ctx.memory.list(ctx.workspace, limit=30, include_history=False)
+        if m.layer == "project" and m.occurred_at >= now - timedelta(days=7)
+    ][:3]
+
+    lines = [f"*Briefing for {today:%A %d %B}*"]
+    lines.append(f"Tasks: {len(tasks)} open, {len(due_today)} due today, {len(overdue)} overdue.")
+    lines += [f"- overdue: #{t.id} {t.title}" for t in overdue[:5]]
+    lines += [f"- today: #{t.id} {t.title}" for t in due_today[:5]]
+    lines.append(f"Waiting for your approval: {len(waiting)}." if waiting else "Nothing waits for your approval.")
+    lines += [f"- {a.action.summary} (code {a.id})" for a in waiting[:5]]
+    lines.append(f"Since yesterday: {len(done)} actions done." if done else "No actions since yesterday.")
+    lines += [f"- {outcome}" for outcome in done[:5]]
+    lines.append(f"Model spend: ${spend.today:.2f} today, ${spend.month:.2f} this month ({ctx.budget_text}).")
+    if recent:
+        lines.append("Recently noted:")
+        lines += [f"- {m.text}" for m in recent]
+    return "\n".join(lines)

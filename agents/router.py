@@ -34,6 +34,7 @@ Kind = Literal[
     "undo",
     "usage",
     "mode",
+    "brief",
 ]
 
 
@@ -68,6 +69,13 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
     ("edit", _p(rf"^(?:/edit|edit|change)\s+{_TOKEN}\s+(?P<field>[a-z_]+)\s*[:=]\s*(?P<text>.+)$")),
     ("why", _p(r"^(?:/why|why)(?:\s+(?:did you do\s+)?#?(?P<ref>[A-Za-z0-9_:-]{1,40}))?$")),
     ("undo", _p(r"^(?:/undo|undo(?: that| it| the last (?:action|change))?)$")),
+    (
+        "brief",
+        _p(
+            r"^(?:/brief|brief(?: me)?|briefing|(?:daily|morning) briefing|what's (?:on )?(?:for )?today)"
+            r"(?:\s+(?P<when>.+))?$"
+        ),
+    ),
     (
         "usage",
         _p(

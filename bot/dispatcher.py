@@ -77,6 +77,7 @@ class Dispatcher:
                 timezone=self.timezone,
                 source=f"{intent.channel}:{intent.channel_user}",
                 model_configured=self.runner.tiers.available,
+                budget_text=f"caps ${self.runner.budget.daily} a day, ${self.runner.budget.monthly} a month",
             )
             result = await answer(routed, context)
             return Reply(result.text, tuple(Button(label, action) for label, action in result.choices), ok=result.ok)

@@ -34,6 +34,7 @@ COMMANDS = [
     ("remember", "remember a fact: /remember Acme pays net 30"),
     ("recall", "what I know: /recall Acme"),
     ("tasks", "open tasks"),
+    ("brief", "today's briefing"),
     ("approvals", "actions waiting for your approval"),
     ("usage", "model spend today and this month"),
     ("why", "why an action was taken: /why <number or code>"),

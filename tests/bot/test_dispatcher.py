@@ -86,3 +86,18 @@ async def test_nul_characters_are_refused_or_dropped_not_crashed_on(app: App, wo
     for text in ["what do you know about \x00acme", "add task call \x00Bob", "/why \x00", "hello\x00"]:
         reply = await chat.say(text)
         assert "Something went wrong" not in reply, text
+
+
+async def test_brief_on_demand_from_records_with_no_model(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    await chat.say("remember that Hooli signed the contract")
+    await chat.say("add task send Hooli the invoice tomorrow")
+    await chat.say("add task renew the domain by yesterday")  # a date in the past: overdue
+    brief = await chat.say("/brief")
+    assert brief.startswith("*Briefing for ")
+    assert "Tasks: 2 open" in brief
+    assert "Nothing waits for your approval" in brief
+    assert "3 actions done" in brief and "added task" in brief
+    assert "Hooli signed the contract" in brief
+    assert "Model spend: $0.00 today" in brief
+    assert "scheduler" in await chat.say("/brief at 07:30")
