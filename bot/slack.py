@@ -27,6 +27,25 @@ from bot.telegram import REFUSAL, split_text
 log = logging.getLogger(__name__)
 
 SECTION_LIMIT = 3000
+# "/soloos tasks" mirrors Telegram's /tasks; anything else after /soloos is a normal message.
+SUBCOMMANDS = frozenset(
+    {
+        "tasks",
+        "approvals",
+        "usage",
+        "undo",
+        "why",
+        "mode",
+        "recall",
+        "remember",
+        "help",
+        "brief",
+        "approve",
+        "deny",
+        "details",
+        "edit",
+    }
+)
 ACTION_PREFIX = "soloos:"
 
 
@@ -152,17 +171,7 @@ class SlackChannel:
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work follows
         text = (body.get("text") or "").strip() or "help"
-        if not text.startswith("/") and text.split()[0] in {
-            "tasks",
-            "approvals",
-            "usage",
-            "undo",
-            "why",
-            "mode",
-            "recall",
-            "remember",
-            "help",
-        }:
+        if not text.startswith("/") and text.split()[0] in SUBCOMMANDS:
             text = "/" + text  # "/soloos tasks" mirrors Telegram's /tasks
         await self._dispatch(
             team=body.get("team_id"),
