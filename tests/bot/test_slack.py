@@ -176,3 +176,17 @@ async def test_socket_mode_by_default(app: App, slack: FakeSlack, workspace: str
         await channel.stop()
     assert posts[0]["text"].startswith("Noted that: Socket Mode works")
     assert any(ack.get("envelope_id") == envelope for ack in slack.acks)
+
+
+async def test_app_mention_in_a_channel(app: App, slack: FakeSlack, workspace: str) -> None:
+    channel = await _channel(app, slack, workspace)
+    body = json.dumps({"token": "legacy", "team_id": "T0SOLO", "api_app_id": "A1", "type": "event_callback",
+                       "event_id": "Ev0MENTION", "event_time": 0,
+                       "event": {"type": "app_mention", "user": OWNER, "text": "<@UBOT> remember that mentions work",
+                                 "channel": "C0TEAM", "ts": "1.000001"}})
+    try:
+        assert (await post_signed(channel.http_url, body, content_type="application/json"))[0] == 200
+        posts = await slack.wait_for("chat.postMessage", 1)
+    finally:
+        await channel.stop()
+    assert posts[0]["channel"] == "C0TEAM" and posts[0]["text"].startswith("Noted that: mentions work")
