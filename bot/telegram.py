@@ -128,8 +128,12 @@ class TelegramChannel:
             log.warning("refused a telegram webhook call with a wrong secret token")
             return web.Response(status=403, text="forbidden")
         try:
-            update = Update.de_json(await request.json(), self.application.bot)
-        except ValueError:
+            data = await request.json()
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update object")
+            update = Update.de_json(data, self.application.bot)
+        except Exception as err:  # the boundary: whatever PTB or JSON parsing raises, the sender gets 400
+            log.warning("refused a malformed telegram webhook body: %s", err)
             return web.Response(status=400, text="not an update")
         await self.application.update_queue.put(update)  # answered at once; handled in order after
         return web.Response(text="ok")

@@ -180,10 +180,23 @@ async def test_socket_mode_by_default(app: App, slack: FakeSlack, workspace: str
 
 async def test_app_mention_in_a_channel(app: App, slack: FakeSlack, workspace: str) -> None:
     channel = await _channel(app, slack, workspace)
-    body = json.dumps({"token": "legacy", "team_id": "T0SOLO", "api_app_id": "A1", "type": "event_callback",
-                       "event_id": "Ev0MENTION", "event_time": 0,
-                       "event": {"type": "app_mention", "user": OWNER, "text": "<@UBOT> remember that mentions work",
-                                 "channel": "C0TEAM", "ts": "1.000001"}})
+    body = json.dumps(
+        {
+            "token": "legacy",
+            "team_id": "T0SOLO",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": "Ev0MENTION",
+            "event_time": 0,
+            "event": {
+                "type": "app_mention",
+                "user": OWNER,
+                "text": "<@UBOT> remember that mentions work",
+                "channel": "C0TEAM",
+                "ts": "1.000001",
+            },
+        }
+    )
     try:
         assert (await post_signed(channel.http_url, body, content_type="application/json"))[0] == 200
         posts = await slack.wait_for("chat.postMessage", 1)
