@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.dataset import filler
+from bench.turn_overhead import percentile
 from bot.app import quiet_libraries
 from bot.settings import Settings
 from memory import MemoryService, open_memory
@@ -35,12 +36,6 @@ QUERIES = [
     "when is the next milestone for {c}",
 ]
 CLIENTS = ["Maple Coffee", "Onyx Legal", "Quartz Studio", "Sable Yoga", "Nimbus Foods", "Rowan Clinic"]
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
-    return ordered[index]
 
 
 async def _load(memory: MemoryService, workdir: Path, count: int, start: int) -> tuple[int, float]:
@@ -70,9 +65,9 @@ async def _time_recall(memory: MemoryService, n: int) -> dict[str, float]:
         sql.append((time.perf_counter() - began) * 1000)
     return {
         "recall_p50_ms": statistics.median(total),
-        "recall_p95_ms": _percentile(total, 95),
+        "recall_p95_ms": percentile(total, 95),
         "sql_p50_ms": statistics.median(sql),
-        "sql_p95_ms": _percentile(sql, 95),
+        "sql_p95_ms": percentile(sql, 95),
     }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic_ai.models.function import FunctionModel
 
 from agents import ModelTiers
-from bench.turn_overhead import _instant, _percentile
+from bench.turn_overhead import _instant, percentile
 from bot.app import open_app, quiet_libraries
 from bot.settings import Settings
 from bot.telegram import TelegramChannel
@@ -72,7 +72,7 @@ async def main(chats: int, messages: int, every: float) -> None:
             burst = _latencies(server, pushed, {users[0]: 1})
             print(
                 f"{chats} chats x {messages} messages sent at once: {(done - 1) / elapsed:5.1f} messages/s, "
-                f"reply latency p50 {statistics.median(burst):6.0f} ms  p99 {_percentile(burst, 99):6.0f} ms",
+                f"reply latency p50 {statistics.median(burst):6.0f} ms  p99 {percentile(burst, 99):6.0f} ms",
                 flush=True,
             )
 
@@ -85,7 +85,7 @@ async def main(chats: int, messages: int, every: float) -> None:
             steady = _latencies(server, paced, skip)
             print(
                 f"{chats} chats, one message every ~{every:.1f} s each: {chats * messages / elapsed:5.1f} messages/s, "
-                f"reply latency p50 {statistics.median(steady):6.0f} ms  p99 {_percentile(steady, 99):6.0f} ms"
+                f"reply latency p50 {statistics.median(steady):6.0f} ms  p99 {percentile(steady, 99):6.0f} ms"
             )
             await channel.stop()
     finally:

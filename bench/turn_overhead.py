@@ -33,7 +33,7 @@ def _instant(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[TextPart("Noted; nothing to do.")])
 
 
-def _percentile(values: list[float], pct: float) -> float:
+def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
@@ -80,7 +80,7 @@ async def main(turns: int, levels: list[int], think: float) -> None:
                 pace = f"one message every ~{pause:.1f} s each" if pause else "back to back (saturation)"
                 print(
                     f"{level:>3} conversations, {pace}, {len(latencies)} turns: "
-                    f"p50 {statistics.median(latencies):6.1f} ms  p99 {_percentile(latencies, 99):6.1f} ms  "
+                    f"p50 {statistics.median(latencies):6.1f} ms  p99 {percentile(latencies, 99):6.1f} ms  "
                     f"throughput {len(latencies) / elapsed:6.1f} turns/s",
                     flush=True,
                 )

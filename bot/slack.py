@@ -158,10 +158,11 @@ class SlackChannel:
             await self.bolt.client.chat_postMessage(channel=channel, text=REFUSAL)
         log.warning("refused slack user %s", user)
 
-    async def _dispatch(self, *, team: str | None, user: str | None, channel: str, text: str, key: str) -> None:
+    async def _ask(self, *, team: str | None, user: str | None, channel: str, text: str, key: str) -> Reply | None:
+        """Allowlist, then the dispatcher. None when there is nothing to post (refused, or a retry)."""
         if not self._is_allowed(team, user):
             await self._refuse(channel, user)
-            return
+            return None
         settings = self.app.settings
         reply = await self.app.dispatcher.handle(
             Intent(
@@ -174,12 +175,18 @@ class SlackChannel:
                 idempotency_key=key,
             )
         )
-        if reply.duplicate:
-            return  # a retried delivery: answered the first time
+        return None if reply.duplicate else reply  # a retried delivery was answered the first time
+
+    async def _post(self, channel: str, reply: Reply) -> None:
         for message_blocks in _messages(reply):
             await self.bolt.client.chat_postMessage(
                 channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks
             )
+
+    async def _dispatch(self, *, team: str | None, user: str | None, channel: str, text: str, key: str) -> None:
+        reply = await self._ask(team=team, user=user, channel=channel, text=text, key=key)
+        if reply is not None:
+            await self._post(channel, reply)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work follows
@@ -220,29 +227,13 @@ class SlackChannel:
         user = body.get("user", {}).get("id")
         team = body.get("team", {}).get("id") if body.get("team") else None
         channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
-        if not self._is_allowed(team, user):
-            await self._refuse(channel, user)
-            return
-        settings = self.app.settings
-        reply = await self.app.dispatcher.handle(
-            Intent(
-                workspace=settings.workspace,
-                operator=settings.operator,
-                channel="slack",
-                channel_user=f"{team}:{user}",
-                conversation=f"slack:{channel}",
-                text=action.get("value", ""),
-                idempotency_key=f"slack:act:{body.get('trigger_id') or action.get('action_ts')}",
-            )
-        )
-        if reply.duplicate:
+        key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}"
+        reply = await self._ask(team=team, user=user, channel=channel, text=action.get("value", ""), key=key)
+        if reply is None:
             return
         message = body.get("message") or {}
         if action.get("value", "").startswith("/details") or not message.get("ts"):
-            for message_blocks in _messages(reply):
-                await self.bolt.client.chat_postMessage(
-                    channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks
-                )
+            await self._post(channel, reply)
             return
         outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{user}>)"
         kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 from bot.app import App
 from bot.slack import SlackChannel
 from bot.telegram import TelegramChannel
-from tests.support.chat import FakeChat
+from tests.support.chat import FakeChat, scoped
 from tests.support.slack_server import SIGNING_SECRET, FakeSlack, command_body, post_signed
 from tests.support.telegram_server import FakeTelegram
 
@@ -25,19 +24,14 @@ def _normal(text: str) -> str:
     return re.sub(r"#\d+", "#N", re.sub(r"\[[0-9a-f]{8}\]", "[id]", text))
 
 
-def _scoped(app: App) -> App:
-    settings = app.settings.model_copy(update={"workspace": f"agree-{uuid.uuid4().hex[:8]}"})
-    return App(settings, app.memory, app.gate, app.runner, app.dispatcher)
-
-
 async def test_console_telegram_and_slack_agree(app: App) -> None:
-    console_app = _scoped(app)
+    console_app = scoped(app)
     chat = FakeChat(console_app, console_app.settings.workspace)
     console = [_normal(await chat.say(line)) for line in CONVERSATION]
 
     telegram = FakeTelegram()
     await telegram.start()
-    channel = TelegramChannel(_scoped(app), token=telegram.token, api_url=telegram.url, allowed_users=frozenset({111}))
+    channel = TelegramChannel(scoped(app), token=telegram.token, api_url=telegram.url, allowed_users=frozenset({111}))
     await channel.start()
     try:
         for number, line in enumerate(CONVERSATION, start=1):
@@ -51,7 +45,7 @@ async def test_console_telegram_and_slack_agree(app: App) -> None:
     slack = FakeSlack()
     await slack.start()
     slack_channel = SlackChannel(
-        _scoped(app),
+        scoped(app),
         bot_token="xoxb-test",
         signing_secret=SIGNING_SECRET,
         api_url=slack.url,

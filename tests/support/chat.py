@@ -33,3 +33,9 @@ class FakeChat:
         reply = await self.app.dispatcher.handle(self.intent(text, key))
         self.replies.append(reply)
         return reply.text
+
+
+def scoped(app: App, workspace: str | None = None) -> App:
+    """The same application with its settings pointed at one workspace (as a channel would see it)."""
+    settings = app.settings.model_copy(update={"workspace": workspace or f"ws-{uuid.uuid4().hex[:12]}"})
+    return App(settings, app.memory, app.gate, app.runner, app.dispatcher)
