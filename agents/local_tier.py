@@ -7,10 +7,13 @@ Markdown subset (``*bold*``, ``- `` bullets) that every channel can render.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from agents import local_reminders
+from agents.briefing import assemble
 from agents.gate import Gate
+from agents.models import Budget
 from agents.router import Routed, split_due, subject_of
 from memory import MODES, InvalidMemory, Layer, MemoryHit, MemoryService, NotFound
 
@@ -23,7 +26,8 @@ HELP = """I'm SoloOS, your business assistant. Without a language model I can al
 - list *memories*: "show my memories"
 - *approvals*: /approvals, approve <code>, deny <code>, edit <code> body: …, /why, /undo
 - *spend and modes*: /usage, /mode exploratory|deterministic|creative
-- *briefing*: /brief (tasks due and overdue, approvals, what was done, spend, recent notes)
+- *reminders*: "remind me tomorrow at 9 to call Acme", "every Monday at 8am review invoices", /reminders
+- *briefing*: /brief now, /brief at 07:30 every day, /brief off; /timezone Europe/Paris
 Drafting, research and planning need a model; `soloos doctor` shows how to set one up."""
 
 RECALL_LIMIT = 5
@@ -39,7 +43,8 @@ class LocalContext:
     timezone: str
     source: str
     model_configured: bool
-    budget_text: str = "no caps set"
+    budget: Budget
+    conversation: str = ""  # where replies (and reminders set here) go
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Answer:
     text: str
     choices: tuple[tuple[str, str], ...] = ()  # (label, command)
     ok: bool = True
+    image_png: bytes | None = None
 
 
 def approval_choices(token: str) -> tuple[tuple[str, str], ...]:
@@ -99,11 +105,18 @@ async def answer(routed: Routed, ctx: LocalContext) -> Answer:
             return Answer(await _usage(ctx))
         case "brief":
             if routed.args.get("when"):
-                return Answer(
-                    "Scheduled briefings (/brief at 07:30, /brief off) come with the scheduler, which is not "
-                    "built yet. /brief on its own gives you today's briefing now."
-                )
-            return Answer(await _brief(ctx))
+                return Answer(await local_reminders.brief_schedule(routed.args["when"], ctx))
+            return await _brief(ctx)
+        case "remind":
+            return await local_reminders.remind(routed.text, ctx)
+        case "reminders":
+            return await local_reminders.list_reminders(ctx)
+        case "reminder_cancel":
+            return Answer(await local_reminders.cancel(int(routed.args["id"]), ctx))
+        case "reminder_snooze":
+            return Answer(await local_reminders.snooze(int(routed.args["id"]), routed.text, ctx))
+        case "timezone":
+            return Answer(await local_reminders.set_timezone(routed.text, ctx))
         case "mode":
             return Answer(await _mode(routed.args.get("mode"), ctx))
     return Answer(await _answer_text(routed, ctx))
@@ -318,34 +331,9 @@ async def _edit(token: str, field: str, value: str, ctx: LocalContext) -> Answer
     return Answer(text + "\n\n" + (await _details(token, ctx)).text, approval_choices(token))
 
 
-async def _brief(ctx: LocalContext) -> str:
-    """Today's briefing, assembled from records, approvals, the audit log, spend and memory: no model."""
-    tz = ZoneInfo(ctx.timezone)
-    now = datetime.now(UTC)
-    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    tomorrow = today + timedelta(days=1)
-    tasks = await ctx.memory.records.list_tasks(workspace=ctx.workspace, status="open")
-    overdue = [t for t in tasks if t.due_at and t.due_at < now]
-    due_today = [t for t in tasks if t.due_at and now <= t.due_at < tomorrow]
-    waiting = await ctx.gate.pending(ctx.workspace)
-    done = await ctx.gate.actions_since(ctx.workspace, today - timedelta(days=1))
-    spend = await ctx.memory.agent_store.spend_summary(ctx.workspace)
-    recent = [
-        m
-        for m in await ctx.memory.list(ctx.workspace, limit=30, include_history=False)
-        if m.layer == "project" and m.occurred_at >= now - timedelta(days=7)
-    ][:3]
-
-    lines = [f"*Briefing for {today:%A %d %B}*"]
-    lines.append(f"Tasks: {len(tasks)} open, {len(due_today)} due today, {len(overdue)} overdue.")
-    lines += [f"- overdue: #{t.id} {t.title}" for t in overdue[:5]]
-    lines += [f"- today: #{t.id} {t.title}" for t in due_today[:5]]
-    lines.append(f"Waiting for your approval: {len(waiting)}." if waiting else "Nothing waits for your approval.")
-    lines += [f"- {a.action.summary} (code {a.id})" for a in waiting[:5]]
-    lines.append(f"Since yesterday: {len(done)} actions done." if done else "No actions since yesterday.")
-    lines += [f"- {outcome}" for outcome in done[:5]]
-    lines.append(f"Model spend: ${spend.today:.2f} today, ${spend.month:.2f} this month ({ctx.budget_text}).")
-    if recent:
-        lines.append("Recently noted:")
-        lines += [f"- {m.text}" for m in recent]
-    return "\n".join(lines)
+async def _brief(ctx: LocalContext) -> Answer:
+    """Today's briefing now, with its chart."""
+    briefing = await assemble(ctx.memory, ctx.gate, workspace=ctx.workspace, timezone=ctx.timezone, budget=ctx.budget)
+    if briefing.reported:
+        await ctx.memory.schedules.mark_reported(list(briefing.reported))
+    return Answer(briefing.text, image_png=briefing.chart_png)

@@ -35,6 +35,11 @@ Kind = Literal[
     "usage",
     "mode",
     "brief",
+    "remind",
+    "reminders",
+    "reminder_cancel",
+    "reminder_snooze",
+    "timezone",
 ]
 
 
@@ -77,6 +82,22 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
         ),
     ),
     (
+        "reminders",
+        _p(r"^(?:/reminders|reminders|(?:show|list)(?: me)?(?: all)?(?: my)? reminders|what are my reminders)$"),
+    ),
+    ("reminder_cancel", _p(r"^(?:/cancel_reminder|(?:cancel|stop|delete|remove) reminder)\s+#?(?P<id>\d{1,12})$")),
+    (
+        "reminder_snooze",
+        _p(r"^(?:/snooze|snooze)(?: reminder)?\s+#?(?P<id>\d{1,12})(?:\s+(?:for\s+|until\s+)?(?P<text>.+))?$"),
+    ),
+    (
+        "timezone",
+        _p(
+            r"^(?:/timezone|/tz|time ?zone|my time ?zone is|set (?:my )?time ?zone(?: to)?)"
+            r"(?:\s+(?P<text>[\w/+ -]{1,60}))?$"
+        ),
+    ),
+    (
         "usage",
         _p(
             r"^(?:/usage|usage|spend|how much (?:have i|did i|did you) spen[dt](?: on (?:ai|models?))?"
@@ -101,7 +122,7 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
     ("task_done", _p(r"^(?:i )?(?:finished|completed|did|done with)\s+(?:task\s+)?#?(?P<id>\d+)$")),
     (
         "task_add",
-        _p(r"^(?:/task|/todo|todo:?|task:|add (?:a )?(?:task|todo)(?: to)?:?|new task:?|remind me to)\s+(?P<text>.+)$"),
+        _p(r"^(?:/task|/todo|todo:?|task:|add (?:a )?(?:task|todo)(?: to)?:?|new task:?)\s+(?P<text>.+)$"),
     ),
     (
         "memories",
@@ -133,6 +154,20 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
         _p(
             r"^(?:tell me about|anything (?:about|on)|what about|who is|who's|what is|what's|what are|"
             r"when is|when's|where is|how much is|how much does|how does|do i have anything on)\s+(?P<text>.+)$"
+        ),
+    ),
+    (
+        "remind",
+        _p(
+            r"^(?P<text>(?:/remind(?:@\w+)?|remind me|set (?:a )?reminder|reminder:)"
+            r"(?!\s+(?:what|who|how)\b)(?:\s.*)?)$"
+        ),
+    ),
+    (
+        "remind",
+        _p(
+            r"^(?P<text>(?:every|each)\s+(?:day|morning|evening|night|weekday|working day|business day|weekend|hour|"
+            r"month|other|second|\d+\w*|(?:mon|tues|wednes|thurs|fri|satur|sun)days?)\b.*)$"
         ),
     ),
 ]

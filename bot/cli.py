@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bot.app import open_app, quiet_libraries
+from bot.cli_finance import bank_app, invoice_app
 from bot.settings import Settings
 from memory import LAYERS, InvalidMemory, Layer, MemoryError_, MemoryService, NotFound, open_memory
 
@@ -24,6 +25,8 @@ T = TypeVar("T")
 app = typer.Typer(help="SoloOS — the operating layer for a one-person business.", no_args_is_help=True)
 memory_app = typer.Typer(help="Read and write the memory store.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
+app.add_typer(bank_app, name="bank")
+app.add_typer(invoice_app, name="invoice")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import BinaryIO, TextIO
 
 from bot.app import App
@@ -42,13 +43,50 @@ def _intent(app: App, session: str, number: int, text: str) -> Intent:
     )
 
 
+class Console:
+    """The terminal as an outbound channel: reminders and briefings print as they fire, and their
+    choices can be picked by number like any reply's."""
+
+    def __init__(self, app: App, write: TextIO, *, prompt: str = "") -> None:
+        self.app = app
+        self.write = write
+        self.prompt = prompt
+        self.last: Reply | None = None
+
+    async def send(self, _target: str, reply: Reply) -> None:
+        self.last = reply
+        self.write.write(f"\n{render(reply)}{self.chart_note(reply)}\n\n{self.prompt}")
+        self.write.flush()
+
+    def chart_note(self, reply: Reply) -> str:
+        if reply.image_png is None:
+            return ""
+        folder = self.app.settings.home / "charts"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{datetime.now():%Y-%m-%d-%H%M%S}.png"
+        path.write_bytes(reply.image_png)
+        return f"\nChart: {path}"
+
+    def __enter__(self) -> Console:
+        self.app.outbound.register("console", self.send)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.app.outbound.unregister("console")
+
+
 async def run_piped(app: App, stdin: BinaryIO, stdout: TextIO) -> int:
     """Read one message per line, print one reply per message, stop at EOF. Returns failures."""
+    with Console(app, stdout) as console:
+        await app.scheduler.start(app.outbound.channels)
+        return await _piped(app, console, stdin, stdout)
+
+
+async def _piped(app: App, console: Console, stdin: BinaryIO, stdout: TextIO) -> int:
     session = uuid.uuid4().hex
     failures = 0
     loop = asyncio.get_running_loop()
     number = 0
-    last: Reply | None = None
     while True:
         raw = await loop.run_in_executor(None, stdin.readline)
         if not raw:
@@ -61,10 +99,10 @@ async def run_piped(app: App, stdin: BinaryIO, stdout: TextIO) -> int:
             stdout.flush()
             failures += 1
             continue
-        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, last)))
-        last = reply
+        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, console.last)))
+        console.last = reply
         failures += 0 if reply.ok else 1
-        stdout.write(render(reply) + "\n")
+        stdout.write(render(reply) + console.chart_note(reply) + "\n")
         stdout.flush()
 
 
@@ -75,11 +113,16 @@ async def run_interactive(app: App, read: Callable[[str], str] = input, write: T
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  - line editing and history for input()
 
+    with Console(app, write, prompt=PROMPT) as console:
+        await app.scheduler.start(app.outbound.channels)
+        await _interactive(app, console, read, write)
+
+
+async def _interactive(app: App, console: Console, read: Callable[[str], str], write: TextIO) -> None:
     session = uuid.uuid4().hex
     write.write("SoloOS console — type help, or exit to leave.\n")
     loop = asyncio.get_running_loop()
     number = 0
-    last: Reply | None = None
     while True:
         try:
             text = await loop.run_in_executor(None, read, PROMPT)
@@ -89,7 +132,7 @@ async def run_interactive(app: App, read: Callable[[str], str] = input, write: T
         if text.strip().lower() in {"exit", "quit", ":q"}:
             return
         number += 1
-        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, last)))
-        last = reply
-        write.write(render(reply) + "\n\n")
+        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, console.last)))
+        console.last = reply
+        write.write(render(reply) + console.chart_note(reply) + "\n\n")
         write.flush()

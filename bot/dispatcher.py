@@ -7,10 +7,15 @@ clear reply that says nothing was saved.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from agents import AgentRunner, Gate, LocalContext, answer, approval_choices, route
+from agents.briefing import describe_miss
+from agents.finance_answers import finance_answer
 from bot.intent import Button, Intent, Reply
 from memory import DatabaseUnavailable, InvalidMemory, MemoryError_, MemoryService
 
@@ -46,7 +51,7 @@ class Dispatcher:
             stored = Reply.from_json(previous) if previous else Reply("Still working on that message.")
             return dataclasses.replace(stored, duplicate=True)
         try:
-            reply = await self._answer(intent)
+            reply = await self._with_notices(intent, await self._answer(intent))
             await self.memory.conversations.complete(
                 intent.idempotency_key,
                 workspace=intent.workspace,
@@ -66,27 +71,53 @@ class Dispatcher:
     async def _answer(self, intent: Intent) -> Reply:
         routed = route(intent.text)
         try:
+            if routed.kind in ("needs_model", "recall"):  # the common finance questions need no model
+                money = await self._finance(intent)
+                if money is not None:
+                    return Reply(money)
             if routed.kind == "needs_model" and self.runner.tiers.available:
                 return await self._model_turn(intent)
+            timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator)
             context = LocalContext(
                 memory=self.memory,
                 gate=self.gate,
                 workspace=intent.workspace,
                 operator=intent.operator,
                 intent_key=intent.idempotency_key,
-                timezone=self.timezone,
+                timezone=timezone or self.timezone,
                 source=f"{intent.channel}:{intent.channel_user}",
                 model_configured=self.runner.tiers.available,
-                budget_text=f"caps ${self.runner.budget.daily} a day, ${self.runner.budget.monthly} a month",
+                budget=self.runner.budget,
+                conversation=intent.conversation,
             )
             result = await answer(routed, context)
-            return Reply(result.text, tuple(Button(label, action) for label, action in result.choices), ok=result.ok)
+            buttons = tuple(Button(label, action) for label, action in result.choices)
+            return Reply(result.text, buttons, image_png=result.image_png, ok=result.ok)
         except InvalidMemory as err:
             return Reply(f"I couldn't do that: {err}.", ok=False)
         except DatabaseUnavailable:
             raise
         except MemoryError_ as err:
             return Reply(f"I couldn't do that: {err}", ok=False)
+
+    async def _finance(self, intent: Intent) -> str | None:
+        timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator) or self.timezone
+        today = datetime.now(ZoneInfo(timezone)).date()
+        return await finance_answer(intent.text, self.memory, intent.workspace, today, timezone)
+
+    async def _with_notices(self, intent: Intent, reply: Reply) -> Reply:
+        """At the next contact, say which scheduled messages were missed or could not be delivered,
+        with their content, so nothing is lost silently."""
+        misses = await asyncio.to_thread(self.memory.schedules.unreported_sync, intent.workspace)
+        if not misses:
+            return reply
+        timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator)
+        tz = ZoneInfo(timezone or self.timezone)
+        notice = "\n".join(
+            ["*Before that: these did not reach you as planned*"] + [f"- {describe_miss(m, tz)}" for m in misses[:10]]
+        )
+        await self.memory.schedules.mark_reported([m.id for m in misses])
+        return dataclasses.replace(reply, text=f"{notice}\n\n{reply.text}")
 
     async def _model_turn(self, intent: Intent) -> Reply:
         mode = await self.memory.agent_store.get_mode(intent.workspace, intent.operator)

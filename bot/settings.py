@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(default=None, description="Policy template (YAML); default: built-in")
     approval_ttl_hours: float = Field(default=48, gt=0, description="Pending approvals expire after this")
     send_grace_seconds: int = Field(default=120, ge=0, description="Window in which a send can be undone")
+    misfire_grace_minutes: int = Field(
+        default=60, ge=1, description="A reminder or briefing late by more than this is reported as missed, not sent"
+    )
+    scheduler_standby_seconds: float = Field(
+        default=5.0, gt=0, description="How often a standby process checks whether the scheduler needs a new leader"
+    )
 
     budget_daily_usd: float = Field(default=2.0, ge=0, description="Hard cap on model spend per day")
     budget_monthly_usd: float = Field(default=30.0, ge=0, description="Hard cap on model spend per month")

@@ -41,6 +41,10 @@ SUBCOMMANDS = frozenset(
         "remember",
         "help",
         "brief",
+        "reminders",
+        "remind",
+        "snooze",
+        "timezone",
         "approve",
         "deny",
         "details",
@@ -176,6 +180,11 @@ class SlackChannel:
             )
         )
         return None if reply.duplicate else reply  # a retried delivery was answered the first time
+
+    async def send(self, target: str, reply: Reply) -> None:
+        """A message SoloOS starts (a reminder, the briefing). Errors propagate so the delivery log
+        can retry."""
+        await self._post(target, reply)
 
     async def _post(self, channel: str, reply: Reply) -> None:
         for message_blocks in _messages(reply):

@@ -34,7 +34,9 @@ COMMANDS = [
     ("remember", "remember a fact: /remember Acme pays net 30"),
     ("recall", "what I know: /recall Acme"),
     ("tasks", "open tasks"),
-    ("brief", "today's briefing"),
+    ("brief", "today's briefing; /brief at 07:30 sends it daily"),
+    ("reminders", "your reminders"),
+    ("timezone", "your time zone: /timezone Europe/Paris"),
     ("approvals", "actions waiting for your approval"),
     ("usage", "model spend today and this month"),
     ("why", "why an action was taken: /why <number or code>"),
@@ -186,10 +188,25 @@ class TelegramChannel:
             typing.cancel()
         if reply.duplicate:
             return  # a redelivered update: it was answered the first time
+        await self._send_reply(chat_id, reply)
+        if reply.image_png is not None:
+            await context.bot.send_photo(chat_id, reply.image_png, caption="Last 14 days")
+
+    async def send(self, target: str, reply: Reply) -> None:
+        """A message SoloOS starts (a reminder, the briefing): text, then the chart if there is one.
+        Errors propagate, so the delivery log can retry."""
+        chat_id = int(target)
+        await self._send_reply(chat_id, reply)
+        if reply.image_png is not None:
+            await self.application.bot.send_photo(chat_id, reply.image_png, caption="Last 14 days")
+
+    async def _send_reply(self, chat_id: int, reply: Reply) -> None:
         chunks = list(split_text(reply.text))
         for number, chunk in enumerate(chunks, start=1):
             markup = keyboard(reply) if number == len(chunks) else None
-            await context.bot.send_message(chat_id, to_html(chunk), parse_mode=ParseMode.HTML, reply_markup=markup)
+            await self.application.bot.send_message(
+                chat_id, to_html(chunk), parse_mode=ParseMode.HTML, reply_markup=markup
+            )
 
     async def _typing(self, chat_id: int) -> None:
         """ "typing…" after TYPING_AFTER seconds of work, renewed while it lasts (Telegram shows it ~5 s).

@@ -143,6 +143,11 @@ _UNDO_SQL: dict[str, tuple[str, str]] = {
         "UPDATE tasks SET status = 'open', done_at = NULL WHERE id = %s AND workspace = %s RETURNING id",
         "the task is open again",
     ),
+    "schedule.cancel": (
+        "WITH c AS (UPDATE schedules SET status = 'cancelled' WHERE id = %s AND workspace = %s AND status = 'active' "
+        "RETURNING id) SELECT id, pg_notify('soloos_schedules', id::text) FROM c",
+        "the reminder was cancelled",
+    ),
     "memory.delete": ("DELETE FROM memories WHERE id = %s AND workspace = %s RETURNING id", "the memory was removed"),
 }
 

@@ -17,11 +17,24 @@ from typing import TYPE_CHECKING
 
 from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
 from memory._embedder import Embedder, prepare_mem0_environment
+from memory._finance import (
+    Finance,
+    ImportSummary,
+    Invoice,
+    InvoiceStatus,
+    NewTransaction,
+    Payment,
+    QuarantineEntry,
+    RejectedRow,
+    StatementItem,
+)
 from memory._postgres import Database, open_database
+from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
 from memory._service import MemoryService
 from memory._types import (
     LAYERS,
     Contact,
+    Event,
     ImportProblem,
     ImportReport,
     Layer,
@@ -61,22 +74,37 @@ async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryS
 __all__ = [
     "LAYERS",
     "MODES",
+    "NOTIFY_CHANNEL",
     "AgentStore",
     "Contact",
     "Database",
     "DatabaseMisconfigured",
     "DatabaseUnavailable",
+    "Delivery",
+    "Event",
+    "Finance",
     "ImportProblem",
     "ImportReport",
+    "ImportSummary",
     "InvalidMemory",
+    "Invoice",
+    "InvoiceStatus",
     "Layer",
     "MemoryError_",
     "MemoryHit",
     "MemoryItem",
     "MemoryService",
+    "NewTransaction",
     "NotFound",
+    "Payment",
+    "QuarantineEntry",
+    "RejectedRow",
+    "Schedule",
+    "ScheduleKind",
+    "Schedules",
     "SpendLine",
     "SpendSummary",
+    "StatementItem",
     "Task",
     "Turn",
     "open_memory",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -90,6 +90,18 @@ class AgentStore:
 
     # -- response cache -------------------------------------------------------------------------
 
+    async def spend_per_day(self, workspace: str, *, since: datetime, timezone: str) -> dict[date, Decimal]:
+        def run() -> dict[date, Decimal]:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    """SELECT (created_at AT TIME ZONE %s)::date, sum(cost) FROM spend_ledger
+                       WHERE workspace = %s AND created_at >= %s GROUP BY 1""",
+                    (timezone, workspace, since),
+                ).fetchall()
+            return {r[0]: Decimal(r[1]) for r in rows}
+
+        return await asyncio.to_thread(run)
+
     def cache_get_sync(self, key: str) -> Any | None:
         with self.db.connection() as conn:
             row = conn.execute("SELECT response FROM model_cache WHERE key = %s", (key,)).fetchone()
@@ -124,6 +136,27 @@ class AgentStore:
                     """INSERT INTO operator_prefs (workspace, operator, mode) VALUES (%s, %s, %s)
                        ON CONFLICT (workspace, operator) DO UPDATE SET mode = EXCLUDED.mode""",
                     (workspace, operator, mode),
+                )
+
+        await asyncio.to_thread(run)
+
+    async def get_timezone(self, workspace: str, operator: str) -> str | None:
+        def run() -> str | None:
+            with self.db.connection() as conn:
+                row = conn.execute(
+                    "SELECT timezone FROM operator_prefs WHERE workspace = %s AND operator = %s", (workspace, operator)
+                ).fetchone()
+            return str(row[0]) if row and row[0] else None
+
+        return await asyncio.to_thread(run)
+
+    async def set_timezone(self, workspace: str, operator: str, timezone: str) -> None:
+        def run() -> None:
+            with self.db.connection() as conn:
+                conn.execute(
+                    """INSERT INTO operator_prefs (workspace, operator, timezone) VALUES (%s, %s, %s)
+                       ON CONFLICT (workspace, operator) DO UPDATE SET timezone = EXCLUDED.timezone""",
+                    (workspace, operator, timezone),
                 )
 
         await asyncio.to_thread(run)

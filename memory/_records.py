@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from memory._postgres import Database
-from memory._types import Contact, Task, Turn
+from memory._types import Contact, Event, Task, Turn
 from memory.errors import InvalidMemory, NotFound
 
 MAX_TITLE_CHARS = 500
@@ -24,6 +24,12 @@ def _task(row: dict[str, Any]) -> Task:
         due_at=row["due_at"],
         created_at=row["created_at"],
         done_at=row["done_at"],
+    )
+
+
+def _event(row: dict[str, Any]) -> Event:
+    return Event(
+        id=row["id"], title=row["title"], starts_at=row["starts_at"], ends_at=row["ends_at"], location=row["location"]
     )
 
 
@@ -121,6 +127,55 @@ class Records:
                     "SELECT * FROM contacts WHERE workspace = %s ORDER BY lower(name)", (workspace,)
                 ).fetchall()
             return [Contact(r["id"], r["name"], r["email"], r["phone"], r["notes"]) for r in rows]
+
+        return await asyncio.to_thread(run)
+
+    async def add_event(
+        self,
+        title: str,
+        *,
+        workspace: str,
+        starts_at: datetime,
+        ends_at: datetime | None = None,
+        location: str | None = None,
+        source: str | None = None,
+        external_id: str | None = None,
+    ) -> Event:
+        def run() -> Event:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(
+                    """INSERT INTO events (workspace, title, starts_at, ends_at, location, source, external_id)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *""",
+                    (workspace, title, starts_at, ends_at, location, source, external_id),
+                ).fetchone()
+            assert row is not None
+            return _event(row)
+
+        return await asyncio.to_thread(run)
+
+    async def events_between(self, *, workspace: str, start: datetime, end: datetime) -> list[Event]:
+        def run() -> list[Event]:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    """SELECT * FROM events WHERE workspace = %s AND starts_at < %s
+                       AND coalesce(ends_at, starts_at) >= %s ORDER BY starts_at""",
+                    (workspace, end, start),
+                ).fetchall()
+            return [_event(r) for r in rows]
+
+        return await asyncio.to_thread(run)
+
+    async def done_per_day(self, *, workspace: str, since: datetime, timezone: str) -> dict[date, int]:
+        """Tasks completed per local day since ``since``."""
+
+        def run() -> dict[date, int]:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    """SELECT (done_at AT TIME ZONE %s)::date, count(*) FROM tasks
+                       WHERE workspace = %s AND status = 'done' AND done_at >= %s GROUP BY 1""",
+                    (timezone, workspace, since),
+                ).fetchall()
+            return {r[0]: int(r[1]) for r in rows}
 
         return await asyncio.to_thread(run)
 

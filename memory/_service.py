@@ -25,8 +25,10 @@ from psycopg.types.json import Jsonb
 
 from memory._agentstore import AgentStore
 from memory._embedder import Embedder
+from memory._finance import Finance
 from memory._postgres import Database
 from memory._records import Conversations, Records
+from memory._schedules import Schedules
 from memory._types import (
     LAYERS,
     ImportProblem,
@@ -123,8 +125,10 @@ class MemoryService:
         self.embedder = embedder
         self.working_ttl = working_ttl
         self.records = Records(db)
+        self.finance = Finance(db)
         self.conversations = Conversations(db)
         self.agent_store = AgentStore(db)
+        self.schedules = Schedules(db)
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -129,3 +129,12 @@ class Turn:
     role: Literal["operator", "assistant"]
     text: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None
+    location: str | None

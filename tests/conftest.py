@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -95,6 +96,26 @@ def with_model(app: App, settings: Settings):  # type: ignore[no-untyped-def]
         dispatcher = Dispatcher(
             app.memory, app.gate, runner, timezone=settings.timezone, max_chars=settings.max_message_chars
         )
-        return App(settings, app.memory, app.gate, runner, dispatcher)
+        return dataclasses.replace(app, runner=runner, dispatcher=dispatcher)
 
     return build
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, settings: Settings, workspace: str, app: App):  # type: ignore[no-untyped-def]
+    """The ``soloos`` command line in this process, on the session's database and the test's workspace."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+
+    monkeypatch.setenv("SOLOOS_HOME", str(settings.home))
+    monkeypatch.setenv("SOLOOS_WORKSPACE", workspace)
+    if settings.database_url:
+        monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
+    runner = CliRunner()
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(cli, list(args))
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke

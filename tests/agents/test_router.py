@@ -28,7 +28,7 @@ from agents.router import route, split_due, subject_of
         ("search invoices", "recall", "invoices"),
         ("add task send invoice to Acme by Friday", "task_add", "send invoice to Acme by Friday"),
         ("todo: renew domain", "task_add", "renew domain"),
-        ("remind me to call Bob tomorrow", "task_add", "call Bob tomorrow"),
+        ("add a task to call Bob tomorrow", "task_add", "call Bob tomorrow"),
         ("tasks", "task_list", ""),
         ("What's on my list?", "task_list", ""),
         ("show me my open tasks", "task_list", ""),

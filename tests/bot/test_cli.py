@@ -6,25 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from bot.cli import app as cli
-from bot.settings import Settings
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, settings: Settings, workspace: str, app: object):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("SOLOOS_HOME", str(settings.home))
-    monkeypatch.setenv("SOLOOS_WORKSPACE", workspace)
-    if settings.database_url:
-        monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
-    runner = CliRunner()
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        result = runner.invoke(cli, list(args))
-        return result.exit_code, result.stdout, result.stderr
-
-    return invoke
 
 
 def test_add_search_list_forget_with_json(run) -> None:  # type: ignore[no-untyped-def]

@@ -100,4 +100,24 @@ async def test_brief_on_demand_from_records_with_no_model(app: App, workspace: s
     assert "3 actions done" in brief and "added task" in brief
     assert "Hooli signed the contract" in brief
     assert "Model spend: $0.00 today" in brief
-    assert "scheduler" in await chat.say("/brief at 07:30")
+    assert (await chat.say("/brief at 07:30")).startswith("Your briefing will arrive every day at 07:30")
+    await chat.say("/brief off")
+
+
+async def test_finance_questions_are_answered_from_records_without_a_model(app: App, workspace: str) -> None:
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    today = date.today()
+    await app.memory.finance.add_invoice(
+        workspace,
+        number="INV-42",
+        client="Acme",
+        amount=Decimal("900"),
+        currency="EUR",
+        issued_at=today - timedelta(days=45),
+        due_at=today - timedelta(days=15),
+    )
+    answer = await FakeChat(app, workspace).say("which invoices are overdue?")
+    assert "INV-42" in answer and "Acme" in answer
+    assert "needs a language model" not in answer

@@ -6,10 +6,12 @@ import asyncio
 import html
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.app import App
+from bot.outbound import Outbound
 from bot.telegram import TelegramChannel, split_text, to_html
 from tests.support.chat import scoped
 from tests.support.models import Script, say
@@ -211,3 +213,72 @@ async def test_webhook_mode_checks_the_secret_token(app: App, telegram: FakeTele
         await channel.stop()
     assert sent[0]["text"].startswith("Noted that: webhooks work")
     assert [m.text for m in await app.memory.list(workspace)] == ["webhooks work"]
+
+
+async def test_a_briefing_and_a_reminder_arrive_through_telegram_and_snooze_from_the_button(
+    app: App, telegram: FakeTelegram, workspace: str
+) -> None:
+    from tests.bot.test_scheduler import backdate, daily, lead, until
+
+    channel = await _channel(app, telegram, workspace)
+    app.outbound.register("telegram", channel.send)
+    try:
+        telegram.push_text("/brief at 07:30")
+        [confirmed] = await telegram.wait_for("sendMessage", 1)
+        assert "every day at 07:30 (Europe/Berlin)" in confirmed["text"]
+        [set_in_chat] = await app.memory.schedules.active(workspace=workspace)
+        assert set_in_chat.conversation == f"telegram:{OWNER}"
+        due = await daily(  # the same, with a time that came two minutes ago
+            app, workspace, kind="briefing", body="", conversation=set_in_chat.conversation, ago=timedelta(minutes=2)
+        )
+        await backdate(app, due.id, timedelta(minutes=5))
+        telegram.push_text("remind me in 2 seconds to call Acme")
+        await telegram.wait_for("sendMessage", 2)
+        await lead(app, "telegram")
+        sent = await telegram.wait_for("sendMessage", 4)
+        [photo] = await telegram.wait_for("sendPhoto", 1)
+        texts = [m["text"] for m in sent[2:]]
+        brief = next(t for t in texts if "Briefing for" in t)
+        assert "<b>Briefing for" in brief and "Tasks: 0 open" in brief
+        assert photo["photo"][:8] == b"\x89PNG\r\n\x1a\n" and int(photo["chat_id"]) == OWNER
+        fired = next(m for m in sent[2:] if "Reminder: call Acme" in m["text"])
+        buttons = fired["reply_markup"]["inline_keyboard"][0]
+        assert [b["text"] for b in buttons] == ["Snooze 1h", "Tomorrow"]
+        message = {"message_id": 91, "date": 0, "chat": {"id": OWNER, "type": "private"}, "text": "⏰ Reminder"}
+        telegram.push_callback(buttons[0]["callback_data"], message=message)
+        [edit] = await telegram.wait_for("editMessageText", 1)
+        assert "Snoozed: I'll remind you again" in edit["text"]
+        await until(lambda: len(telegram.calls("sendMessage")) == 4)
+    finally:
+        await app.scheduler.stop()
+        app.outbound.unregister("telegram")
+        await channel.stop()
+        for schedule in await app.memory.schedules.active(workspace=workspace):
+            await app.memory.schedules.set_status(schedule.id, "cancelled", workspace=workspace)
+
+
+async def test_a_reminder_telegram_refuses_is_retried_and_then_arrives(
+    app: App, telegram: FakeTelegram, workspace: str
+) -> None:
+    from tests.bot.test_scheduler import GRACE, Clock, deliveries, reminder
+
+    channel = await _channel(app, telegram, workspace)
+    outbound = Outbound()
+    outbound.register("telegram", channel.send)
+    due = datetime.now(UTC) + timedelta(days=1)
+    clock = Clock(due)
+    service = deliveries(app, outbound, clock)
+    try:
+        schedule = await reminder(app, workspace, "call the bank", fire_at=due, conversation=f"telegram:{OWNER}")
+        telegram.fail_next_sends = 1
+        assert await service.fire(schedule.id, due, grace=GRACE) == "retrying"
+        [log] = await app.memory.schedules.deliveries(workspace=workspace)
+        assert log.delivery_status == "retrying" and "Chat not found" in (log.last_error or "")
+        clock.advance(timedelta(seconds=31))
+        assert await service.retry_due("telegram") == 1
+    finally:
+        await channel.stop()
+    [delivered] = telegram.calls("sendMessage")
+    assert delivered["text"] == "⏰ Reminder: call the bank"
+    [log] = await app.memory.schedules.deliveries(workspace=workspace)
+    assert (log.delivery_status, log.attempts) == ("sent", 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from dataclasses import dataclass, field
@@ -38,4 +39,4 @@ class FakeChat:
 def scoped(app: App, workspace: str | None = None) -> App:
     """The same application with its settings pointed at one workspace (as a channel would see it)."""
     settings = app.settings.model_copy(update={"workspace": workspace or f"ws-{uuid.uuid4().hex[:12]}"})
-    return App(settings, app.memory, app.gate, app.runner, app.dispatcher)
+    return dataclasses.replace(app, settings=settings)

@@ -1,6 +1,7 @@
 """A local server that speaks enough of the Telegram Bot API for python-telegram-bot: getMe,
-getUpdates (long polling), sendMessage, editMessageText, answerCallbackQuery, sendChatAction.
-It records what the bot sent and can answer 429 to test retries. Binds to 127.0.0.1 only."""
+getUpdates (long polling), sendMessage, sendPhoto, editMessageText, answerCallbackQuery,
+sendChatAction. It records what the bot sent and can answer 429 (rate limit) or 400 (a failed
+send) to test retries. Binds to 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class FakeTelegram:
     updates: list[dict[str, Any]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # every call the bot made, with its params
     throttle_next_sends: int = 0
+    fail_next_sends: int = 0  # answer sendMessage with 400, as Telegram does for a chat it can't reach
     _next_update: int = field(default_factory=lambda: random.randrange(10**6, 10**9))  # like Telegram's
     _next_message: int = 1
     _new: asyncio.Event = field(default_factory=asyncio.Event)
@@ -131,6 +133,9 @@ class FakeTelegram:
         form = await request.post()
         params: dict[str, Any] = {}
         for key, value in form.items():
+            if isinstance(value, web.FileField):
+                params[key] = value.file.read()
+                continue
             try:
                 params[key] = json.loads(str(value))
             except ValueError:
@@ -149,6 +154,23 @@ class FakeTelegram:
             return self._ok(True)
         if method == "getUpdates":
             return self._ok(await self._get_updates(params))
+        if method == "sendPhoto":
+            self.sent.append({"method": method, "at": time.perf_counter(), **params})
+            return self._ok(
+                {
+                    "message_id": self._take_message_id(),
+                    "date": int(time.time()),
+                    "photo": [{"file_id": "p1", "file_unique_id": "u1", "width": 600, "height": 240}],
+                    "chat": {"id": int(params["chat_id"]), "type": "private"},
+                    "from": BOT,
+                }
+            )
+        if method == "sendMessage" and self.fail_next_sends > 0:
+            self.fail_next_sends -= 1
+            self.sent.append({"method": "failed", **params})
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}, status=400
+            )
         if method in ("sendMessage", "editMessageText"):
             if method == "sendMessage" and self.throttle_next_sends > 0:
                 self.throttle_next_sends -= 1

@@ -1,0 +1,165 @@
+"""What happens when a schedule fires: decide whether the run is on time, claim it in the delivery
+log (at most once per schedule and fire time), compose the message, send it, and keep trying.
+
+Job status and delivery status are recorded apart. A failed send is retried with backoff from the
+delivery log (so retries survive restarts); when the retries are used up it goes to another
+conversation the operator used lately, and failing that it is held and shown at the next contact.
+A send interrupted by a crash is not repeated (it may have arrived) but reported as uncertain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from agents import Gate
+from agents.briefing import assemble
+from agents.local_reminders import reminder_choices
+from agents.models import Budget
+from agents.reminders import trigger
+from bot.intent import Button, Reply
+from bot.outbound import Outbound
+from memory import Delivery, MemoryService, Schedule
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=8), timedelta(minutes=30))
+SENDING_TIMEOUT = timedelta(minutes=5)  # a send still "sending" after this was cut off by a crash
+FALLBACK_WITHIN = timedelta(days=14)
+MAX_COALESCED = 100  # missed runs recorded one by one before a recurring job catches up
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Deliveries:
+    def __init__(
+        self,
+        memory: MemoryService,
+        gate: Gate,
+        outbound: Outbound,
+        *,
+        budget: Budget,
+        clock: Callable[[], datetime] = utcnow,
+        retry_delays: tuple[timedelta, ...] = RETRY_DELAYS,
+    ) -> None:
+        self.memory = memory
+        self.schedules = memory.schedules
+        self.gate = gate
+        self.outbound = outbound
+        self.budget = budget
+        self.clock = clock
+        self.retry_delays = retry_delays
+
+    async def fire(self, schedule_id: int, fire_at: datetime, *, grace: timedelta | None) -> str:
+        """Handle one fire time of one schedule; returns what happened (for logs and tests)."""
+        schedule = await asyncio.to_thread(self.schedules.get_sync, schedule_id)
+        if schedule is None or schedule.status != "active":
+            return "inactive"
+        await self._record_coalesced(schedule, fire_at)
+        late = self.clock() - fire_at
+        if grace is not None and late > grace:
+            await asyncio.to_thread(self.schedules.claim_sync, schedule, fire_at, missed=True)
+            await asyncio.to_thread(self.schedules.finish_sync, schedule.id)
+            log.warning("schedule %s missed its %s run by %s; it will be reported", schedule.id, fire_at, late)
+            return "missed"
+        delivery_id = await asyncio.to_thread(self.schedules.claim_sync, schedule, fire_at)
+        if delivery_id is None:
+            log.info("schedule %s at %s was already handled; not sending again", schedule.id, fire_at)
+            return "duplicate"
+        await asyncio.to_thread(self.schedules.finish_sync, schedule.id)
+        try:
+            reply, reported = await self._compose(schedule)
+        except Exception as err:  # the run itself failed: record it apart from delivery, tell the operator
+            log.exception("could not prepare schedule %s", schedule.id)
+            await asyncio.to_thread(self.schedules.job_failed_sync, delivery_id, f"{type(err).__name__}: {err}")
+            return "failed"
+        await asyncio.to_thread(self.schedules.sending_sync, delivery_id, reply.text)
+        outcome = await self._send(delivery_id, schedule.conversation, schedule.workspace, reply, attempt=1)
+        if outcome == "sent" and reported:
+            await self.schedules.mark_reported(list(reported))
+        return outcome
+
+    async def retry_due(self, channel: str) -> int:
+        """Send the deliveries whose retry time has come; returns how many were tried."""
+        due = await asyncio.to_thread(self.schedules.take_retries_sync, self.clock(), channel)
+        for delivery in due:
+            reply = await self._resend_reply(delivery)
+            await self._send(delivery.id, delivery.conversation, delivery.workspace, reply, attempt=delivery.attempts)
+        return len(due)
+
+    async def recover(self, channel: str) -> int:
+        """Sends cut off by a crash become 'uncertain' (at most once: they may have arrived)."""
+        return await asyncio.to_thread(self.schedules.orphaned_sync, self.clock() - SENDING_TIMEOUT, channel)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    async def _record_coalesced(self, schedule: Schedule, fire_at: datetime) -> None:
+        """APScheduler coalesces the runs missed while no scheduler ran into one; log the others as
+        missed so they are reported, not silently dropped."""
+        if schedule.crontab is None:
+            return
+        last = await asyncio.to_thread(self.schedules.last_fire_sync, schedule.id)
+        rule = trigger(schedule.crontab, schedule.timezone)
+        previous = last or schedule.created_at
+        for _ in range(MAX_COALESCED):
+            missed = rule.get_next_fire_time(None, previous + timedelta(microseconds=1))
+            if missed is None or missed >= fire_at:
+                return
+            await asyncio.to_thread(self.schedules.claim_sync, schedule, missed, missed=True)
+            previous = missed
+
+    async def _compose(self, schedule: Schedule) -> tuple[Reply, tuple[int, ...]]:
+        if schedule.kind == "reminder":
+            return Reply(f"⏰ Reminder: {schedule.body}", _buttons(schedule)), ()
+        briefing = await assemble(
+            self.memory,
+            self.gate,
+            workspace=schedule.workspace,
+            timezone=schedule.timezone,
+            budget=self.budget,
+            now=self.clock(),
+        )
+        return Reply(briefing.text, image_png=briefing.chart_png), briefing.reported
+
+    async def _resend_reply(self, delivery: Delivery) -> Reply:
+        schedule = await asyncio.to_thread(self.schedules.get_sync, delivery.schedule_id)
+        return Reply(delivery.body, _buttons(schedule) if schedule and schedule.kind == "reminder" else ())
+
+    async def _send(self, delivery_id: int, conversation: str, workspace: str, reply: Reply, *, attempt: int) -> str:
+        try:
+            await self.outbound.send(conversation, reply)
+        except Exception as err:  # channel libraries raise many kinds; each is a failed attempt
+            error = f"{type(err).__name__}: {err}"
+            if attempt <= len(self.retry_delays):
+                at = self.clock() + self.retry_delays[attempt - 1]
+                log.warning("delivery %s to %s failed (%s); retrying at %s", delivery_id, conversation, error, at)
+                await asyncio.to_thread(self.schedules.retry_later_sync, delivery_id, error, at)
+                return "retrying"
+            return await self._fallback(delivery_id, conversation, workspace, reply, error)
+        await asyncio.to_thread(self.schedules.sent_sync, delivery_id, conversation, self.clock())
+        return "sent"
+
+    async def _fallback(self, delivery_id: int, failed: str, workspace: str, reply: Reply, error: str) -> str:
+        routes = await asyncio.to_thread(self.schedules.recent_conversations_sync, workspace, FALLBACK_WITHIN)
+        for conversation in routes:
+            if conversation == failed or not self.outbound.can_reach(conversation):
+                continue
+            note = f"(I couldn't reach you in {failed.partition(':')[0]}: {error})\n\n"
+            try:
+                await self.outbound.send(conversation, Reply(note + reply.text, reply.buttons, reply.image_png))
+            except Exception as err:
+                log.warning("fallback delivery %s to %s failed too: %s", delivery_id, conversation, err)
+                continue
+            await asyncio.to_thread(self.schedules.sent_sync, delivery_id, conversation, self.clock())
+            return "sent elsewhere"
+        log.error("delivery %s could not be sent anywhere (%s); it waits for the next contact", delivery_id, error)
+        await asyncio.to_thread(self.schedules.failed_sync, delivery_id, error)
+        return "failed"
+
+
+def _buttons(schedule: Schedule) -> tuple[Button, ...]:
+    return tuple(Button(label, action) for label, action in reminder_choices(schedule))
