@@ -16,6 +16,7 @@ from memory import NotFound, Schedule
 if TYPE_CHECKING:
     from agents.local_tier import Answer, LocalContext
 
+MAX_CANCEL_BUTTONS = 6
 SNOOZES = {"1h": timedelta(hours=1), "3h": timedelta(hours=3)}
 
 
@@ -84,10 +85,8 @@ async def list_reminders(ctx: LocalContext) -> Answer:
         return Answer("\n".join(lines))
     lines.append(f"Reminders ({len(reminders)}):")
     lines += [f"- #{s.id} {s.body} — {describe_schedule(s)}" for s in reminders]
-    choices: tuple[tuple[str, str], ...] = ()
-    if len(reminders) == 1:
-        choices = (("Cancel", f"/cancel_reminder {reminders[0].id}"),)
-    else:
+    choices = tuple((f"Cancel #{s.id}", f"/cancel_reminder {s.id}") for s in reminders[:MAX_CANCEL_BUTTONS])
+    if len(reminders) > MAX_CANCEL_BUTTONS:
         lines.append("Say cancel reminder <number> to drop one.")
     return Answer("\n".join(lines), choices)
 

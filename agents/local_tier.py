@@ -28,6 +28,7 @@ HELP = """I'm SoloOS, your business assistant. Without a language model I can al
 - *spend and modes*: /usage, /mode exploratory|deterministic|creative
 - *reminders*: "remind me tomorrow at 9 to call Acme", "every Monday at 8am review invoices", /reminders
 - *briefing*: /brief now, /brief at 07:30 every day, /brief off; /timezone Europe/Paris
+- *money*: "which invoices are overdue?", "who paid this week?" (after `soloos bank import`)
 Drafting, research and planning need a model; `soloos doctor` shows how to set one up."""
 
 RECALL_LIMIT = 5

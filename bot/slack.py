@@ -182,9 +182,17 @@ class SlackChannel:
         return None if reply.duplicate else reply  # a retried delivery was answered the first time
 
     async def send(self, target: str, reply: Reply) -> None:
-        """A message SoloOS starts (a reminder, the briefing). Errors propagate so the delivery log
-        can retry."""
+        """A message SoloOS starts (a reminder, the briefing), then its chart if it has one. A failed
+        text send raises, so the delivery log retries; a failed chart after the text arrived is only
+        logged, so the retry never repeats a message the operator already has."""
         await self._post(target, reply)
+        if reply.image_png is not None:
+            try:
+                await self.bolt.client.files_upload_v2(
+                    channel=target, content=reply.image_png, filename="soloos-chart.png", title="Last 14 days"
+                )
+            except Exception as err:  # slack-sdk raises several kinds; the message itself has arrived
+                log.warning("the chart for %s could not be uploaded: %s", target, err)
 
     async def _post(self, channel: str, reply: Reply) -> None:
         for message_blocks in _messages(reply):

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.app import App
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 LIMIT = 4096
 TYPING_AFTER = 0.8  # seconds
+ROW = 3  # buttons per keyboard row
 COMMANDS = [
     ("help", "what I can do"),
     ("remember", "remember a fact: /remember Acme pays net 30"),
@@ -68,8 +70,8 @@ def split_text(text: str, limit: int = LIMIT) -> Iterator[str]:
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
-    row = [InlineKeyboardButton(b.label, callback_data=b.action[:64]) for b in reply.buttons]
-    return InlineKeyboardMarkup([row])
+    buttons = [InlineKeyboardButton(b.label, callback_data=b.action[:64]) for b in reply.buttons]
+    return InlineKeyboardMarkup([buttons[n : n + ROW] for n in range(0, len(buttons), ROW)])
 
 
 class TelegramChannel:
@@ -194,11 +196,15 @@ class TelegramChannel:
 
     async def send(self, target: str, reply: Reply) -> None:
         """A message SoloOS starts (a reminder, the briefing): text, then the chart if there is one.
-        Errors propagate, so the delivery log can retry."""
+        A failed text send raises, so the delivery log retries; a failed chart after the text arrived
+        is only logged, so the retry never repeats a message the operator already has."""
         chat_id = int(target)
         await self._send_reply(chat_id, reply)
         if reply.image_png is not None:
-            await self.application.bot.send_photo(chat_id, reply.image_png, caption="Last 14 days")
+            try:
+                await self.application.bot.send_photo(chat_id, reply.image_png, caption="Last 14 days")
+            except TelegramError as err:
+                log.warning("the chart for chat %s could not be sent: %s", chat_id, err)
 
     async def _send_reply(self, chat_id: int, reply: Reply) -> None:
         chunks = list(split_text(reply.text))

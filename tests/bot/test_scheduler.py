@@ -310,6 +310,7 @@ async def test_snooze_cancel_and_list_from_chat(app: App, recorder: Recorder, wo
     listing = await chat.say("/reminders")
     assert "Reminders (2):" in listing and "every Monday at 08:00 (Europe/Berlin)" in listing
     one_off, weekly = sorted(await app.memory.schedules.active(workspace=workspace), key=lambda s: s.recurring)
+    assert {b.action for b in chat.replies[-1].buttons} == {f"/cancel_reminder {s.id}" for s in (one_off, weekly)}
     snoozed = await chat.say(f"/snooze {one_off.id} 1h")
     assert snoozed.startswith("Snoozed: I'll remind you again")
     moved = await app.memory.schedules.get(one_off.id, workspace=workspace)

@@ -207,3 +207,35 @@ async def test_app_mention_in_a_channel(app: App, slack: FakeSlack, workspace: s
     finally:
         await channel.stop()
     assert posts[0]["channel"] == "C0TEAM" and posts[0]["text"].startswith("Noted that: mentions work")
+
+
+async def test_a_scheduled_briefing_arrives_in_slack_with_its_chart(app: App, slack: FakeSlack, workspace: str) -> None:
+    from datetime import timedelta
+
+    from tests.bot.test_scheduler import backdate, daily, lead
+
+    channel = await _channel(app, slack, workspace)
+    app.outbound.register("slack", channel.send)
+    try:
+        await post_signed(channel.http_url, command_body("brief at 07:30", user=OWNER))
+        [confirmed] = await slack.wait_for("chat.postMessage", 1)
+        assert "every day at 07:30" in confirmed["text"]
+        [set_in_chat] = await app.memory.schedules.active(workspace=workspace)
+        assert set_in_chat.conversation == "slack:D0OWNER"
+        due = await daily(
+            app, workspace, kind="briefing", body="", conversation=set_in_chat.conversation, ago=timedelta(minutes=2)
+        )
+        await backdate(app, due.id, timedelta(minutes=5))
+        await lead(app, "slack")
+        posts = await slack.wait_for("chat.postMessage", 2)
+        [completed] = await slack.wait_for("files.completeUploadExternal", 1)
+    finally:
+        await app.scheduler.stop()
+        app.outbound.unregister("slack")
+        await channel.stop()
+        for schedule in await app.memory.schedules.active(workspace=workspace):
+            await app.memory.schedules.set_status(schedule.id, "cancelled", workspace=workspace)
+    assert posts[1]["text"].startswith("*Briefing for") and posts[1]["channel"] == "D0OWNER"
+    assert completed["channel_id"] == "D0OWNER"
+    [png] = slack.uploads.values()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

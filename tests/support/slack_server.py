@@ -1,5 +1,5 @@
 """A local server speaking the slice of the Slack Web API the bot uses (auth.test,
-chat.postMessage, chat.update), plus helpers to send signed requests to a Bolt app the way Slack
+chat.postMessage, chat.update, and the three steps of files_upload_v2), plus helpers to send signed requests to a Bolt app the way Slack
 does. Binds to 127.0.0.1 only."""
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def signed_headers(
 class FakeSlack:
     calls: list[dict[str, Any]] = field(default_factory=list)
     throttle_next_posts: int = 0
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id → the bytes uploaded
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: int = 0
@@ -46,6 +47,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/link", self._socket_mode)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -94,12 +96,21 @@ class FakeSlack:
         )
         return envelope_id
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step two of files_upload_v2: the file's bytes, posted to the URL step one returned."""
+        file_id = request.match_info["file_id"]
+        if file_id not in self.uploads:
+            return web.Response(status=404)
+        self.uploads[file_id] = await request.read()
+        return web.Response(text="OK - uploaded")
+
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.content_type == "application/json":
             params = dict(await request.json())
         else:
             params = {k: str(v) for k, v in (await request.post()).items()}
+        params.update({k: v for k, v in request.query.items() if k not in params})
         if method == "apps.connections.open":
             return web.json_response({"ok": True, "url": self.url.replace("http", "ws", 1) + "/link"})
         if method == "auth.test":
@@ -118,6 +129,16 @@ class FakeSlack:
             self.throttle_next_posts -= 1
             self.calls.append({"method": "throttled", **params})
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"})
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.uploads) + 1:05d}"
+            self.uploads[file_id] = b""
+            self.calls.append({"method": method, **params})
+            return web.json_response({"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id})
+        if method == "files.completeUploadExternal":
+            self.calls.append({"method": method, **params})
+            files = json.loads(params["files"]) if isinstance(params.get("files"), str) else params["files"]
+            shared = [{"id": f["id"], "title": f.get("title"), "size": len(self.uploads[f["id"]])} for f in files]
+            return web.json_response({"ok": True, "files": shared})
         if method in ("chat.postMessage", "chat.update"):
             self._ts += 1
             self.calls.append({"method": method, **params})
