@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from connectors.local import Outcome
     from memory import MemoryService
     from policies.engine import Action
-
-    from connectors.local import Outcome
 
 
 class Capability(enum.Flag):
