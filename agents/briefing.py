@@ -107,7 +107,9 @@ async def assemble(
 def describe_miss(delivery: Delivery, tz: ZoneInfo) -> str:
     """One line about a run or a send that did not go as planned, with its content."""
     when = delivery.fire_at.astimezone(tz).strftime("%a %d %b %H:%M")
-    what = "daily briefing" if delivery.kind == "briefing" else f"reminder “{delivery.body[:120]}”"
+    what = {"briefing": "daily briefing", "notice": f"notice “{delivery.body[:120]}”"}.get(
+        delivery.kind, f"reminder “{delivery.body[:120]}”"
+    )
     if delivery.job_status == "missed":
         return f"{when} {what}: missed while SoloOS was not running"
     if delivery.job_status == "failed":

@@ -37,7 +37,9 @@ def describe_schedule(schedule: Schedule, now: datetime | None = None) -> str:
         upcoming = next_fire(schedule.crontab, schedule.timezone, now or datetime.now(UTC))
         return f"{describe_rule(schedule.crontab)} ({schedule.timezone}), next {upcoming.astimezone(tz):%a %d %b %H:%M}"
     assert schedule.fire_at is not None
-    return f"{schedule.fire_at.astimezone(tz):%a %d %b %Y %H:%M} ({schedule.timezone})"
+    local = schedule.fire_at.astimezone(tz)
+    clock = f"{local:%H:%M:%S}" if local.second else f"{local:%H:%M}"  # "in 20 seconds" shows its second
+    return f"{local:%a %d %b %Y} {clock} ({schedule.timezone})"
 
 
 async def remind(text: str, ctx: LocalContext) -> Answer:

@@ -18,6 +18,7 @@ from bot.dispatcher import Dispatcher
 from bot.outbound import Outbound
 from bot.scheduler import Scheduler
 from bot.settings import Settings
+from bot.sync import Syncer
 from memory import MemoryService, open_memory
 from policies import load_policy
 
@@ -33,6 +34,7 @@ class App:
     dispatcher: Dispatcher
     outbound: Outbound  # channels running in this process register here; reminders go out through it
     scheduler: Scheduler  # started by `soloos run` / `soloos chat` for the channels they serve
+    syncer: Syncer  # reads connected systems; started by `soloos run` / `soloos chat`
 
 
 def quiet_libraries() -> None:
@@ -97,9 +99,18 @@ async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> As
             misfire_grace=timedelta(minutes=settings.misfire_grace_minutes),
             standby_poll=settings.scheduler_standby_seconds,
         )
+        syncer = Syncer(
+            memory,
+            workspace=settings.workspace,
+            operator=settings.operator,
+            timezone=settings.timezone,
+            conninfo=memory.db.target.conninfo,
+            every=timedelta(minutes=settings.sync_minutes),
+        )
         for line in await gate.resume_approved():  # approvals clicked just before a crash
             log.info("resumed after restart: %s", line)
         try:
-            yield App(settings, memory, gate, runner, dispatcher, outbound, scheduler)
+            yield App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer)
         finally:
+            await syncer.stop()
             await scheduler.stop()

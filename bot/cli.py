@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bot.app import open_app, quiet_libraries
+from bot.cli_connect import connect_app, connectors, sync
 from bot.cli_finance import bank_app, invoice_app
 from bot.settings import Settings
 from memory import LAYERS, InvalidMemory, Layer, MemoryError_, MemoryService, NotFound, open_memory
@@ -27,6 +28,9 @@ memory_app = typer.Typer(help="Read and write the memory store.", no_args_is_hel
 app.add_typer(memory_app, name="memory")
 app.add_typer(bank_app, name="bank")
 app.add_typer(invoice_app, name="invoice")
+app.add_typer(connect_app, name="connect")
+app.command()(connectors)
+app.command()(sync)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -100,6 +104,7 @@ def chat(workspace: WorkspaceOpt = None) -> None:
 
     async def go() -> int:
         async with open_app(settings) as application:
+            await application.syncer.start()
             if sys.stdin.isatty():
                 await run_interactive(application)
                 return 0
@@ -153,6 +158,7 @@ def run() -> None:
         from bot.channels import open_channels
 
         async with open_app(settings) as application, open_channels(application) as names:
+            await application.syncer.start()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

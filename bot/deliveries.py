@@ -115,6 +115,8 @@ class Deliveries:
     async def _compose(self, schedule: Schedule) -> tuple[Reply, tuple[int, ...]]:
         if schedule.kind == "reminder":
             return Reply(f"⏰ Reminder: {schedule.body}", _buttons(schedule)), ()
+        if schedule.kind == "notice":
+            return Reply(schedule.body), ()
         briefing = await assemble(
             self.memory,
             self.gate,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bot.app import quiet_libraries
 from bot.settings import Settings
-from memory import MemoryError_, open_memory
+from memory import MemoryError_, MemoryService, open_memory
 
 _PROVIDER_KEYS = {
     "openai": "OPENAI_API_KEY",
@@ -25,7 +25,7 @@ _PROVIDER_KEYS = {
 @dataclass
 class Check:
     name: str
-    status: str  # ok | fail | off
+    status: str  # ok | warn | fail | off
     detail: str
     fix: str = ""
 
@@ -42,7 +42,7 @@ def _model_check(name: str, value: str | None, variable: str) -> Check:
     key = _PROVIDER_KEYS.get(provider)
     if key and not os.environ.get(key):
         return Check(name, "fail", f"{value}: {key} is not set", f"export {key}=…")
-    return Check(name, "ok", f"{value} (used once the agents land; the local tier answers today)")
+    return Check(name, "ok", f"{value}; the local tier still answers what needs no model, for free")
 
 
 async def run_doctor(settings: Settings, console: Console) -> bool:
@@ -73,6 +73,7 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
             )
             count = await memory.count(settings.workspace)
             checks.append(Check("memory", "ok", f"{count} memories in workspace {settings.workspace!r}"))
+            checks += await _schedule_and_connector_checks(memory, settings.workspace)
             started = time.perf_counter()
             try:
                 await memory.recall("doctor check", workspace=settings.workspace, k=1)
@@ -147,8 +148,30 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
     table = Table(title="SoloOS doctor", show_lines=False)
     for column in ("check", "status", "detail", "fix"):
         table.add_column(column, overflow="fold")
-    marks = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "off": "[yellow]off[/]"}
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "off": "[yellow]off[/]"}
     for check in checks:
         table.add_row(check.name, marks[check.status], check.detail, check.fix)
     console.print(table)
     return all(c.status != "fail" for c in checks)
+
+
+async def _schedule_and_connector_checks(memory: MemoryService, workspace: str) -> list[Check]:
+    """Reminders and briefing (and anything not delivered), then each connector's last health."""
+    import asyncio
+
+    active = await memory.schedules.active(workspace=workspace)
+    misses = await asyncio.to_thread(memory.schedules.unreported_sync, workspace)
+    briefing = "a daily briefing" if any(s.kind == "briefing" for s in active) else "no daily briefing"
+    schedules = Check(
+        "schedules",
+        "warn" if misses else "ok",
+        f"{sum(s.kind == 'reminder' for s in active)} reminders, {briefing}; "
+        f"{len(misses)} missed or undelivered not yet reported",
+        "they are shown at your next message" if misses else "",
+    )
+    checks = [schedules]
+    for record in await memory.connectors.all(workspace):
+        status = "ok" if record.healthy else "fail" if record.healthy is False else "warn"
+        fix = "docs/runbooks/connector-auth-failure.md" if record.healthy is False else ""
+        checks.append(Check(f"{record.name} connector", status, record.health_detail or "not checked yet", fix))
+    return checks

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     misfire_grace_minutes: int = Field(
         default=60, ge=1, description="A reminder or briefing late by more than this is reported as missed, not sent"
     )
+    sync_minutes: float = Field(default=5, gt=0, description="How often connected systems are read (new mail, events)")
     scheduler_standby_seconds: float = Field(
         default=5.0, gt=0, description="How often a standby process checks whether the scheduler needs a new leader"
     )

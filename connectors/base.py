@@ -42,6 +42,8 @@ class ReadReport:
 
 
 class Connector(Protocol):
+    """Built as ``Kind(config, db=database, workspace=workspace)`` by ``connectors.registry``."""
+
     name: ClassVar[str]  # "email", "calendar", "bank"
     capabilities: ClassVar[Capability]
     Config: ClassVar[type[BaseModel]]  # validated settings, saved only after a healthy check
@@ -56,6 +58,11 @@ class Connector(Protocol):
 
     async def write(self, action: Action, idempotency_key: str) -> Outcome:
         """Carry out an action the policy gate allowed. The key makes a retried write a no-op."""
+        ...
+
+    async def flush(self, memory: MemoryService, workspace: str) -> int:
+        """Carry out what the gate queued for this connector and is now due (e-mail past its undo
+        window); returns how many. Connectors with nothing to queue return 0."""
         ...
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
+from memory._connectors import ConnectorConfigs, ConnectorRecord
 from memory._embedder import Embedder, prepare_mem0_environment
 from memory._finance import (
     Finance,
@@ -28,7 +29,9 @@ from memory._finance import (
     RejectedRow,
     StatementItem,
 )
+from memory._messages import MailCursor, MailItem, Message, Messages, NewMessage, RejectedMessage, StoredMail
 from memory._postgres import Database, open_database
+from memory._records import MAX_TITLE_CHARS, EventChanges, NewEvent
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
 from memory._service import MemoryService
 from memory._types import (
@@ -73,15 +76,19 @@ async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryS
 
 __all__ = [
     "LAYERS",
+    "MAX_TITLE_CHARS",
     "MODES",
     "NOTIFY_CHANNEL",
     "AgentStore",
+    "ConnectorConfigs",
+    "ConnectorRecord",
     "Contact",
     "Database",
     "DatabaseMisconfigured",
     "DatabaseUnavailable",
     "Delivery",
     "Event",
+    "EventChanges",
     "Finance",
     "ImportProblem",
     "ImportReport",
@@ -90,14 +97,21 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "Layer",
+    "MailCursor",
+    "MailItem",
     "MemoryError_",
     "MemoryHit",
     "MemoryItem",
     "MemoryService",
+    "Message",
+    "Messages",
+    "NewEvent",
+    "NewMessage",
     "NewTransaction",
     "NotFound",
     "Payment",
     "QuarantineEntry",
+    "RejectedMessage",
     "RejectedRow",
     "Schedule",
     "ScheduleKind",
@@ -105,6 +119,7 @@ __all__ = [
     "SpendLine",
     "SpendSummary",
     "StatementItem",
+    "StoredMail",
     "Task",
     "Turn",
     "open_memory",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from psycopg.rows import dict_row
@@ -14,6 +16,54 @@ from memory._types import Contact, Event, Task, Turn
 from memory.errors import InvalidMemory, NotFound
 
 MAX_TITLE_CHARS = 500
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A canonical calendar event as a connector produces it (times aware; all-day: midnight UTC)."""
+
+    uid: str
+    external_id: str  # unique per source: the UID, plus the occurrence for a recurring event
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    all_day: bool = False
+    location: str | None = None
+    busy: bool = True
+
+
+@dataclass(frozen=True)
+class EventChanges:
+    """What ``Records.sync_events`` did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+_UPSERT_EVENT = """
+    INSERT INTO events (workspace, source, external_id, uid, title, starts_at, ends_at, all_day, location, busy)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (workspace, source, external_id) DO UPDATE SET
+        uid = EXCLUDED.uid, title = EXCLUDED.title, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+        all_day = EXCLUDED.all_day, location = EXCLUDED.location, busy = EXCLUDED.busy, updated_at = now()
+    WHERE (events.uid, events.title, events.starts_at, events.ends_at, events.all_day, events.location, events.busy)
+        IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.title, EXCLUDED.starts_at, EXCLUDED.ends_at, EXCLUDED.all_day,
+                          EXCLUDED.location, EXCLUDED.busy)
+    RETURNING (xmax = 0) AS inserted
+"""
+
+# Rows a sync speaks for that it did not bring: deleted at the source (or cancelled, or moved).
+_REMOVE_STALE_EVENTS = """
+    DELETE FROM events
+    WHERE workspace = %(workspace)s AND source = %(source)s
+      AND NOT (external_id = ANY(%(kept)s))
+      AND NOT (coalesce(uid, '') = ANY(%(keep_uids)s))
+      AND (uid = ANY(%(replace_uids)s)
+           OR (%(window_start)s::timestamptz IS NOT NULL
+               AND starts_at < %(window_end)s AND coalesce(ends_at, starts_at) > %(window_start)s))
+"""
 
 
 def _task(row: dict[str, Any]) -> Task:
@@ -31,6 +81,10 @@ def _event(row: dict[str, Any]) -> Event:
     return Event(
         id=row["id"], title=row["title"], starts_at=row["starts_at"], ends_at=row["ends_at"], location=row["location"]
     )
+
+
+def _event_values(e: NewEvent) -> tuple[Any, ...]:
+    return (e.external_id, e.uid, e.title, e.starts_at, e.ends_at, e.all_day, e.location, e.busy)
 
 
 class Records:
@@ -165,6 +219,82 @@ class Records:
 
         return await asyncio.to_thread(run)
 
+    async def sync_events(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        workspace: str,
+        source: str,
+        replace_uids: Collection[str] = (),
+        replace_window: tuple[datetime, datetime] | None = None,
+        keep_uids: Collection[str] = (),
+    ) -> EventChanges:
+        """Make the stored events of ``source`` match a connector's view, in ONE transaction.
+
+        Each event is inserted or updated by ``(workspace, source, external_id)``; an identical row is
+        left alone (``unchanged``). Then stored rows the connector speaks for but did not bring are
+        removed: those of a UID in ``replace_uids`` (a re-imported file replaces its series) and those
+        overlapping ``replace_window`` (a server sync covers that window). Rows of ``keep_uids`` (events
+        the connector had to quarantine this time) are never removed.
+        """
+        for event in events:
+            if not event.title.strip() or len(event.title) > MAX_TITLE_CHARS:
+                raise InvalidMemory(f"event {event.external_id!r} needs a title of 1 to {MAX_TITLE_CHARS} characters")
+            if event.starts_at.tzinfo is None or event.ends_at.tzinfo is None or event.ends_at < event.starts_at:
+                raise InvalidMemory(f"event {event.external_id!r} needs aware times with the end not before the start")
+        start, end = replace_window or (None, None)
+
+        def run() -> EventChanges:
+            inserted = updated = 0
+            with self.db.connection() as conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"events:{workspace}:{source}",))
+                if events:
+                    cur.executemany(
+                        _UPSERT_EVENT,
+                        [(workspace, source, *_event_values(e)) for e in events],
+                        returning=True,
+                    )
+                    for _ in cur.results():
+                        row = cur.fetchone()
+                        if row is not None:
+                            inserted, updated = (inserted + 1, updated) if row[0] else (inserted, updated + 1)
+                removed = cur.execute(
+                    _REMOVE_STALE_EVENTS,
+                    {
+                        "workspace": workspace,
+                        "source": source,
+                        "kept": [e.external_id for e in events],
+                        "keep_uids": list(keep_uids),
+                        "replace_uids": list(replace_uids),
+                        "window_start": start,
+                        "window_end": end,
+                    },
+                ).rowcount
+            return EventChanges(inserted, updated, len(events) - inserted - updated, removed)
+
+        return await asyncio.to_thread(run)
+
+    async def busy_times(
+        self, *, workspace: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime, bool]]:
+        """``(starts_at, ends_at, all_day)`` of the events that block time and may touch ``[start, end)``.
+
+        The query reaches a day beyond each side: an all-day event is stored as midnight UTC and only
+        the caller knows on which local day it falls. Events without an end block nothing.
+        """
+
+        def run() -> list[tuple[datetime, datetime, bool]]:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    """SELECT starts_at, ends_at, all_day FROM events
+                       WHERE workspace = %s AND busy AND ends_at > starts_at AND starts_at < %s AND ends_at > %s
+                       ORDER BY starts_at""",
+                    (workspace, end + timedelta(days=1), start - timedelta(days=1)),
+                ).fetchall()
+            return [(r[0], r[1], bool(r[2])) for r in rows]
+
+        return await asyncio.to_thread(run)
+
     async def done_per_day(self, *, workspace: str, since: datetime, timezone: str) -> dict[date, int]:
         """Tasks completed per local day since ``since``."""
 
@@ -180,12 +310,16 @@ class Records:
         return await asyncio.to_thread(run)
 
     def known_counterparties_sync(self, workspace: str) -> frozenset[str]:
-        """Names and addresses the business already deals with: contacts and past recipients."""
+        """Names and addresses the business already deals with: contacts the operator made and past
+        recipients. Contacts created from incoming mail do not count: anyone can write in, and
+        writing in must not make a stranger "known" to the policy."""
         with self.db.connection() as conn:
             rows = conn.execute(
-                """SELECT lower(name) FROM contacts WHERE workspace = %s
+                """SELECT lower(name) FROM contacts WHERE workspace = %s AND source IS DISTINCT FROM 'email'
                    UNION SELECT lower(email) FROM contacts WHERE workspace = %s AND email IS NOT NULL
-                   UNION SELECT lower(recipient) FROM outbox WHERE workspace = %s AND status IN ('queued', 'sent')""",
+                         AND source IS DISTINCT FROM 'email'
+                   UNION SELECT lower(recipient) FROM outbox WHERE workspace = %s
+                         AND status IN ('queued', 'sending', 'sent')""",
                 (workspace, workspace, workspace),
             ).fetchall()
         return frozenset(r[0] for r in rows)

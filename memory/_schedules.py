@@ -20,7 +20,7 @@ from memory.errors import InvalidMemory, NotFound
 NOTIFY_CHANNEL = "soloos_schedules"
 MAX_BODY_CHARS = 1000
 
-ScheduleKind = Literal["reminder", "briefing"]
+ScheduleKind = Literal["reminder", "briefing", "notice"]
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from memory._agentstore import AgentStore
+from memory._connectors import ConnectorConfigs
 from memory._embedder import Embedder
 from memory._finance import Finance
+from memory._messages import Messages
 from memory._postgres import Database
 from memory._records import Conversations, Records
 from memory._schedules import Schedules
@@ -126,9 +128,11 @@ class MemoryService:
         self.working_ttl = working_ttl
         self.records = Records(db)
         self.finance = Finance(db)
+        self.messages = Messages(db)
         self.conversations = Conversations(db)
         self.agent_store = AgentStore(db)
         self.schedules = Schedules(db)
+        self.connectors = ConnectorConfigs(db)
 
     # -- writing ------------------------------------------------------------------------------
 

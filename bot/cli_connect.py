@@ -1,0 +1,128 @@
+"""``soloos connect email|calendar``, ``soloos connectors`` and ``soloos sync``: set up a connector
+(checked against the real system before anything is saved), see their health, read new data now.
+
+Registered on the main app in ``bot.cli``; settings and memory come from there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import typer
+
+connect_app = typer.Typer(help="Connect an external system (checked before it is saved).", no_args_is_help=True)
+
+WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace (default from settings).")]
+Password = Annotated[str, typer.Option(prompt=True, hide_input=True, help="Asked for when not given.")]
+
+
+def _connect(name: str, settings_in: dict[str, Any], workspace: str | None) -> None:
+    from bot.cli import _settings, _with_memory, err, out
+    from connectors.registry import SetupError, connect
+
+    settings = _settings(workspace)
+
+    async def work(memory: Any) -> str:
+        try:
+            return (await connect(memory, settings.workspace, name, settings_in)).detail
+        except SetupError as error:
+            err.print(f"[red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from error
+
+    detail = _with_memory(settings, work)
+    out.print(f"{name} connected: {detail}", highlight=False)
+
+
+@connect_app.command("email")
+def connect_email(
+    imap_host: Annotated[str, typer.Option(help="IMAP server, e.g. imap.fastmail.com")],
+    smtp_host: Annotated[str, typer.Option(help="SMTP server, e.g. smtp.fastmail.com")],
+    username: Annotated[str, typer.Option(help="Login name (often the address)")],
+    address: Annotated[str, typer.Option(help="Your From address")],
+    password: Password,
+    imap_port: Annotated[int, typer.Option(help="IMAP port")] = 993,
+    smtp_port: Annotated[int, typer.Option(help="SMTP port")] = 465,
+    security: Annotated[str, typer.Option(help="ssl, starttls or none")] = "ssl",
+    mailbox: Annotated[str, typer.Option(help="Folder to read")] = "INBOX",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Read mail over IMAP and send over SMTP (sends only after your approval)."""
+    _connect(
+        "email",
+        {
+            "imap_host": imap_host,
+            "imap_port": imap_port,
+            "smtp_host": smtp_host,
+            "smtp_port": smtp_port,
+            "username": username,
+            "password": password,
+            "address": address,
+            "security": security,
+            "mailbox": mailbox,
+        },
+        workspace,
+    )
+
+
+@connect_app.command("calendar")
+def connect_calendar(
+    url: Annotated[str, typer.Option(help="CalDAV URL, e.g. https://caldav.fastmail.com/dav/")],
+    username: Annotated[str, typer.Option(help="Login name")],
+    password: Password,
+    calendar: Annotated[str | None, typer.Option(help="Calendar name (default: the first one)")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Read and create events over CalDAV (creating needs your approval)."""
+    _connect("calendar", {"url": url, "username": username, "password": password, "calendar": calendar}, workspace)
+
+
+def connectors(
+    check: Annotated[bool, typer.Option("--check", help="Re-check each connection now.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """The connected systems and their health."""
+    from bot.cli import _settings, _with_memory, out
+    from connectors.registry import check_all
+
+    settings = _settings(workspace)
+
+    async def work(memory: Any) -> list[Any]:
+        if check:
+            await check_all(memory, settings.workspace)
+        return list(await memory.connectors.all(settings.workspace))
+
+    records = _with_memory(settings, work)
+    if not records:
+        out.print("No connectors yet. Set one up with: soloos connect email | soloos connect calendar")
+        return
+    for record in records:
+        state = "ok" if record.healthy else "FAILING" if record.healthy is False else "unchecked"
+        read = f", last read {record.last_read_at:%Y-%m-%d %H:%M}" if record.last_read_at else ""
+        out.print(f"{record.name}: {state} — {record.health_detail}{read}", highlight=False)
+
+
+def sync(
+    name: Annotated[Literal["email", "calendar"], typer.Argument(help="email or calendar")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Read new data from a connector now."""
+    from bot.cli import _settings, _with_memory, err, out
+    from connectors.registry import SetupError
+    from connectors.registry import sync as read_now
+
+    settings = _settings(workspace)
+
+    async def work(memory: Any) -> Any:
+        try:
+            return await read_now(memory, settings.workspace, name)
+        except SetupError as error:
+            err.print(f"[red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from error
+
+    report = _with_memory(settings, work)
+    out.print(
+        f"{name}: {report.imported} new, {report.duplicates} already known, {report.quarantined} quarantined",
+        highlight=False,
+    )
+    for problem in report.problems:
+        out.print(f"- {problem}", highlight=False)

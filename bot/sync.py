@@ -1,0 +1,118 @@
+"""Keeps connected systems in step: every few minutes, one process per database reads new data
+from each saved connector (new mail, calendar changes) and sends mail whose undo window has
+passed. A connector that stops working is recorded as unhealthy and the operator is told once,
+through the same at-most-once delivery log as reminders — never silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from connectors.registry import saved, sync
+from memory import MemoryService
+
+log = logging.getLogger(__name__)
+
+RUNBOOK = "docs/runbooks/connector-auth-failure.md"
+
+
+class Syncer:
+    def __init__(
+        self, memory: MemoryService, *, workspace: str, operator: str, timezone: str, conninfo: str, every: timedelta
+    ) -> None:
+        self.memory = memory
+        self.workspace = workspace
+        self.operator = operator
+        self.timezone = timezone
+        self.conninfo = conninfo
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.stop()
+        self._task = asyncio.create_task(self._run(), name="connector-sync")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        key = zlib.crc32(f"soloos-sync:{self.workspace}".encode())
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                    while not await _try_lock(conn, key):
+                        await asyncio.sleep(self.every.total_seconds())
+                    while True:
+                        await self.tick()
+                        await asyncio.sleep(self.every.total_seconds())
+                        await conn.execute("SELECT 1")  # still holding the lock
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # the database went away; try again later
+                log.warning("connector sync paused: %s", err)
+                await asyncio.sleep(self.every.total_seconds())
+
+    async def tick(self) -> list[str]:
+        """One round over the saved connectors; returns a line per connector (for logs and tests).
+        Reading and sending fail independently: mail still goes out while IMAP is down."""
+        lines = []
+        for record in await self.memory.connectors.all(self.workspace):
+            was_healthy = record.healthy is not False
+            failures, done = [], []
+            try:
+                report = await sync(self.memory, self.workspace, record.name)
+                done.append(f"{report.imported} new, {report.quarantined} quarantined")
+            except Exception as err:  # any connector failure: recorded, reported once, retried next round
+                failures.append(f"reading failed ({type(err).__name__}: {err})")
+            try:
+                connector = await saved(self.memory, self.workspace, record.name)
+                done.append(f"{await connector.flush(self.memory, self.workspace)} sent")
+            except Exception as err:
+                failures.append(f"sending failed ({type(err).__name__}: {err})")
+            if failures:
+                detail = "; ".join(failures)
+                lines.append(f"{record.name}: {detail}")
+                await self.memory.connectors.record_health(self.workspace, record.name, healthy=False, detail=detail)
+                if was_healthy:
+                    await self._notify(record.name, detail)
+            else:
+                lines.append(f"{record.name}: {', '.join(done)}")
+                if not was_healthy:
+                    await self.memory.connectors.record_health(
+                        self.workspace, record.name, healthy=True, detail="working again"
+                    )
+        return lines
+
+    async def _notify(self, name: str, detail: str) -> None:
+        routes = await asyncio.to_thread(
+            self.memory.schedules.recent_conversations_sync, self.workspace, timedelta(days=14)
+        )
+        await self.memory.schedules.create(
+            workspace=self.workspace,
+            operator=self.operator,
+            kind="notice",
+            body=(
+                f"Your {name} connection stopped working: {detail}. Nothing was lost; I'll keep trying every "
+                f"{int(self.every.total_seconds() // 60) or 1} min. `soloos connectors --check` shows its state; "
+                f"{RUNBOOK} says how to fix it."
+            ),
+            conversation=routes[0] if routes else f"console:{self.operator}",
+            timezone=self.timezone,
+            fire_at=datetime.now(UTC),
+        )
+
+
+async def _try_lock(conn: psycopg.AsyncConnection[Any], key: int) -> bool:
+    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+    return bool(row and row[0])

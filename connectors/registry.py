@@ -1,0 +1,98 @@
+"""Which connectors exist, and connecting one: validate its settings, check it, then save them.
+
+A wrong password is reported at setup ("IMAP login failed …"), never saved, and never found out at
+3 a.m. Saved connectors are re-checked by ``check_all``; the result is their health status.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from connectors.base import Connector, Health, ReadReport
+
+if TYPE_CHECKING:
+    from memory import MemoryService
+
+KINDS = {
+    "email": "connectors.email:EmailConnector",
+    "calendar": "connectors.calendar:CalendarConnector",
+}
+
+
+class SetupError(Exception):
+    """Settings that are invalid or do not work; the message says which and how to fix them."""
+
+
+def connector_class(name: str) -> type[Connector]:
+    if name not in KINDS:
+        raise SetupError(f"there is no {name!r} connector; choose one of {', '.join(sorted(KINDS))}")
+    module, _, attribute = KINDS[name].partition(":")
+    return cast("type[Connector]", getattr(importlib.import_module(module), attribute))
+
+
+def build(name: str, settings: dict[str, Any], *, memory: MemoryService, workspace: str) -> Connector:
+    """A connector from its settings, bound to the database and workspace its writes are recorded in."""
+    kind = connector_class(name)
+    try:
+        config = kind.Config.model_validate(settings)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise SetupError(f"the {name} settings are not valid: {problems}") from err
+    return kind(config, db=memory.db, workspace=workspace)  # type: ignore[call-arg]
+
+
+def stored(config: BaseModel) -> dict[str, Any]:
+    """Settings as saved: secrets revealed (the database is the secret store, see D21)."""
+    saved = config.model_dump(mode="json")
+    for field, value in config:
+        if isinstance(value, SecretStr):
+            saved[field] = value.get_secret_value()
+    return saved
+
+
+async def connect(memory: MemoryService, workspace: str, name: str, settings: dict[str, Any]) -> Health:
+    """Check the settings against the real system and save them only when the check passes."""
+    connector = build(name, settings, memory=memory, workspace=workspace)
+    health = await connector.health()
+    if not health.ok:
+        raise SetupError(f"nothing was saved: {health.detail}")
+    kind = connector_class(name)
+    await memory.connectors.save(
+        workspace, name, stored(kind.Config.model_validate(settings)), health_detail=health.detail
+    )
+    return health
+
+
+async def saved(memory: MemoryService, workspace: str, name: str) -> Connector:
+    record = await memory.connectors.get(workspace, name)
+    if record is None:
+        raise SetupError(f"no {name} connector is set up in this workspace; run `soloos connect {name}`")
+    return build(name, record.config, memory=memory, workspace=workspace)
+
+
+async def check_all(memory: MemoryService, workspace: str) -> list[tuple[str, Health]]:
+    """Re-check every saved connector and record its health."""
+    results = []
+    for record in await memory.connectors.all(workspace):
+        try:
+            health = await build(record.name, record.config, memory=memory, workspace=workspace).health()
+        except SetupError as err:
+            health = Health(False, str(err))
+        await memory.connectors.record_health(workspace, record.name, healthy=health.ok, detail=health.detail)
+        results.append((record.name, health))
+    return results
+
+
+async def sync(memory: MemoryService, workspace: str, name: str) -> ReadReport:
+    """Read new data from a saved connector; a failure is recorded as its health and re-raised."""
+    connector = await saved(memory, workspace, name)
+    try:
+        report = await connector.read(memory, workspace)
+    except Exception as err:
+        await memory.connectors.record_health(workspace, name, healthy=False, detail=f"read failed: {err}")
+        raise
+    await memory.connectors.mark_read(workspace, name)
+    return report
