@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from agents import local_reminders
+from agents import local_chase, local_reminders
 from agents.briefing import assemble
 from agents.gate import Gate
 from agents.models import Budget
@@ -28,7 +28,8 @@ HELP = """I'm SoloOS, your business assistant. Without a language model I can al
 - *spend and modes*: /usage, /mode exploratory|deterministic|creative
 - *reminders*: "remind me tomorrow at 9 to call Acme", "every Monday at 8am review invoices", /reminders
 - *briefing*: /brief now, /brief at 07:30 every day, /brief off; /timezone Europe/Paris
-- *money*: "which invoices are overdue?", "who paid this week?" (after `soloos bank import`)
+- *money*: "which invoices are overdue?", "who paid this week?" (after `soloos bank import`),
+  "chase INV-42" or "chase overdue invoices" (drafts payment reminders for your approval)
 Drafting, research and planning need a model; `soloos doctor` shows how to set one up."""
 
 RECALL_LIMIT = 5
@@ -118,6 +119,8 @@ async def answer(routed: Routed, ctx: LocalContext) -> Answer:
             return Answer(await local_reminders.snooze(int(routed.args["id"]), routed.text, ctx))
         case "timezone":
             return Answer(await local_reminders.set_timezone(routed.text, ctx))
+        case "chase":
+            return await local_chase.chase(routed.text, ctx)
         case "mode":
             return Answer(await _mode(routed.args.get("mode"), ctx))
     return Answer(await _answer_text(routed, ctx))

@@ -1,0 +1,138 @@
+"""Payment reminders drafted without a model: "chase INV-42", "chase Acme", "chase overdue invoices".
+
+The draft comes from the invoice record and a fixed template in the operator's words; sending it is
+an ``email.send`` action like any other, so the policy gate decides (by default: ask the operator,
+with Approve / Deny / Details).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from memory import Invoice
+from policies import Action, Approval
+
+if TYPE_CHECKING:
+    from agents.local_tier import Answer, LocalContext
+
+MAX_AT_ONCE = 5
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def draft(invoice: Invoice, today: datetime, signature: str) -> tuple[str, str]:
+    late = invoice.days_overdue(today.date())
+    subject = f"Invoice {invoice.number}: friendly reminder"
+    body = (
+        f"Hello {invoice.client},\n\n"
+        f"A friendly reminder that invoice {invoice.number} for {invoice.outstanding:,.2f} {invoice.currency} "
+        f"was due on {invoice.due_at:%d %B %Y}"
+        + (f" and is now {late} day{'s' if late != 1 else ''} overdue" if late > 0 else "")
+        + ". Could you let me know when it will be paid? If it is already on its way, thank you — "
+        "please ignore this note.\n\n"
+        f"Best regards,\n{signature}"
+    )
+    return subject, body
+
+
+async def chase(text: str, ctx: LocalContext) -> Answer:
+    from agents.local_tier import Answer, approval_choices
+    from agents.runner import describe_approval
+
+    today = datetime.now(ZoneInfo(ctx.timezone))
+    chosen = await _invoices(text, ctx, today)
+    if not chosen:
+        return Answer(
+            "I found no open invoice matching that. Say chase <invoice number>, chase <client>, or chase overdue "
+            "invoices; `soloos invoice list` shows them."
+        )
+    explicit = _ADDRESS.search(text)
+    waiting: list[Approval | str] = []
+    problems: list[str] = []
+    for invoice in chosen[:MAX_AT_ONCE]:
+        address = explicit.group(0) if explicit else await _address_of(invoice.client, ctx)
+        if address is None:
+            problems.append(f"I have no e-mail address for {invoice.client}: say chase {invoice.number} to <address>.")
+            continue
+        subject, body = draft(invoice, today, ctx.operator)
+        action = Action(
+            "email.send",
+            {"to": address, "subject": subject, "body": body},
+            f"send a payment reminder for {invoice.number} to {address}",
+            counterparty=address,
+        )
+        waiting.append(await _ask(action, ctx))
+    lines = [w for w in waiting if isinstance(w, str)]
+    approvals = [w for w in waiting if isinstance(w, Approval)]
+    parts = [describe_approval(a, full=True) for a in approvals] + lines + problems
+    if len(chosen) > MAX_AT_ONCE:
+        parts.append(f"I drafted the first {MAX_AT_ONCE}; chase the rest by number.")
+    choices = approval_choices(approvals[0].id) if len(approvals) == 1 else ()
+    if len(approvals) > 1:
+        parts.append("Say approve <code> or deny <code> for each, or /approvals.")
+    return Answer("\n\n".join(parts), choices)
+
+
+async def _invoices(text: str, ctx: LocalContext, today: datetime) -> list[Invoice]:
+    finance = ctx.memory.finance
+    open_ones = [i for i in await finance.list_invoices(ctx.workspace) if i.status in ("open", "partial")]
+    words = text.lower()
+    by_number = [i for i in open_ones if re.search(rf"(?<![\w-]){re.escape(i.number.lower())}(?![\w-])", words)]
+    if by_number:
+        return by_number
+    by_client = [i for i in open_ones if re.search(rf"\b{re.escape(i.client.lower())}\b", words)]
+    if by_client:
+        return by_client
+    if re.search(r"\b(?:overdue|late|all|everyone|unpaid)\b", words):
+        return await finance.overdue_invoices(ctx.workspace, today.date())
+    return []
+
+
+async def _address_of(client: str, ctx: LocalContext) -> str | None:
+    """A contact the operator keeps, else the latest sender whose name or domain carries the client's name."""
+    for contact in await ctx.memory.records.list_contacts(workspace=ctx.workspace):
+        if contact.email and contact.name.lower() == client.lower():
+            return contact.email
+    key = re.sub(r"[^a-z0-9]", "", client.lower())
+    for message in await ctx.memory.messages.recent(ctx.workspace, limit=200):
+        domain = message.from_addr.rpartition("@")[2].lower()
+        if key and (key in re.sub(r"[^a-z0-9]", "", message.from_name.lower()) or key in domain.replace("-", "")):
+            return message.from_addr
+    return None
+
+
+async def _ask(action: Action, ctx: LocalContext) -> Approval | str:
+    """Judge the action; ask for approval, carry it out, or refuse, as the policy says."""
+    gate = ctx.gate
+    mode = await ctx.memory.agent_store.get_mode(ctx.workspace, ctx.operator)
+    decision = await asyncio.to_thread(gate.judge, action, workspace=ctx.workspace, mode=mode)
+    if decision.level == "deny":
+        await asyncio.to_thread(
+            gate.refuse, action, decision, workspace=ctx.workspace, operator=ctx.operator, intent_key=ctx.intent_key
+        )
+        return f"Your policy does not allow that: {decision.reason}."
+    if decision.level == "approve":
+        return await asyncio.to_thread(
+            gate.request_approval,
+            action,
+            decision,
+            workspace=ctx.workspace,
+            operator=ctx.operator,
+            intent_key=ctx.intent_key,
+            tool_call_id=f"local:{uuid.uuid4().hex}",
+            run_state=None,
+        )
+    done = await asyncio.to_thread(
+        gate.execute,
+        action,
+        workspace=ctx.workspace,
+        operator=ctx.operator,
+        intent_key=ctx.intent_key,
+        decision=decision,
+        key=f"{ctx.intent_key}:{action.args['to']}",
+    )
+    return f"Done: {done.summary} [#{done.audit_id}]"
