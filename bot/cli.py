@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bot.app import open_app, quiet_libraries
-from bot.cli_connect import connect_app, connectors, sync
+from bot.cli_connect import calendar_app, connect_app, connectors, sync
 from bot.cli_finance import bank_app, invoice_app
 from bot.settings import Settings
 from memory import LAYERS, InvalidMemory, Layer, MemoryError_, MemoryService, NotFound, open_memory
@@ -29,6 +29,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(bank_app, name="bank")
 app.add_typer(invoice_app, name="invoice")
 app.add_typer(connect_app, name="connect")
+app.add_typer(calendar_app, name="calendar")
 app.command()(connectors)
 app.command()(sync)
 

@@ -1,4 +1,4 @@
-"""``soloos connect email|calendar``, ``soloos connectors`` and ``soloos sync``: set up a connector
+"""``soloos connect email|calendar|bank``, ``soloos connectors`` and ``soloos sync``: set up a connector
 (checked against the real system before anything is saved), see their health, read new data now.
 
 Registered on the main app in ``bot.cli``; settings and memory come from there.
@@ -6,11 +6,13 @@ Registered on the main app in ``bot.cli``; settings and memory come from there.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 
 connect_app = typer.Typer(help="Connect an external system (checked before it is saved).", no_args_is_help=True)
+calendar_app = typer.Typer(help="Calendar files.", no_args_is_help=True)
 
 WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace (default from settings).")]
 Password = Annotated[str, typer.Option(prompt=True, hide_input=True, help="Asked for when not given.")]
@@ -76,6 +78,27 @@ def connect_calendar(
     _connect("calendar", {"url": url, "username": username, "password": password, "calendar": calendar}, workspace)
 
 
+@connect_app.command("bank")
+def connect_bank(
+    folder: Annotated[Path, typer.Option(help="Folder you save statements into (default: SOLOOS_HOME/statements)")] = (
+        Path()
+    ),
+    account: Annotated[str | None, typer.Option(help="Account name (default: the OFX account id, else main)")] = None,
+    currency: Annotated[str | None, typer.Option(help="Currency of CSVs without a currency column")] = None,
+    date_order: Annotated[str | None, typer.Option(help="dmy or mdy for 01/02/2026-style dates")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Import bank statements you drop into a folder (OFX/QFX/CSV), matched against your invoices."""
+    from bot.cli import _settings
+
+    chosen = folder if folder != Path() else _settings(workspace).home / "statements"
+    _connect(
+        "bank",
+        {"folder": str(chosen.resolve()), "account": account, "currency": currency, "date_order": date_order},
+        workspace,
+    )
+
+
 def connectors(
     check: Annotated[bool, typer.Option("--check", help="Re-check each connection now.")] = False,
     workspace: WorkspaceOpt = None,
@@ -93,7 +116,7 @@ def connectors(
 
     records = _with_memory(settings, work)
     if not records:
-        out.print("No connectors yet. Set one up with: soloos connect email | soloos connect calendar")
+        out.print("No connectors yet. Set one up with: soloos connect email | calendar | bank")
         return
     for record in records:
         state = "ok" if record.healthy else "FAILING" if record.healthy is False else "unchecked"
@@ -102,7 +125,7 @@ def connectors(
 
 
 def sync(
-    name: Annotated[Literal["email", "calendar"], typer.Argument(help="email or calendar")],
+    name: Annotated[Literal["email", "calendar", "bank"], typer.Argument(help="email, calendar or bank")],
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Read new data from a connector now."""
@@ -122,6 +145,34 @@ def sync(
     report = _with_memory(settings, work)
     out.print(
         f"{name}: {report.imported} new, {report.duplicates} already known, {report.quarantined} quarantined",
+        highlight=False,
+    )
+    for problem in report.problems:
+        out.print(f"- {problem}", highlight=False)
+
+
+@calendar_app.command("import")
+def calendar_import(
+    file: Annotated[Path, typer.Argument(help="An .ics file exported from a calendar")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Import the events of an .ics file (re-importing updates them, never duplicates)."""
+    from bot.cli import _settings, _with_memory, err, out
+    from connectors.ics import IcsError, import_ics
+
+    settings = _settings(workspace)
+
+    async def work(memory: Any) -> Any:
+        try:
+            return await import_ics(file, memory, settings.workspace, timezone=settings.timezone)
+        except IcsError as error:
+            err.print(f"[red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from error
+
+    report = _with_memory(settings, work)
+    out.print(
+        f"{file.name}: {report.imported} events imported, {report.duplicates} already known, "
+        f"{report.quarantined} quarantined",
         highlight=False,
     )
     for problem in report.problems:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 KINDS = {
     "email": "connectors.email:EmailConnector",
     "calendar": "connectors.calendar:CalendarConnector",
+    "bank": "connectors.statements:BankConnector",
 }
 
 

@@ -143,3 +143,34 @@ async def test_mail_approved_in_chat_is_sent_once_after_its_undo_window(
     delivered = [m for _, m in mail_server.inbox() if m["Subject"] == "Invoice 42"]
     assert len(delivered) == 1 and delivered[0]["To"] == "jane@acme.test"
     assert not [m for _, m in mail_server.inbox() if m["Subject"] == "Not yet"]
+
+
+def test_bank_statements_dropped_in_a_folder_are_imported_once(run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "statements"
+    code, out, _ = run("connect", "bank", "--folder", str(folder), "--currency", "EUR")
+    assert code == 0 and out.startswith("bank connected: imports statements (.ofx .qfx .csv) dropped into")
+    (folder / "november.csv").write_text(
+        "Date,Description,Amount\n2026-11-20,ACME LTD invoice INV-1,900.00\n2026-11-21,Coffee,-3.20\n",
+        encoding="utf-8",
+    )
+    (folder / "notes.csv").write_text("this is not a statement\n", encoding="utf-8")
+    code, out, _ = run("sync", "bank")
+    assert code == 0 and out.startswith("bank: 2 new, 0 already known, 0 quarantined")
+    assert "notes.csv:" in out
+    assert (folder / "imported" / "november.csv").exists()
+    assert (folder / "rejected" / "notes.csv.why.txt").read_text().strip()
+    code, out, _ = run("sync", "bank")
+    assert out.startswith("bank: 0 new, 0 already known, 0 quarantined")  # the folder is empty again
+    code, out, _ = run("connect", "bank", "--folder", "/proc/no-such-place", "--currency", "EUR")
+    assert code == 2
+
+
+def test_an_ics_file_imports_from_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    data = Path(__file__).parents[1] / "connectors" / "data"
+    code, out, _ = run("calendar", "import", str(data / "one_broken.ics"))
+    assert code == 0 and out.startswith("one_broken.ics: 2 events imported, 0 already known, 1 quarantined")
+    assert "it ends (2027-03-05 12:00 UTC) before it starts" in out
+    code, out, err = run("calendar", "import", str(data / "not_a_calendar.ics"))
+    assert code == 2 and "not_a_calendar.ics" in err
