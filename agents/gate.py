@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -68,6 +68,8 @@ class Gate:
                 action.amount,
                 action.counterparty,
             )
+        if action.type == "calendar.create":  # the outcome names the time on the operator's clock
+            action = replace(action, args={**action.args, "__timezone": self.timezone})
         try:
             with self.db.connection() as conn:
                 earlier = claim_effect(conn, key, workspace, action.type)

@@ -354,6 +354,28 @@ async def add_task(ctx: RunContext[TurnDeps], title: str, due_iso_date: str | No
     return await _act(ctx, Action("task.create", args, f"add task: {title}"))
 
 
+@coordinator.tool
+async def create_event(
+    ctx: RunContext[TurnDeps],
+    title: str,
+    starts_at: str,
+    ends_at: str,
+    location: str | None = None,
+    attendee_email: str | None = None,
+) -> str:
+    """Put an event in the operator's calendar. Times are ISO 8601 with an offset, e.g.
+    2026-12-03T10:00:00+01:00. Subject to their policy (inviting someone new needs approval)."""
+    args: dict[str, Any] = {"title": title, "starts_at": starts_at, "ends_at": ends_at}
+    if location:
+        args["location"] = location
+    if attendee_email:
+        args["attendee"] = attendee_email
+    who = f" with {attendee_email}" if attendee_email else ""
+    return await _act(
+        ctx, Action("calendar.create", args, f"add to calendar: {title}{who}, {starts_at}", counterparty=attendee_email)
+    )
+
+
 def action_from_metadata(meta: dict[str, Any]) -> Action:
     amount = meta.get("amount")
     return Action(

@@ -10,9 +10,14 @@ with a message for the operator; ``CalendarConnector`` maps what it fetches into
   cancelled) are removed. A VEVENT that fails validation is quarantined and its stored copy kept;
   when a server object cannot be parsed at all, nothing is removed in that sync.
 - ``write`` handles ``event.create`` (args ``title``, ``starts_at``, ``ends_at`` as ISO 8601 with an
-  offset or with a ``timezone`` arg, optional ``location``) and ``event.delete`` (arg ``uid``). The
-  created event's UID is derived from the idempotency key, so a retried write finds the event it
-  already made instead of adding a second one. Writes reach the ``events`` table on the next ``read``.
+  offset or with a ``timezone`` arg, optional ``location`` and ``attendee``) and ``event.delete`` (arg
+  ``uid``). The created event's UID is derived from the idempotency key, so a retried write finds the
+  event it already made instead of adding a second one.
+- ``flush`` carries out what the policy gate recorded (``calendar.create`` in ``connectors.local``):
+  'pending' events are created on the server with the gate's key, then handed to the sync (source
+  'caldav', same UID), so ``read`` updates that one row instead of adding a copy; events undone after
+  they reached the server ('cancelled') are deleted there and then here. When the server cannot be
+  used the row keeps its status and the reason (``push_error``), and the next flush tries again.
 - ``undo`` executes the handles ``write`` returns (``calendar.event.delete``,
   ``calendar.event.restore``).
 - ``free_slots`` proposes free time from the canonical events (any connector's, and imported
@@ -22,7 +27,6 @@ with a message for the operator; ``CalendarConnector`` maps what it fetches into
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
@@ -41,12 +45,19 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import Capability, Connector, Health, ReadReport
 from connectors.ics import MAX_REPORTED_PROBLEMS, IcsError, import_ics, parse_ics, zone_named
-from connectors.local import ConnectorError, Outcome
+from connectors.local import (
+    MAX_EVENT_AHEAD,
+    MAX_EVENT_LENGTH,
+    MAX_LOCATION_CHARS,
+    ConnectorError,
+    Outcome,
+    event_uid,
+)
 from memory import MAX_TITLE_CHARS, NewEvent
+from policies.engine import Action
 
 if TYPE_CHECKING:
     from memory import Database, MemoryService
-    from policies.engine import Action
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +311,7 @@ class CalendarConnector:
 
     async def write(self, action: Action, idempotency_key: str) -> Outcome:
         if action.type == "event.create":
-            event = _new_event(action.args, uid=_uid_for(idempotency_key), now=self.clock())
+            event = _new_event(action.args, uid=event_uid(idempotency_key), now=self.clock())
             return await asyncio.to_thread(self._dav.call, lambda cal: _create(cal, event))
         if action.type == "event.delete":
             uid = _text(action.args, "uid", 500)
@@ -313,8 +324,41 @@ class CalendarConnector:
         raise ConnectorError(f"the calendar connector cannot do {action.type!r}")
 
     async def flush(self, memory: MemoryService, workspace: str) -> int:
-        """Nothing waits here: calendar writes go to the server when the gate allows them."""
-        return 0
+        """Carry out the calendar writes the gate recorded: create the 'pending' events on the server and
+        delete the 'cancelled' ones there (and then here). Returns how many events reached the server.
+
+        A server that cannot be used stops the round: the event keeps its status, the reason is noted
+        on it (``push_error``) and the ``CalendarError`` is raised, so the sync reports it; the next
+        flush tries again. An event the server will never take is marked 'failed' and reported too.
+        """
+        pushed, refused = 0, list[str]()
+        for item in await asyncio.to_thread(_waiting, memory.db, workspace):
+            try:
+                if item.cancelled:
+                    await self._delete(memory.db, item)
+                else:
+                    pushed += await self._push(memory.db, workspace, item)
+            except CalendarError as err:
+                await asyncio.to_thread(_note_error, memory.db, item, str(err), give_up=False)
+                log.warning("calendar flush for %s stopped after %d pushed: %s", workspace, pushed, err)
+                raise
+            except ConnectorError as err:
+                await asyncio.to_thread(_note_error, memory.db, item, str(err), give_up=True)
+                refused.append(f"the event “{item.title}” cannot be put on the server: {err}")
+        if refused:
+            raise ConnectorError("; ".join(refused))
+        return pushed
+
+    async def _push(self, db: Database, workspace: str, item: _Waiting) -> int:
+        await self.write(item.action(), item.key)  # the key gives the UID: pushing twice finds the first
+        status = await asyncio.to_thread(_hand_to_sync, db, workspace, item)
+        if status is None:  # undone while it was on its way: take it off the server again
+            await self.write(Action("event.delete", {"uid": item.uid}), f"undo:{item.key}")
+        return 1 if status == "pushed" else 0
+
+    async def _delete(self, db: Database, item: _Waiting) -> None:
+        await self.write(Action("event.delete", {"uid": item.uid}), f"undo:{item.key}")
+        await asyncio.to_thread(_forget, db, item)
 
     async def undo(self, handle: dict[str, Any]) -> str:
         """Reverse a write from its undo handle; returns a sentence, or raises ``ConnectorError``."""
@@ -375,11 +419,74 @@ def _existing(calendar: Calendar, uid: str) -> CalendarObjectResource | None:
         return None
 
 
+# -- what the gate recorded and the server has not seen yet ----------------------------------------
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """An event the gate recorded: to create on the server ('pending') or to delete there ('cancelled')."""
+
+    id: int
+    key: str
+    uid: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    location: str | None
+    attendee: str | None
+    cancelled: bool
+
+    def action(self) -> Action:
+        args = {"title": self.title, "starts_at": self.starts_at.isoformat(), "ends_at": self.ends_at.isoformat()}
+        extras = {"location": self.location, "attendee": self.attendee}
+        return Action("event.create", args | {k: v for k, v in extras.items() if v})
+
+
+def _waiting(db: Database, workspace: str, limit: int = 100) -> list[_Waiting]:
+    with db.connection() as conn:
+        rows = conn.execute(
+            """SELECT id, push_key, uid, title, starts_at, ends_at, location, attendee, push_status = 'cancelled'
+               FROM events WHERE workspace = %s AND push_status IN ('pending', 'cancelled') ORDER BY id LIMIT %s""",
+            (workspace, limit),
+        ).fetchall()
+    return [_Waiting(*row) for row in rows]
+
+
+def _hand_to_sync(db: Database, workspace: str, item: _Waiting) -> str | None:
+    """Mark a pushed event 'pushed' and make it the sync's row (source 'caldav', same UID), so the next
+    ``read`` recognises it. Returns the row's status afterwards; None when it was undone meanwhile."""
+    with db.connection() as conn:
+        # the lock ``Records.sync_events`` holds while it writes this source: no read interleaves
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"events:{workspace}:{CALDAV_SOURCE}",))
+        # a read between the push and now (say, before a crash) already brought the server's copy in
+        conn.execute(
+            "DELETE FROM events WHERE workspace = %s AND source = %s AND external_id = %s AND id <> %s",
+            (workspace, CALDAV_SOURCE, item.uid, item.id),
+        )
+        conn.execute(
+            """UPDATE events SET source = %s, push_status = 'pushed', push_error = NULL, updated_at = now()
+               WHERE id = %s AND push_status = 'pending'""",
+            (CALDAV_SOURCE, item.id),
+        )
+        row = conn.execute("SELECT push_status FROM events WHERE id = %s", (item.id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _forget(db: Database, item: _Waiting) -> None:
+    with db.connection() as conn:
+        conn.execute("DELETE FROM events WHERE id = %s AND push_status = 'cancelled'", (item.id,))
+
+
+def _note_error(db: Database, item: _Waiting, error: str, *, give_up: bool) -> None:
+    with db.connection() as conn:
+        conn.execute(
+            """UPDATE events SET push_error = %s, push_status = CASE WHEN %s THEN 'failed' ELSE push_status END
+               WHERE id = %s AND push_status IN ('pending', 'cancelled')""",
+            (error, give_up and not item.cancelled, item.id),
+        )
+
+
 # -- arguments of the gated writes -----------------------------------------------------------------
-
-
-def _uid_for(idempotency_key: str) -> str:
-    return "soloos-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 
 def _text(args: dict[str, Any], name: str, limit: int) -> str:
@@ -414,6 +521,7 @@ class _Draft:
     starts_at: datetime
     ends_at: datetime
     location: str | None
+    attendee: str | None
     stamp: datetime
 
     def to_ical(self) -> str:
@@ -425,6 +533,8 @@ class _Draft:
         event.add("DTSTAMP", self.stamp)
         if self.location:
             event.add("LOCATION", self.location)
+        if self.attendee:
+            event.add("ATTENDEE", f"mailto:{self.attendee}")
         calendar = icalendar.Calendar()
         calendar.add("PRODID", "-//SoloOS//calendar connector//EN")
         calendar.add("VERSION", "2.0")
@@ -442,13 +552,14 @@ def _new_event(args: dict[str, Any], *, uid: str, now: datetime) -> _Draft:
     starts, ends = _moment(args, "starts_at", zone), _moment(args, "ends_at", zone)
     if ends <= starts:
         raise ConnectorError("the event must end after it starts")
-    if ends - starts > timedelta(days=31):
-        raise ConnectorError("an event longer than 31 days is almost certainly a wrong date")
-    if not now - timedelta(days=366) <= starts <= now + timedelta(days=3653):
+    if ends - starts > MAX_EVENT_LENGTH:
+        raise ConnectorError(f"an event longer than {MAX_EVENT_LENGTH.days} days is almost certainly a wrong date")
+    if not now - timedelta(days=366) <= starts <= now + MAX_EVENT_AHEAD:
         raise ConnectorError(f"{starts:%Y-%m-%d} is not a plausible date for a new event")
     location = args.get("location")
-    place = " ".join(location.split())[:1_000] if isinstance(location, str) else ""
-    return _Draft(uid, title, starts, ends, place or None, now.astimezone(UTC))
+    place = " ".join(location.split())[:MAX_LOCATION_CHARS] if isinstance(location, str) else ""
+    attendee = _text(args, "attendee", 320) if args.get("attendee") else None
+    return _Draft(uid, title, starts, ends, place or None, attendee, now.astimezone(UTC))
 
 
 # -- free slots ------------------------------------------------------------------------------------

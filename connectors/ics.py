@@ -39,7 +39,7 @@ import icalendar
 import recurring_ical_events
 
 from connectors.base import ReadReport
-from connectors.local import ConnectorError
+from connectors.local import MAX_LOCATION_CHARS, ConnectorError
 from connectors.validation import EARLIEST_DATE
 from memory import MAX_TITLE_CHARS, NewEvent
 
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_OCCURRENCES = 1_000  # per series and window
 MAX_REPORTED_PROBLEMS = 20
-MAX_LOCATION_CHARS = 1_000
 LATEST_YEARS_AHEAD = 10
 DEFAULT_PAST = timedelta(days=90)  # recurring series are expanded this far back by an import…
 DEFAULT_AHEAD = timedelta(days=365)  # …and this far ahead

@@ -6,21 +6,34 @@ idempotency key and its audit event commit together) and returns its outcome and
   configured), after a grace window in which ``/undo`` cancels it.
 - ``email.draft`` stores a draft in the outbox.
 - ``payment.create`` schedules a payment in the payments ledger.
+- ``calendar.create`` records an event as 'pending' in ``events``; the calendar connector's ``flush``
+  puts it on the CalDAV server (its UID derives from the idempotency key, see ``event_uid``).
 - ``memory.write`` / ``memory.delete``, ``task.create`` / ``task.complete`` change records.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
+from memory import MAX_TITLE_CHARS
 from policies.engine import Action
+
+EVENT_SOURCE = "soloos"  # events the gate recorded and the calendar connector has not pushed yet
+MAX_EVENT_LENGTH = timedelta(days=31)  # longer is almost certainly a wrong date
+MAX_EVENT_AHEAD = timedelta(days=3653)
+EVENT_PAST_GRACE = timedelta(days=1)  # "this morning's call" may still be recorded
+MAX_LOCATION_CHARS = 1_000
+_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 
 
 class ConnectorError(Exception):
@@ -90,6 +103,111 @@ def _payment(conn: psycopg.Connection[Any], workspace: str, action: Action, key:
     )
 
 
+def event_uid(idempotency_key: str) -> str:
+    """The iCalendar UID of the event a gated write creates: the same key always gives the same UID."""
+    return "soloos-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _NewEvent:
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    location: str | None
+    attendee: str | None
+
+
+def _moment(args: dict[str, Any], name: str) -> datetime:
+    raw = _text(args, name, 64)
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as err:
+        raise ConnectorError(f"{name} {raw!r} is not an ISO 8601 time such as 2027-03-30T10:00+02:00") from err
+    if moment.tzinfo is None:
+        raise ConnectorError(f"{name} {raw!r} has no UTC offset; write it like 2027-03-30T10:00+02:00")
+    return moment
+
+
+def _attendee(action: Action) -> str | None:
+    """The optional attendee, who must be the counterparty the policy judged."""
+    if action.args.get("attendee") in (None, ""):
+        return None
+    address = _text(action.args, "attendee", 320)
+    if not _ADDRESS.fullmatch(address):
+        raise ConnectorError(f"attendee {address!r} is not an e-mail address")
+    if (action.counterparty or "").strip().lower() != address.lower():
+        raise ConnectorError(f"the attendee {address} must be the action's counterparty, so the policy judges them")
+    return address
+
+
+def _new_event(action: Action, now: datetime) -> _NewEvent:
+    title = " ".join(_text(action.args, "title", MAX_TITLE_CHARS).split())
+    starts, ends = _moment(action.args, "starts_at"), _moment(action.args, "ends_at")
+    if ends <= starts:
+        raise ConnectorError(f"the event must end after it starts: ends_at {ends} is not after starts_at {starts}")
+    if ends - starts > MAX_EVENT_LENGTH:
+        raise ConnectorError(f"an event longer than {MAX_EVENT_LENGTH.days} days is almost certainly a wrong date")
+    if starts < now - EVENT_PAST_GRACE:
+        raise ConnectorError(f"the event would start in the past (starts_at {starts}); check the date")
+    if starts > now + MAX_EVENT_AHEAD:
+        raise ConnectorError(f"the event would start more than ten years ahead (starts_at {starts}); check the date")
+    place = action.args.get("location")
+    location = " ".join(_text(action.args, "location", MAX_LOCATION_CHARS).split()) if place else None
+    return _NewEvent(title, starts, ends, location, _attendee(action))
+
+
+def _local(moment: datetime, zone_name: object) -> str:
+    """``moment`` on the operator's clock (the gate passes their zone), else in the offset it was given."""
+    try:
+        shown = moment.astimezone(ZoneInfo(zone_name)) if isinstance(zone_name, str) else moment
+    except (ZoneInfoNotFoundError, ValueError):
+        shown = moment
+    return f"{shown:%a %d %b %Y %H:%M} {shown:%Z}"
+
+
+def _record_event(conn: psycopg.Connection[Any], workspace: str, event: _NewEvent, key: str) -> int:
+    """The id of the 'pending' row for ``key``: inserted, or the one an earlier try made."""
+    uid = event_uid(key)
+    row = conn.execute(
+        "SELECT id FROM events WHERE workspace = %s AND uid = %s AND push_status IS NOT NULL", (workspace, uid)
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            """INSERT INTO events (workspace, source, external_id, uid, title, starts_at, ends_at, location,
+                                   attendee, push_status, push_key)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s) RETURNING id""",
+            (
+                workspace,
+                EVENT_SOURCE,
+                uid,
+                uid,
+                event.title,
+                event.starts_at,
+                event.ends_at,
+                event.location,
+                event.attendee,
+                key,
+            ),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _calendar_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
+    event = _new_event(action, datetime.now(UTC))
+    row_id = _record_event(conn, workspace, event, key)
+    connected = conn.execute(
+        "SELECT 1 FROM connector_configs WHERE workspace = %s AND name = 'calendar'", (workspace,)
+    ).fetchone()
+    where = (
+        "added to your calendar (it reaches the server within minutes)"
+        if connected
+        else "saved in SoloOS; no calendar server is connected yet (`soloos connect calendar` puts it there)"
+    )
+    when = _local(event.starts_at, action.args.get("__timezone"))
+    return Outcome(f"event “{event.title}” on {when} {where}", {"kind": "calendar.cancel", "id": row_id})
+
+
 def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
     try:
         memory_id = uuid.UUID(str(action.args.get("memory_id")))
@@ -119,10 +237,12 @@ EXECUTORS: dict[str, Executor] = {
     "payment.create": _payment,
     "memory.delete": _memory_delete,
     "task.create": _task_create,
+    "calendar.create": _calendar_create,
 }
 
 # How to reverse what an executor (or the local tier) did. Each returns a sentence, or raises
-# ConnectorError when it is too late.
+# ConnectorError when it is too late. A statement that returns a ``done`` column says its own sentence
+# (when what was undone depends on how far the action had got).
 _UNDO_SQL: dict[str, tuple[str, str]] = {
     "outbox.cancel": (
         "UPDATE outbox SET status = 'cancelled' WHERE id = %s AND workspace = %s AND status = 'queued' "
@@ -149,6 +269,21 @@ _UNDO_SQL: dict[str, tuple[str, str]] = {
         "the reminder was cancelled",
     ),
     "memory.delete": ("DELETE FROM memories WHERE id = %s AND workspace = %s RETURNING id", "the memory was removed"),
+    # Not on the server yet: forget it (a flush that was pushing it meanwhile takes it off again).
+    # Already there: the next flush deletes it on the server, then here.
+    "calendar.cancel": (
+        """WITH target AS (SELECT %s::bigint AS id, %s::text AS workspace),
+           removed AS (
+               DELETE FROM events e USING target t
+               WHERE e.id = t.id AND e.workspace = t.workspace AND e.push_status IN ('pending', 'failed')
+               RETURNING e.id, 'the event was removed before it reached your calendar server'::text AS done),
+           marked AS (
+               UPDATE events e SET push_status = 'cancelled', push_error = NULL, updated_at = now() FROM target t
+               WHERE e.id = t.id AND e.workspace = t.workspace AND e.push_status = 'pushed'
+               RETURNING e.id, 'the event is deleted from your calendar server within minutes'::text AS done)
+           SELECT id, done FROM removed UNION ALL SELECT id, done FROM marked""",
+        "the event was cancelled",
+    ),
 }
 
 
@@ -157,10 +292,12 @@ def undo(conn: psycopg.Connection[Any], workspace: str, handle: dict[str, Any]) 
     if kind not in _UNDO_SQL:
         raise ConnectorError(f"don't know how to undo {kind!r}")
     sql, done = _UNDO_SQL[kind]
-    row = conn.execute(sql.encode(), (handle["id"], workspace)).fetchone()
+    cursor = conn.execute(sql.encode(), (handle["id"], workspace))
+    row = cursor.fetchone()
     if row is None:
         raise ConnectorError("it is too late to undo that (already sent, changed or gone)")
-    return done
+    columns = [column.name for column in cursor.description or ()]
+    return str(row[columns.index("done")]) if "done" in columns else done
 
 
 def claim_effect(conn: psycopg.Connection[Any], key: str, workspace: str, action_type: str) -> str | None:

@@ -208,11 +208,15 @@ class Records:
         return await asyncio.to_thread(run)
 
     async def events_between(self, *, workspace: str, start: datetime, end: datetime) -> list[Event]:
+        """Events touching ``[start, end]``; one the operator undid (deleted on the server at the next
+        calendar flush) is already left out."""
+
         def run() -> list[Event]:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(
                     """SELECT * FROM events WHERE workspace = %s AND starts_at < %s
-                       AND coalesce(ends_at, starts_at) >= %s ORDER BY starts_at""",
+                       AND coalesce(ends_at, starts_at) >= %s AND push_status IS DISTINCT FROM 'cancelled'
+                       ORDER BY starts_at""",
                     (workspace, end, start),
                 ).fetchall()
             return [_event(r) for r in rows]
@@ -280,7 +284,7 @@ class Records:
         """``(starts_at, ends_at, all_day)`` of the events that block time and may touch ``[start, end)``.
 
         The query reaches a day beyond each side: an all-day event is stored as midnight UTC and only
-        the caller knows on which local day it falls. Events without an end block nothing.
+        the caller knows on which local day it falls. Events without an end block nothing, nor do undone ones.
         """
 
         def run() -> list[tuple[datetime, datetime, bool]]:
@@ -288,6 +292,7 @@ class Records:
                 rows = conn.execute(
                     """SELECT starts_at, ends_at, all_day FROM events
                        WHERE workspace = %s AND busy AND ends_at > starts_at AND starts_at < %s AND ends_at > %s
+                         AND push_status IS DISTINCT FROM 'cancelled'
                        ORDER BY starts_at""",
                     (workspace, end + timedelta(days=1), start - timedelta(days=1)),
                 ).fetchall()

@@ -63,7 +63,8 @@ def test_invalid_settings_are_reported(run, monkeypatch: pytest.MonkeyPatch) -> 
     assert code == 2 and "unknown time zone" in err
 
 
-def test_doctor_shows_what_works_and_what_is_missing(run) -> None:  # type: ignore[no-untyped-def]
+def test_doctor_shows_what_works_and_what_is_missing(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "200")  # table cells must not wrap inside the phrases checked below
     code, out, _ = run("doctor")
     assert code == 0, out
     assert "database" in out and "pgvector" in out and "schema v" in out

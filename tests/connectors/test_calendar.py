@@ -6,7 +6,7 @@ import asyncio
 import http.server
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from connectors.local import ConnectorError
 from memory import MemoryService
 from memory._records import NewEvent
 from policies.engine import Action
-from tests.support.caldav_server import CalDAVServer, free_port, radicale
+from tests.support.caldav_server import CalDAVServer, free_port
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)  # a week before the DST change in Europe/Berlin (28 March)
@@ -58,23 +58,7 @@ async def stored(memory: MemoryService, workspace: str) -> list[tuple[Any, ...]]
     return await asyncio.to_thread(run)
 
 
-# -- the server ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[CalDAVServer]:
-    with radicale() as running:
-        yield running
-
-
-@pytest.fixture
-def calendar(server: CalDAVServer) -> Calendar:
-    """A new, empty calendar on the server for this test."""
-    name = f"Work {uuid.uuid4().hex[:8]}"
-    principal = server.client().get_principal()
-    made = principal.make_calendar(name=name, cal_id=uuid.uuid4().hex)
-    assert isinstance(made, Calendar)
-    return made
+# -- the server (``server`` and ``calendar`` come from conftest.py) --------------------------------
 
 
 def config(server: CalDAVServer, calendar: str | None = None, **changes: Any) -> CalendarConfig:
@@ -217,7 +201,7 @@ async def test_read_brings_server_events_in_as_utc_records(
     report = await connector.read(memory, workspace)
     assert (report.imported, report.duplicates, report.quarantined, report.removed) == (6, 0, 0, 0)
     assert await stored(memory, workspace) == EXPECTED
-    assert await connector.flush(memory, workspace) == 0  # nothing is ever queued for the calendar
+    assert await connector.flush(memory, workspace) == 0  # the gate queued nothing here
 
 
 async def test_reading_again_adds_no_duplicates(
