@@ -58,7 +58,7 @@ async def chase(text: str, ctx: LocalContext) -> Answer:
         if address is None:
             problems.append(f"I have no e-mail address for {invoice.client}: say chase {invoice.number} to <address>.")
             continue
-        subject, body = draft(invoice, today, ctx.operator)
+        subject, body = draft(invoice, today, ctx.signature or ctx.operator)
         action = Action(
             "email.send",
             {"to": address, "subject": subject, "body": body},

@@ -47,6 +47,7 @@ class LocalContext:
     model_configured: bool
     budget: Budget
     conversation: str = ""  # where replies (and reminders set here) go
+    signature: str = ""  # how drafts are signed
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,14 @@ async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> As
             UsageLimits(request_limit=settings.turn_request_limit, total_tokens_limit=settings.turn_token_limit),
             settings.context_token_budget,
         )
-        dispatcher = Dispatcher(memory, gate, runner, timezone=settings.timezone, max_chars=settings.max_message_chars)
+        dispatcher = Dispatcher(
+            memory,
+            gate,
+            runner,
+            timezone=settings.timezone,
+            max_chars=settings.max_message_chars,
+            signature=settings.signature,
+        )
         outbound = Outbound()
         deliveries = Deliveries(memory, gate, outbound, budget=runner.budget)
         scheduler = Scheduler(

@@ -24,8 +24,16 @@ log = logging.getLogger(__name__)
 
 class Dispatcher:
     def __init__(
-        self, memory: MemoryService, gate: Gate, runner: AgentRunner, *, timezone: str, max_chars: int
+        self,
+        memory: MemoryService,
+        gate: Gate,
+        runner: AgentRunner,
+        *,
+        timezone: str,
+        max_chars: int,
+        signature: str | None = None,
     ) -> None:
+        self.signature = signature
         self.memory = memory
         self.gate = gate
         self.runner = runner
@@ -89,6 +97,7 @@ class Dispatcher:
                 model_configured=self.runner.tiers.available,
                 budget=self.runner.budget,
                 conversation=intent.conversation,
+                signature=self.signature or intent.operator,
             )
             result = await answer(routed, context)
             buttons = tuple(Button(label, action) for label, action in result.choices)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     )
     workspace: str = Field(default="default", description="Workspace (business) the console works in")
     operator: str = Field(default_factory=_default_operator, description="Operator name on the console")
+    signature: str | None = Field(
+        default=None, description="How drafts are signed, e.g. 'Sam Rivera' (default: operator)"
+    )
     timezone: str = Field(default="UTC", description="Operator's IANA time zone, e.g. Europe/Berlin")
 
     embedder: Literal["local", "openai"] = Field(default="local", description="Embedding provider")

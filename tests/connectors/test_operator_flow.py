@@ -102,6 +102,7 @@ async def test_connect_import_ask_and_approve_a_payment_reminder(  # type: ignor
     drafted = await chat.say("chase overdue invoices")
     assert "send a payment reminder for INV-7 to billing@acme.test" in drafted
     assert "A friendly reminder that invoice INV-7 for 1,200.00 EUR" in drafted
+    assert drafted.count("Best regards,\ntester") == 1  # signed as the operator (SOLOOS_SIGNATURE overrides)
     [approve, _deny, _details] = chat.replies[-1].buttons
     assert (await sync.tick()) and not [m for _, m in mail_server.inbox() if "INV-7" in str(m["Subject"])]
     assert "Approved" in await chat.say(approve.action)
