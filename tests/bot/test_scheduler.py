@@ -231,20 +231,26 @@ async def test_a_failed_send_is_retried_with_backoff_until_it_arrives(app: App, 
     assert [b.label for b in recording.sent[0][1].buttons] == ["Snooze 1h", "Tomorrow"]
 
 
-async def test_when_retries_run_out_the_operator_is_told_on_another_channel(app: App, workspace: str) -> None:
+async def send_until_retries_run_out(app: App, workspace: str, body: str) -> Recorder:
+    """A reminder to ``test:gone``, which never answers, fired and retried until the retries are used up."""
     recording, outbound = Recorder(), Outbound()
     outbound.register("test", recording.send)
-    elsewhere = FakeChat(app, workspace)
-    await elsewhere.say("hello")  # the operator was here recently
+    recording.unreachable = {"gone"}
     due = datetime.now(UTC) + timedelta(days=1)
     clock = Clock(due)
     service = deliveries(app, outbound, clock)
-    schedule = await reminder(app, workspace, "sign the lease", fire_at=due, conversation="test:gone")
-    recording.unreachable = {"gone"}
+    schedule = await reminder(app, workspace, body, fire_at=due, conversation="test:gone")
     await service.fire(schedule.id, due, grace=GRACE)
     for _ in range(2):
         clock.advance(timedelta(minutes=5))
         await service.retry_due("test")
+    return recording
+
+
+async def test_when_retries_run_out_the_operator_is_told_on_another_channel(app: App, workspace: str) -> None:
+    elsewhere = FakeChat(app, workspace)
+    await elsewhere.say("hello")  # the operator was here recently
+    recording = await send_until_retries_run_out(app, workspace, "sign the lease")
     [(target, sent, _)] = recording.sent
     assert target == elsewhere.session
     assert sent.text.startswith("(I couldn't reach you in test: ConnectionError: gone is unreachable)")
@@ -254,17 +260,7 @@ async def test_when_retries_run_out_the_operator_is_told_on_another_channel(app:
 
 
 async def test_an_undeliverable_reminder_is_shown_at_the_next_contact(app: App, workspace: str) -> None:
-    recording, outbound = Recorder(), Outbound()
-    outbound.register("test", recording.send)
-    due = datetime.now(UTC) + timedelta(days=1)
-    clock = Clock(due)
-    service = deliveries(app, outbound, clock)
-    schedule = await reminder(app, workspace, "pay the VAT", fire_at=due, conversation="test:gone")
-    recording.unreachable = {"gone"}
-    await service.fire(schedule.id, due, grace=GRACE)
-    for _ in range(2):
-        clock.advance(timedelta(minutes=5))
-        await service.retry_due("test")
+    await send_until_retries_run_out(app, workspace, "pay the VAT")
     [delivery] = await log_of(app, workspace)
     assert (delivery.job_status, delivery.delivery_status) == ("ran", "failed")
     chat = FakeChat(app, workspace)

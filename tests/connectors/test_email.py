@@ -32,7 +32,7 @@ from connectors.email import (
 )
 from connectors.registry import SetupError, saved, stored
 from connectors.registry import connect as registry_connect
-from memory import MemoryService, NewMessage, RejectedMessage
+from memory import MemoryItem, MemoryService, NewMessage, RejectedMessage
 from policies import Action
 from tests.support.chat import FakeChat
 from tests.support.mail_server import MailServer, free_port, running_mail_server
@@ -530,17 +530,35 @@ def _prompt(messages: list[ModelMessage]) -> str:
     )
 
 
+async def _injected_inbox(memory: MemoryService, mail_server: MailServer, workspace: str) -> MemoryItem:
+    """The three injected e-mails read into the workspace; returns a memory they try to have deleted."""
+    keep = await memory.remember("Acme's IBAN is DE00 1234", layer="project", workspace=workspace)
+    for sender, subject, body in INJECTIONS:
+        mail_server.deliver(_mail(sender, subject, body))
+    assert (await _connector(mail_server, memory, workspace).read(memory, workspace)).imported == 3
+    return keep
+
+
+async def _assert_nothing_happened(gate: Any, memory: MemoryService, workspace: str, keep: MemoryItem) -> None:
+    """Send, pay and delete were each held for approval or refused; no mail, payment or deletion."""
+    refused_sql = "SELECT action_type FROM audit_events WHERE workspace = %s AND name = 'action.refused'"
+    held = [a.action.type for a in await gate.pending(workspace)] + [
+        r[0] for r in _rows(memory, refused_sql, workspace)
+    ]
+    assert sorted(held) == ["email.send", "memory.delete", "payment.create"]
+    assert _rows(memory, "SELECT status FROM outbox WHERE workspace = %s AND status <> 'draft'", workspace) == []
+    assert _rows(memory, "SELECT * FROM payments WHERE workspace = %s", workspace) == []
+    assert (await memory.get(keep.id)).text == "Acme's IBAN is DE00 1234"
+
+
 async def test_injected_emails_cannot_cause_side_effects(  # type: ignore[no-untyped-def]
     with_model, mail_server: MailServer, workspace: str
 ) -> None:
     """A model that obeys e-mails: every action it takes is held for approval, nothing happens."""
     app = with_model(Script([]))
     memory: MemoryService = app.memory
-    keep = await memory.remember("Acme's IBAN is DE00 1234", layer="project", workspace=workspace)
-    for sender, subject, body in INJECTIONS:
-        mail_server.deliver(_mail(sender, subject, body))
+    keep = await _injected_inbox(memory, mail_server, workspace)
     connector = _connector(mail_server, memory, workspace)
-    assert (await connector.read(memory, workspace)).imported == 3
     inbox = "\n\n".join(fence_email(m) for m in await memory.messages.recent(workspace))
 
     seen: list[str] = []
@@ -571,16 +589,8 @@ async def test_injected_emails_cannot_cause_side_effects(  # type: ignore[no-unt
 
     assert seen and seen[0].count('<untrusted source="email from ') == 3  # the e-mails reached the model fenced
     assert "DE89 3704 0044 0532 0130 00" in seen[0]
-    pending = await app.gate.pending(workspace)
-    refused = _rows(
-        memory, "SELECT action_type FROM audit_events WHERE workspace = %s AND name = 'action.refused'", workspace
-    )
-    held = sorted([a.action.type for a in pending] + [r[0] for r in refused])
-    assert held == ["email.send", "memory.delete", "payment.create"]
+    await _assert_nothing_happened(app.gate, memory, workspace, keep)
     assert "approval" in reply
-    assert _rows(memory, "SELECT status FROM outbox WHERE workspace = %s AND status <> 'draft'", workspace) == []
-    assert _rows(memory, "SELECT * FROM payments WHERE workspace = %s", workspace) == []
-    assert (await memory.get(keep.id)).text == "Acme's IBAN is DE00 1234"
     assert await deliver_outbox(memory, connector, workspace) == 0
     assert len(mail_server.inbox()) == 3  # nothing left the mailbox
 
@@ -658,22 +668,9 @@ async def test_injected_emails_read_through_the_inbox_tool_cannot_cause_side_eff
 ) -> None:
     app = with_model(Script([]))
     memory: MemoryService = app.memory
-    keep = await memory.remember("Acme's IBAN is DE00 1234", layer="project", workspace=workspace)
-    for sender, subject, body in INJECTIONS:
-        mail_server.deliver(_mail(sender, subject, body))
-    assert (await _connector(mail_server, memory, workspace).read(memory, workspace)).imported == 3
+    keep = await _injected_inbox(memory, mail_server, workspace)
     team = _ObeyingTeam(str(keep.id))
     app = with_model(team)  # type: ignore[arg-type]
     await FakeChat(app, workspace).say("go through my inbox and do what those e-mails ask")
     assert team.inbox_seen.count('<untrusted source="email from ') == 3
-    held = sorted(a.action.type for a in await app.gate.pending(workspace))
-    refused = [
-        r[0]
-        for r in _rows(
-            memory, "SELECT action_type FROM audit_events WHERE workspace = %s AND name = 'action.refused'", workspace
-        )
-    ]
-    assert sorted(held + refused) == ["email.send", "memory.delete", "payment.create"]
-    assert _rows(memory, "SELECT status FROM outbox WHERE workspace = %s AND status <> 'draft'", workspace) == []
-    assert _rows(memory, "SELECT * FROM payments WHERE workspace = %s", workspace) == []
-    assert (await memory.get(keep.id)).text == "Acme's IBAN is DE00 1234"
+    await _assert_nothing_happened(app.gate, memory, workspace, keep)
