@@ -481,3 +481,29 @@ async def test_two_processes_fire_each_reminder_once_and_the_standby_takes_over_
                 proc.terminate()
         for proc in procs:
             await asyncio.to_thread(proc.wait, 30)
+
+
+async def test_the_leader_reconnects_after_its_database_session_is_killed(
+    app: App, recorder: Recorder, workspace: str
+) -> None:
+    from bot.scheduler import lock_key
+
+    await lead(app)
+
+    def kill_leader_session() -> int:
+        with app.memory.db.connection() as conn:
+            rows = conn.execute(
+                """SELECT pg_terminate_backend(pid) FROM pg_locks
+                   WHERE locktype = 'advisory' AND objid = %s AND granted""",
+                (lock_key("test"),),
+            ).fetchall()
+        return len(rows)
+
+    assert await asyncio.to_thread(kill_leader_session) == 1  # as if the database restarted under it
+    await until(lambda: "test" not in app.scheduler.leading, timeout=20)
+    await until(lambda: "test" in app.scheduler.leading, timeout=30)  # it took the lead again
+    await reminder(
+        app, workspace, "after the outage", fire_at=datetime.now(UTC) + timedelta(seconds=1), conversation="test:x"
+    )
+    await until(lambda: recorder.sent, timeout=20)
+    assert [r.text for _, r, _ in recorder.sent] == ["⏰ Reminder: after the outage"]
