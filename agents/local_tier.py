@@ -6,15 +6,16 @@ Markdown subset (``*bold*``, ``- `` bullets) that every channel can render.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from agents import local_chase, local_reminders
+from agents import local_chase, local_reminders, status
 from agents.briefing import assemble
 from agents.gate import Gate
 from agents.models import Budget
 from agents.router import Routed, split_due, subject_of
+from agents.status import SloTargets
 from memory import MODES, InvalidMemory, Layer, MemoryHit, MemoryService, NotFound
 
 HELP = """I'm SoloOS, your business assistant. Without a language model I can already:
@@ -25,7 +26,7 @@ HELP = """I'm SoloOS, your business assistant. Without a language model I can al
 - *forget*: "forget acme rate" (I'll show what matches first)
 - list *memories*: "show my memories"
 - *approvals*: /approvals, approve <code>, deny <code>, edit <code> body: …, /why, /undo
-- *spend and modes*: /usage, /mode exploratory|deterministic|creative
+- *spend and modes*: /usage, /mode exploratory|deterministic|creative; /status (service levels)
 - *reminders*: "remind me tomorrow at 9 to call Acme", "every Monday at 8am review invoices", /reminders
 - *briefing*: /brief now, /brief at 07:30 every day, /brief off; /timezone Europe/Paris
 - *money*: "which invoices are overdue?", "who paid this week?" (after `soloos bank import`),
@@ -48,6 +49,7 @@ class LocalContext:
     budget: Budget
     conversation: str = ""  # where replies (and reminders set here) go
     signature: str = ""  # how drafts are signed
+    slo: SloTargets = field(default_factory=SloTargets)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,9 @@ async def answer(routed: Routed, ctx: LocalContext) -> Answer:
             return Answer(await local_reminders.set_timezone(routed.text, ctx))
         case "chase":
             return await local_chase.chase(routed.text, ctx)
+        case "status":
+            found = await status.assemble(ctx.memory, workspace=ctx.workspace, budget=ctx.budget, targets=ctx.slo)
+            return Answer(found.text, image_png=found.chart_png)
         case "mode":
             return Answer(await _mode(routed.args.get("mode"), ctx))
     return Answer(await _answer_text(routed, ctx))

@@ -41,6 +41,7 @@ Kind = Literal[
     "reminder_snooze",
     "timezone",
     "chase",
+    "status",
 ]
 
 
@@ -106,6 +107,7 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
         ),
     ),
     ("mode", _p(r"^(?:/mode|mode)(?:\s+(?P<mode>[a-z]+))?$")),
+    ("status", _p(r"^(?:/status|status|slos?|service levels?|how reliable (?:are you|is soloos))$")),
     ("chase", _p(r"^(?:/chase|chase(?: up)?|send (?:a )?payment reminders?(?: to| for| about)?)\s+(?P<text>.+)$")),
     ("help", _p(r"^(?:/?help|/start|\?|what can you do|how does this work|commands)$")),
     ("greet", _p(r"^(?:hi|hello|hey|good (?:morning|afternoon|evening)|yo)$")),

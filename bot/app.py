@@ -13,6 +13,7 @@ from decimal import Decimal
 from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
+from agents.status import SloTargets
 from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
 from bot.outbound import Outbound
@@ -68,6 +69,15 @@ def budget(settings: Settings) -> Budget:
     return Budget(Decimal(str(settings.budget_daily_usd)), Decimal(str(settings.budget_monthly_usd)))
 
 
+def slo_targets(settings: Settings) -> SloTargets:
+    return SloTargets(
+        settings.slo_briefings_on_time,
+        settings.slo_reminders_delivered,
+        settings.slo_approvals_clean,
+        settings.slo_budget_overshoot_days,
+    )
+
+
 def prices(settings: Settings) -> Prices:
     return Prices(Decimal(str(settings.price_input_per_mtok)), Decimal(str(settings.price_output_per_mtok)))
 
@@ -97,6 +107,7 @@ async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> As
             timezone=settings.timezone,
             max_chars=settings.max_message_chars,
             signature=settings.signature,
+            slo=slo_targets(settings),
         )
         outbound = Outbound()
         deliveries = Deliveries(memory, gate, outbound, budget=runner.budget)

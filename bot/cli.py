@@ -181,6 +181,34 @@ def doctor() -> None:
     raise typer.Exit(0 if healthy else 1)
 
 
+@app.command()
+def status(
+    chart: Annotated[Path | None, typer.Option(help="Also write the chart to this PNG file.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Service levels over the last 7 and 30 days against your targets (exit 1 when one is missed)."""
+    from agents.status import assemble
+    from bot.app import budget, slo_targets
+
+    settings = _settings(workspace)
+
+    async def work(memory: MemoryService) -> Any:
+        return await assemble(
+            memory,
+            workspace=settings.workspace,
+            budget=budget(settings),
+            targets=slo_targets(settings),
+            chart=chart is not None,
+        )
+
+    found = _with_memory(settings, work)
+    out.print(found.text.replace("*", ""), highlight=False)
+    if chart is not None and found.chart_png is not None:
+        chart.write_bytes(found.chart_png)
+        out.print(f"Chart: {chart}", highlight=False)
+    raise typer.Exit(0 if found.met else 1)
+
+
 @memory_app.command("add")
 def memory_add(
     text: str,

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from agents import AgentRunner, Gate, LocalContext, answer, approval_choices, route
 from agents.briefing import describe_miss
 from agents.finance_answers import finance_answer
+from agents.status import SloTargets
 from bot.intent import Button, Intent, Reply
 from memory import DatabaseUnavailable, InvalidMemory, MemoryError_, MemoryService
 
@@ -32,8 +33,10 @@ class Dispatcher:
         timezone: str,
         max_chars: int,
         signature: str | None = None,
+        slo: SloTargets | None = None,
     ) -> None:
         self.signature = signature
+        self.slo = slo or SloTargets()
         self.memory = memory
         self.gate = gate
         self.runner = runner
@@ -98,6 +101,7 @@ class Dispatcher:
                 budget=self.runner.budget,
                 conversation=intent.conversation,
                 signature=self.signature or intent.operator,
+                slo=self.slo,
             )
             result = await answer(routed, context)
             buttons = tuple(Button(label, action) for label, action in result.choices)

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     misfire_grace_minutes: int = Field(
         default=60, ge=1, description="A reminder or briefing late by more than this is reported as missed, not sent"
     )
+    slo_briefings_on_time: float = Field(default=0.99, ge=0, le=1, description="Target share of briefings on time")
+    slo_reminders_delivered: float = Field(default=0.99, ge=0, le=1, description="Target share of reminders delivered")
+    slo_approvals_clean: float = Field(
+        default=0.99, ge=0, le=1, description="Target share of approvals resolved or expired cleanly"
+    )
+    slo_budget_overshoot_days: int = Field(default=0, ge=0, description="Days over the daily budget allowed")
     sync_minutes: float = Field(default=5, gt=0, description="How often connected systems are read (new mail, events)")
     scheduler_standby_seconds: float = Field(
         default=5.0, gt=0, description="How often a standby process checks whether the scheduler needs a new leader"

@@ -34,6 +34,7 @@ from memory._postgres import Database, open_database
 from memory._records import MAX_TITLE_CHARS, EventChanges, NewEvent
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
 from memory._service import MemoryService
+from memory._slo import Ratio, Reliability, ReliabilityStore
 from memory._types import (
     LAYERS,
     Contact,
@@ -111,8 +112,11 @@ __all__ = [
     "NotFound",
     "Payment",
     "QuarantineEntry",
+    "Ratio",
     "RejectedMessage",
     "RejectedRow",
+    "Reliability",
+    "ReliabilityStore",
     "Schedule",
     "ScheduleKind",
     "Schedules",

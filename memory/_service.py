@@ -31,6 +31,7 @@ from memory._messages import Messages
 from memory._postgres import Database
 from memory._records import Conversations, Records
 from memory._schedules import Schedules
+from memory._slo import ReliabilityStore
 from memory._types import (
     LAYERS,
     ImportProblem,
@@ -133,6 +134,7 @@ class MemoryService:
         self.agent_store = AgentStore(db)
         self.schedules = Schedules(db)
         self.connectors = ConnectorConfigs(db)
+        self.reliability = ReliabilityStore(db)
 
     # -- writing ------------------------------------------------------------------------------
 
