@@ -62,12 +62,13 @@ async def assemble(
     ok = all(days <= targets.budget_overshoot_days for days in overshoots)
     met &= ok
     lines.append(
-        f"- Days over the ${budget.daily} daily budget: {overshoots[0]} · {overshoots[1]} · "
+        f"- Days over the ${budget.daily:.2f} daily budget: {overshoots[0]} · {overshoots[1]} · "
         f"≤{targets.budget_overshoot_days} {'✓' if ok else '✗ MISSED'}"
     )
     median = figures[1].approval_minutes_median
     if median is not None:
-        lines.append(f"Approvals are decided in {median:.0f} minutes (median, 30 days).")
+        took = "under a minute" if median < 1 else f"{median:.0f} minutes"
+        lines.append(f"Approvals are decided in {took} (median, 30 days).")
     png = await asyncio.to_thread(_chart, rows, targets) if chart else None
     return Status("\n".join(lines), png, met)
 

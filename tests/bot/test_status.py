@@ -86,7 +86,7 @@ async def test_status_reports_each_service_level_over_7_and_30_days(app: App, wo
     assert lines[1] == "- Briefings on time: 100.0% (4/4) · 80.0% (4/5) · ≥99% ✗ MISSED"
     assert lines[2] == "- Reminders delivered: 75.0% (3/4) · 75.0% (3/4) · ≥99% ✗ MISSED"
     assert lines[3] == "- Approvals resolved or expired cleanly: 66.7% (2/3) · 66.7% (2/3) · ≥99% ✗ MISSED"
-    assert lines[4] == "- Days over the $2 daily budget: 1 · 1 · ≤0 ✗ MISSED"
+    assert lines[4] == "- Days over the $2.00 daily budget: 1 · 1 · ≤0 ✗ MISSED"
     assert not found.met
     assert found.chart_png is not None and found.chart_png[:8] == b"\x89PNG\r\n\x1a\n"
 
