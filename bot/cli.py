@@ -116,7 +116,11 @@ def chat(workspace: WorkspaceOpt = None) -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (SOLOOS_METRICS_HOST, default 127.0.0.1).")
+    ] = None,
+) -> None:
     """Serve the configured chat channels (Telegram, Slack) until Ctrl-C or SIGTERM."""
     import signal
 
@@ -160,6 +164,13 @@ def run() -> None:
 
         async with open_app(settings) as application, open_channels(application) as names:
             await application.syncer.start()
+            if metrics_port is not None:
+                from bot.metrics import serve_metrics
+
+                port = serve_metrics(
+                    application.memory, settings.workspace, host=settings.metrics_host, port=metrics_port
+                )
+                err.print(f"metrics on http://{settings.metrics_host}:{port}/metrics")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agents import AgentRunner, Gate, LocalContext, answer, approval_choices, route
 from agents.briefing import describe_miss
 from agents.finance_answers import finance_answer
+from agents.router import Routed
 from agents.status import SloTargets
 from bot.intent import Button, Intent, Reply
+from bot.metrics import TURN_SECONDS
 from memory import DatabaseUnavailable, InvalidMemory, MemoryError_, MemoryService
 
 log = logging.getLogger(__name__)
@@ -61,8 +64,12 @@ class Dispatcher:
             log.info("duplicate delivery of %s ignored", intent.idempotency_key)
             stored = Reply.from_json(previous) if previous else Reply("Still working on that message.")
             return dataclasses.replace(stored, duplicate=True)
+        routed = route(intent.text)
+        path = "model" if routed.kind == "needs_model" and self.runner.tiers.available else "local"
+        started = time.perf_counter()
         try:
-            reply = await self._with_notices(intent, await self._answer(intent))
+            reply = await self._with_notices(intent, await self._answer(intent, routed))
+            TURN_SECONDS.labels(path, "ok" if reply.ok else "failed").observe(time.perf_counter() - started)
             await self.memory.conversations.complete(
                 intent.idempotency_key,
                 workspace=intent.workspace,
@@ -79,8 +86,7 @@ class Dispatcher:
             log.exception("failed to handle %s", intent.idempotency_key)
             return Reply("Something went wrong on my side and nothing was changed. Please try again.", ok=False)
 
-    async def _answer(self, intent: Intent) -> Reply:
-        routed = route(intent.text)
+    async def _answer(self, intent: Intent, routed: Routed) -> Reply:
         try:
             if routed.kind in ("needs_model", "recall"):  # the common finance questions need no model
                 money = await self._finance(intent)

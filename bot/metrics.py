@@ -1,0 +1,132 @@
+"""Prometheus metrics (``soloos run --metrics-port PORT``), every name prefixed ``soloos_``.
+
+Business and agent totals are read from the records at scrape time (spend ledger, approvals,
+delivery log, invoices, transactions, connector health), so every replica reports the same
+figures and a restart loses nothing. Turn latency is measured in process by the dispatcher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from memory import MemoryService
+
+log = logging.getLogger(__name__)
+
+TURN_SECONDS = Histogram(
+    "soloos_turn_seconds",
+    "Time to answer one chat message, by how it was answered (local tier or model) and outcome",
+    ["path", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=None,  # registered by serve_metrics
+)
+
+
+class RecordsCollector:
+    """Metrics computed from the database of one workspace when Prometheus scrapes."""
+
+    def __init__(self, memory: MemoryService, workspace: str) -> None:
+        self.memory = memory
+        self.workspace = workspace
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with self.memory.db.connection() as conn:
+                yield from self._model(conn)
+                yield from self._approvals(conn)
+                yield from self._deliveries(conn)
+                yield from self._money(conn)
+                yield from self._connectors(conn)
+        except Exception as err:  # a scrape must not crash the server; the gap shows in Prometheus
+            log.warning("metrics scrape failed: %s", err)
+
+    def _rows(self, conn: Any, sql: str) -> list[tuple[Any, ...]]:
+        return list(conn.execute(sql.encode(), (self.workspace,)).fetchall())
+
+    def _model(self, conn: Any) -> Iterator[Metric]:
+        requests = CounterMetricFamily("soloos_model_requests", "Model requests", labels=["agent", "tier", "cached"])
+        tokens = CounterMetricFamily("soloos_model_tokens", "Model tokens", labels=["agent", "tier", "direction"])
+        cost = CounterMetricFamily("soloos_model_cost_usd", "Model spend in USD", labels=["agent", "tier"])
+        for agent, tier, cached, count, tokens_in, tokens_out, spent in self._rows(
+            conn,
+            """SELECT agent, tier, cached, count(*), sum(input_tokens), sum(output_tokens), sum(cost)
+               FROM spend_ledger WHERE workspace = %s GROUP BY 1, 2, 3""",
+        ):
+            requests.add_metric([agent, tier, str(cached).lower()], count)
+            tokens.add_metric([agent, tier, "input"], tokens_in or 0)
+            tokens.add_metric([agent, tier, "output"], tokens_out or 0)
+            cost.add_metric([agent, tier], float(spent or 0))
+        yield from (requests, tokens, cost)
+
+    def _approvals(self, conn: Any) -> Iterator[Metric]:
+        by_status = GaugeMetricFamily("soloos_approvals", "Approvals by status", labels=["status"])
+        decided = GaugeMetricFamily(
+            "soloos_approval_decision_seconds_median", "Median time from request to the operator's decision"
+        )
+        for status, count in self._rows(conn, "SELECT status, count(*) FROM approvals WHERE workspace = %s GROUP BY 1"):
+            by_status.add_metric([status], count)
+        [(median,)] = self._rows(
+            conn,
+            """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - requested_at))
+               FROM approvals WHERE workspace = %s AND decided_at IS NOT NULL""",
+        )
+        decided.add_metric([], float(median or 0))
+        yield from (by_status, decided)
+
+    def _deliveries(self, conn: Any) -> Iterator[Metric]:
+        runs = CounterMetricFamily(
+            "soloos_scheduled_runs",
+            "Reminder, briefing and notice runs by job and delivery status",
+            labels=["kind", "job_status", "delivery_status"],
+        )
+        on_time = CounterMetricFamily("soloos_briefings_on_time", "Briefings sent within 5 minutes of their time")
+        for kind, job, delivery, count in self._rows(
+            conn,
+            """SELECT s.kind, d.job_status, d.delivery_status, count(*) FROM deliveries d
+               JOIN schedules s ON s.id = d.schedule_id WHERE d.workspace = %s GROUP BY 1, 2, 3""",
+        ):
+            runs.add_metric([kind, job, delivery], count)
+        [(count,)] = self._rows(
+            conn,
+            """SELECT count(*) FROM deliveries d JOIN schedules s ON s.id = d.schedule_id
+               WHERE d.workspace = %s AND s.kind = 'briefing' AND d.delivery_status = 'sent'
+               AND d.sent_at - d.fire_at <= interval '5 minutes'""",
+        )
+        on_time.add_metric([], count)
+        yield from (runs, on_time)
+
+    def _money(self, conn: Any) -> Iterator[Metric]:
+        invoices = GaugeMetricFamily("soloos_invoices", "Invoices by status", labels=["status"])
+        transactions = CounterMetricFamily(
+            "soloos_transactions_imported", "Bank transactions imported, by reconciliation", labels=["match_status"]
+        )
+        for status, count in self._rows(conn, "SELECT status, count(*) FROM invoices WHERE workspace = %s GROUP BY 1"):
+            invoices.add_metric([status], count)
+        for status, count in self._rows(
+            conn, "SELECT match_status, count(*) FROM transactions WHERE workspace = %s GROUP BY 1"
+        ):
+            transactions.add_metric([status], count)
+        yield from (invoices, transactions)
+
+    def _connectors(self, conn: Any) -> Iterator[Metric]:
+        healthy = GaugeMetricFamily(
+            "soloos_connector_healthy", "1 when the connector's last check passed", labels=["name"]
+        )
+        for name, ok in self._rows(conn, "SELECT name, healthy FROM connector_configs WHERE workspace = %s"):
+            healthy.add_metric([name], 1 if ok else 0)
+        yield healthy
+
+
+def serve_metrics(memory: MemoryService, workspace: str, *, host: str, port: int) -> int:
+    """Start the /metrics endpoint in a background thread; returns the port it listens on."""
+    registry = CollectorRegistry()
+    registry.register(TURN_SECONDS)
+    registry.register(RecordsCollector(memory, workspace))
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return int(server.server_port)

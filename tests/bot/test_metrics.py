@@ -1,0 +1,43 @@
+"""The Prometheus endpoint: real HTTP scrape, figures from the records and from the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.app import App
+from bot.metrics import serve_metrics
+from tests.bot.test_status import seed
+from tests.support.chat import FakeChat
+
+
+def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+async def test_metrics_are_served_with_business_and_agent_figures(app: App, workspace: str) -> None:
+    await seed(app, workspace)  # deliveries, approvals and spend (tests/bot/test_status.py)
+    await FakeChat(app, workspace).say("remember that Acme pays net 30")
+    port = serve_metrics(app.memory, workspace, host="127.0.0.1", port=0)
+    metrics = await asyncio.to_thread(scrape, port)
+    assert all(name.startswith("soloos_") for name in metrics)
+    runs = {
+        (labels["kind"], labels["delivery_status"]): value for labels, value in metrics["soloos_scheduled_runs_total"]
+    }
+    assert runs[("reminder", "sent")] == 3 and runs[("reminder", "failed")] == 1 and runs[("briefing", "sent")] == 5
+    assert metrics["soloos_briefings_on_time_total"] == [({}, 4.0)]
+    approvals = {labels["status"]: value for labels, value in metrics["soloos_approvals"]}
+    assert approvals == {"executed": 1.0, "denied": 1.0, "approved": 1.0}
+    assert metrics["soloos_model_cost_usd_total"] == [({"agent": "coordinator", "tier": "strong"}, 2.5)]
+    turns = [
+        value for labels, value in metrics["soloos_turn_seconds_count"] if labels == {"path": "local", "outcome": "ok"}
+    ]
+    assert turns and turns[0] >= 1
