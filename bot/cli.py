@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
 from bot.app import open_app, quiet_libraries
@@ -89,11 +88,14 @@ def _date(value: str | None, name: str) -> datetime | None:
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from bot.logs import setup_logging
+
+    try:
+        settings = Settings()
+        secrets = [v.get_secret_value() for _, v in settings if isinstance(v, SecretStr)]
+    except ValidationError:  # reported by the command itself
+        secrets = []
+    setup_logging(verbose=verbose, secrets=secrets)
 
 
 @app.command()
@@ -179,7 +181,19 @@ def run(
             await stop.wait()
         err.print("stopped")
 
-    _run(serve())
+    from aiohttp import ClientError
+    from slack_sdk.errors import SlackApiError
+    from telegram.error import TelegramError
+
+    try:
+        _run(serve())
+    except (TelegramError, SlackApiError, ClientError) as error:
+        err.print(
+            f"[red]error:[/] could not start a chat channel: {type(error).__name__}: {error}. Check the token "
+            "and the API URL in your settings, and that this machine can reach the service (`soloos doctor`).",
+            highlight=False,
+        )
+        raise typer.Exit(1) from error
 
 
 @app.command()
