@@ -1,6 +1,7 @@
-"""Messages per second and reply latency through the Telegram path, 20 concurrent chats.
+"""Messages per second, reply latency, errors and memory growth through the Telegram path.
 
     .venv/bin/python -m bench.telegram_load [--chats 20] [--messages 10]
+    .venv/bin/python -m bench.telegram_load --chats 50 --messages 20      (issue #8's load test)
 
 python-telegram-bot long-polls a local Bot API server (tests/support/telegram_server.py); every
 message goes through the channel, the dispatcher, context assembly and the coordinator with a
@@ -38,6 +39,18 @@ async def _paced(server: FakeTelegram, user: int, messages: int, every: float, p
         pushed[user].append(time.perf_counter())
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def _errors(server: FakeTelegram) -> int:
+    """Replies that report a failure on our side (the dispatcher's error replies)."""
+    failures = ("Something went wrong", "can't reach my database", "couldn't do that")
+    return sum(any(f in c["text"] for f in failures) for c in server.calls("sendMessage"))
+
+
 def _latencies(server: FakeTelegram, pushed: dict[int, list[float]], skip: dict[int, int]) -> list[float]:
     result = []
     for user, times in pushed.items():
@@ -60,6 +73,7 @@ async def main(chats: int, messages: int, every: float) -> None:
             await channel.start()
             server.push_text("how is the warm-up going", user_id=users[0])
             await server.wait_for("sendMessage", 1, timeout=60)
+            rss_before = _rss_mib()
             pushed: dict[int, list[float]] = {u: [] for u in users}
             began = time.perf_counter()
             for m in range(messages):
@@ -86,6 +100,11 @@ async def main(chats: int, messages: int, every: float) -> None:
             print(
                 f"{chats} chats, one message every ~{every:.1f} s each: {chats * messages / elapsed:5.1f} messages/s, "
                 f"reply latency p50 {statistics.median(steady):6.0f} ms  p99 {percentile(steady, 99):6.0f} ms"
+            )
+            print(
+                f"errors: {_errors(server)} of {len(server.calls('sendMessage'))} replies; process memory "
+                f"{rss_before:.0f} MiB after warm-up → {_rss_mib():.0f} MiB after {2 * chats * messages} messages "
+                f"({os.cpu_count()} cores)"
             )
             await channel.stop()
     finally:
