@@ -20,6 +20,7 @@ from bot.outbound import Outbound
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sync import Syncer
+from bot.tracing import configure_tracing, stop_tracing
 from memory import MemoryService, open_memory
 from policies import load_policy
 
@@ -87,7 +88,10 @@ async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> As
     """Everything wired together. ``tiers`` overrides the models from settings (tests, benchmarks)."""
     quiet_libraries()
     policy = load_policy(settings.policy_file)
-    async with open_memory(settings) as memory:
+    tracer = configure_tracing(settings.tracing, include_content=settings.tracing_content)
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.callback(stop_tracing, tracer)
+        memory = await cleanup.enter_async_context(open_memory(settings))
         gate = Gate(
             memory, policy, settings.timezone, timedelta(hours=settings.approval_ttl_hours), settings.send_grace_seconds
         )

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         default=0.99, ge=0, le=1, description="Target share of approvals resolved or expired cleanly"
     )
     slo_budget_overshoot_days: int = Field(default=0, ge=0, description="Days over the daily budget allowed")
+    tracing: Literal["off", "console", "otlp"] = Field(
+        default="off", description="OpenTelemetry traces of agent runs: off, console, or otlp (OTEL_* variables)"
+    )
+    tracing_content: bool = Field(default=False, description="Include prompts and replies in traces")
     metrics_host: str = Field(default="127.0.0.1", description="Interface `soloos run --metrics-port` listens on")
     sync_minutes: float = Field(default=5, gt=0, description="How often connected systems are read (new mail, events)")
     scheduler_standby_seconds: float = Field(

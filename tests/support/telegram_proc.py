@@ -1,0 +1,70 @@
+"""``python -m tests.support.telegram_proc``: ``soloos run`` serving Telegram, with a scripted model
+instead of a provider. Settings come from the environment (SOLOOS_HOME, SOLOOS_TELEGRAM_TOKEN,
+SOLOOS_TELEGRAM_API_URL, SOLOOS_TELEGRAM_ALLOWED_USERS). It prints ``ready`` once it polls, and stops
+cleanly on SIGTERM. Used by the crash harness (bench/crash.py) to ``kill -9`` a real serving process.
+
+The script: a message starting with "send" makes the coordinator call ``send_email`` to
+``<second word>@example.test`` (the policy turns that into an approval with buttons); any other
+message gets a short text answer that repeats the message's last word, so a reply names its message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, UserPromptPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from agents import ModelTiers
+from bot.app import open_app
+from bot.settings import Settings
+from bot.telegram import TelegramChannel
+
+
+def _last_prompt(messages: list[ModelMessage]) -> tuple[str, bool]:
+    """The operator's message of this turn, and whether a tool already answered after it."""
+    prompt, answered = "", False
+    for message in messages:
+        for part in message.parts:
+            if isinstance(part, UserPromptPart) and isinstance(part.content, str):
+                prompt, answered = part.content, False
+            elif isinstance(message, ModelRequest) and not isinstance(part, UserPromptPart):
+                answered = True
+    return prompt, answered
+
+
+def scripted(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    prompt, answered = _last_prompt(messages)
+    words = prompt.split()
+    is_coordinator = any(tool.name == "send_email" for tool in info.function_tools)
+    if is_coordinator and not answered and len(words) > 1 and words[0].lower() == "send":
+        token = words[1]
+        args = {"to": f"{token}@example.test", "subject": f"note {token}", "body": f"Hello {token}, a short note."}
+        return ModelResponse(parts=[ToolCallPart("send_email", args)])
+    return ModelResponse(parts=[TextPart(f"Reply {words[-1] if words else ''}: noted, nothing to do.")])
+
+
+async def main() -> None:
+    settings = Settings()
+    model = FunctionModel(scripted, model_name="scripted")
+    assert settings.telegram_token is not None, "set SOLOOS_TELEGRAM_TOKEN"
+    async with open_app(settings, tiers=ModelTiers(model, model)) as app:
+        channel = TelegramChannel(
+            app,
+            token=settings.telegram_token.get_secret_value(),
+            api_url=settings.telegram_api_url,
+            allowed_users=settings.telegram_allowlist,
+        )
+        await channel.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print("ready", flush=True)
+        await stop.wait()
+        await channel.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
