@@ -13,6 +13,9 @@ Decisions:
 - Every message is parsed by ``parse_message``, which never raises: it returns a ``NewMessage``
   (headers decoded, charsets handled, HTML turned into text, NUL and control characters removed)
   or a ``RejectedMessage`` naming the problem (empty, too large, no valid sender, unparseable).
+- Attachments become ``documents`` of their message (name, media type, size, SHA-256; the bytes up
+  to ``MAX_ATTACHMENT_BYTES``, else metadata only). Their content is untrusted: stored, never given
+  to a model.
 - ``received_at`` is the server's INTERNALDATE, not the sender's ``Date:`` header, which anyone can
   set to any time (a forged future date would pin a message to the top of the inbox).
 - Sending is at most once. The idempotency key is claimed in ``side_effects`` and committed
@@ -54,7 +57,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from connectors.base import Capability, Health, ReadReport
 from connectors.local import ConnectorError, Outcome, claim_effect, settle_effect
-from memory import Database, MailCursor, MailItem, MemoryService, Messages, NewMessage, RejectedMessage
+from memory import (
+    Attachment,
+    Database,
+    MailCursor,
+    MailItem,
+    MemoryService,
+    Messages,
+    NewMessage,
+    RejectedMessage,
+)
 from policies.engine import Action
 
 log = logging.getLogger(__name__)
@@ -69,6 +81,8 @@ MAX_ADDRESSES = 200
 MAX_REFERENCES = 50
 MAX_RECIPIENTS = 50
 MAX_PREVIEW_BYTES = 2_000
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024  # an attachment's content is kept up to this size; bigger ones as metadata
+MAX_ATTACHMENTS = 100  # per message; the attachment note in the body names the first 20
 FETCH_CHUNK = 25
 OUTBOX_ATTEMPTS = 5  # a temporary failure is retried this many times, with growing pauses
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -376,6 +390,32 @@ def _body(msg: Message) -> str:
     return body
 
 
+def _attachments(msg: Message) -> tuple[Attachment, ...]:
+    """The message's attachments: name, media type, size and checksum; the bytes up to
+    ``MAX_ATTACHMENT_BYTES``. Untrusted content: stored, never shown to a model."""
+    found: list[Attachment] = []
+    for part in msg.walk():
+        if len(found) >= MAX_ATTACHMENTS:
+            break
+        if part.is_multipart():
+            continue
+        name = _is_attachment(part)
+        if name is None:
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        found.append(
+            Attachment(
+                name=name or "attachment",
+                media_type=_one_line(part.get_content_type(), 200) or "application/octet-stream",
+                size_bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                content=data if len(data) <= MAX_ATTACHMENT_BYTES else None,
+            )
+        )
+    return tuple(found)
+
+
 # -- parsing ---------------------------------------------------------------------------------
 
 
@@ -430,6 +470,7 @@ def _parse(raw: bytes, uid: int | None, internal_date: datetime | None, now: dat
         in_reply_to=parents[0] if parents else None,
         references=tuple(references),
         uid=uid,
+        attachments=_attachments(msg),
     )
 
 

@@ -29,7 +29,17 @@ from memory._finance import (
     RejectedRow,
     StatementItem,
 )
-from memory._messages import MailCursor, MailItem, Message, Messages, NewMessage, RejectedMessage, StoredMail
+from memory._messages import (
+    Attachment,
+    Document,
+    MailCursor,
+    MailItem,
+    Message,
+    Messages,
+    NewMessage,
+    RejectedMessage,
+    StoredMail,
+)
 from memory._postgres import Database, open_database
 from memory._records import MAX_TITLE_CHARS, EventChanges, NewEvent
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
@@ -81,6 +91,7 @@ __all__ = [
     "MODES",
     "NOTIFY_CHANNEL",
     "AgentStore",
+    "Attachment",
     "ConnectorConfigs",
     "ConnectorRecord",
     "Contact",
@@ -88,6 +99,7 @@ __all__ = [
     "DatabaseMisconfigured",
     "DatabaseUnavailable",
     "Delivery",
+    "Document",
     "Event",
     "EventChanges",
     "Finance",

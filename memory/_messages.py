@@ -9,6 +9,9 @@ the same mail twice never stores it twice.
 Threads: a message's ``thread_id`` is the thread of the first message it refers to that is already
 stored, else the root of its References chain (or its In-Reply-To), else its own Message-ID.
 
+Documents: a new message's attachments become ``documents`` rows in the same transaction (a duplicate
+message adds none). Their content is untrusted and only ever stored, never shown to a model.
+
 Contacts: the sender of an incoming message becomes a contact (``source = 'email'``) unless one with
 that address exists. Mail never changes an existing contact — anyone can put any display name on a
 message, so a stranger writing as "Acme Billing" gets a contact of their own, not Acme's.
@@ -17,6 +20,7 @@ message, so a stranger writing as "Acme Billing" gets a contact of their own, no
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +36,33 @@ MAX_REPORTED_PROBLEMS = 20
 MAX_ID_CHARS = 998  # RFC 5322 line limit
 MAX_QUARANTINED_RAW = 2_000
 _INT_MAX = 2**31 - 1  # quarantine.line is an int; IMAP UIDs go up to 2**32 - 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with a message. ``content`` is None when it was too large to keep."""
+
+    name: str
+    media_type: str
+    size_bytes: int
+    sha256: str  # hex digest of the whole file, also when ``content`` is None
+    content: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored attachment's metadata (the content is never loaded with it)."""
+
+    id: int
+    source: str
+    message_id: int | None  # the ``messages`` row it came with
+    name: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    has_content: bool  # False when the file was too large to keep
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -50,6 +81,7 @@ class NewMessage:
     references: tuple[str, ...] = ()  # oldest first, as in the References header
     uid: int | None = None
     untrusted: bool = True  # False only for mail SoloOS wrote itself
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +184,11 @@ def _checked(item: NewMessage) -> NewMessage:
         raise InvalidMemory(f"message {item.message_id[:80]!r} has no valid sender address")
     if item.received_at.tzinfo is None:
         raise InvalidMemory(f"message {item.message_id[:80]!r} has a received time without a time zone")
+    for file in item.attachments:
+        if "\x00" in file.name or "\x00" in file.media_type or not _SHA256.fullmatch(file.sha256):
+            raise InvalidMemory(f"message {item.message_id[:80]!r} has an attachment with a bad name or checksum")
+        if not 0 <= file.size_bytes <= _INT_MAX or (file.content is not None and len(file.content) != file.size_bytes):
+            raise InvalidMemory(f"message {item.message_id[:80]!r} has an attachment of the wrong size")
     return item
 
 
@@ -232,6 +269,14 @@ class Messages:
                 continue
             imported += 1
             threads[message.message_id] = thread
+            for file in message.attachments:
+                conn.execute(
+                    """INSERT INTO documents
+                         (workspace, source, message_id, name, media_type, size_bytes, sha256, content)
+                       VALUES (%s, 'email', %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (workspace, message_id, sha256, name) DO NOTHING""",
+                    (workspace, row[0], file.name, file.media_type, file.size_bytes, file.sha256, file.content),
+                )
             if message.from_addr.lower() in senders:
                 contact = _sender_contact(conn, workspace, message)
                 conn.execute("UPDATE messages SET contact_id = %s WHERE id = %s", (contact, row[0]))
@@ -278,6 +323,21 @@ class Messages:
         return await asyncio.to_thread(
             self._select, "workspace = %s AND thread_id = %s ORDER BY received_at, id", (workspace, thread_id)
         )
+
+    async def documents(self, workspace: str, limit: int = 50) -> list[Document]:
+        """The newest documents of the workspace (metadata only), newest first."""
+
+        def run() -> list[Document]:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    """SELECT id, source, message_id, name, media_type, size_bytes, sha256, content IS NOT NULL,
+                              created_at
+                       FROM documents WHERE workspace = %s ORDER BY created_at DESC, id DESC LIMIT %s""",
+                    (workspace, limit),
+                ).fetchall()
+            return [Document(*row) for row in rows]
+
+        return await asyncio.to_thread(run)
 
     @staticmethod
     def thread_of(conn: psycopg.Connection[Any], workspace: str, message_id: str) -> str | None:

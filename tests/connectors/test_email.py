@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -674,3 +675,61 @@ async def test_injected_emails_read_through_the_inbox_tool_cannot_cause_side_eff
     await FakeChat(app, workspace).say("go through my inbox and do what those e-mails ask")
     assert team.inbox_seen.count('<untrusted source="email from ') == 3
     await _assert_nothing_happened(app.gate, memory, workspace, keep)
+
+
+# -- attachments as documents ----------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n" + bytes(range(256))
+
+
+def _with_pdf(subject: str, pdf: bytes = PDF) -> EmailMessage:
+    msg = _mail(f"Jane Doe <{JANE}>", subject, "The invoice is attached.")
+    msg.add_attachment("Thanks for your business.", disposition="inline")  # text shown in the mail, no file
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="invoice-42.pdf")
+    return msg
+
+
+async def test_an_attachment_becomes_a_document_of_its_message_once(
+    mail_server: MailServer, memory: MemoryService, workspace: str
+) -> None:
+    mail_server.deliver(_with_pdf("Invoice 42"))
+    connector = _connector(mail_server, memory, workspace)
+
+    assert (await connector.read(memory, workspace)).imported == 1
+    [message] = await memory.messages.recent(workspace)
+    assert message.body_text.endswith("[attachments: invoice-42.pdf]")
+    [document] = await memory.messages.documents(workspace)
+    assert (document.source, document.message_id, document.name, document.media_type) == (
+        "email",
+        message.id,
+        "invoice-42.pdf",
+        "application/pdf",
+    )
+    assert (document.size_bytes, document.sha256, document.has_content) == (
+        len(PDF),
+        hashlib.sha256(PDF).hexdigest(),
+        True,
+    )
+    [(content,)] = _rows(memory, "SELECT content FROM documents WHERE workspace = %s", workspace)
+    assert bytes(content) == PDF
+
+    _rows(memory, "DELETE FROM mail_cursors WHERE workspace = %s RETURNING 1", workspace)
+    assert (await connector.read(memory, workspace)).duplicates == 1
+    assert len(await memory.messages.documents(workspace)) == 1  # a re-read message adds no documents
+
+
+async def test_an_attachment_over_the_limit_keeps_its_metadata_without_content(
+    mail_server: MailServer, memory: MemoryService, workspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("connectors.email.MAX_ATTACHMENT_BYTES", len(PDF) - 1)
+    mail_server.deliver(_with_pdf("Big invoice"))
+
+    assert (await _connector(mail_server, memory, workspace).read(memory, workspace)).imported == 1
+    [document] = await memory.messages.documents(workspace)
+    assert (document.name, document.size_bytes, document.sha256) == (
+        "invoice-42.pdf",
+        len(PDF),
+        hashlib.sha256(PDF).hexdigest(),
+    )
+    assert not document.has_content
+    assert _rows(memory, "SELECT content FROM documents WHERE workspace = %s", workspace) == [(None,)]
