@@ -34,6 +34,16 @@ def soloos_home() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A private temporary directory outside pytest's ``/tmp/pytest-of-<user>``: every pytest run
+    resets that folder to mode 0700, which locks the embedded server's system user out of a data
+    directory inside it when two test runs overlap on one machine."""
+    path = Path(tempfile.mkdtemp(prefix="soloos-tmp-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def settings(soloos_home: Path) -> Settings:
     return Settings(
