@@ -14,7 +14,7 @@ import pytest
 from caldav.collection import Calendar
 
 from bot.app import App
-from bot.sync import Syncer
+from tests.bot.test_sync import syncer
 from tests.support.caldav_server import CalDAVServer
 from tests.support.chat import FakeChat
 from tests.support.mail_server import MailServer, running_mail_server
@@ -79,14 +79,7 @@ async def test_connect_import_ask_and_approve_a_payment_reminder(  # type: ignor
     assert "imported 2 transactions" in out and "1 matched" in out, out
 
     # 3. the background sync reads the mail and the calendar
-    sync = Syncer(
-        app.memory,
-        workspace=workspace,
-        operator="tester",
-        timezone="Europe/Berlin",
-        conninfo=app.memory.db.target.conninfo,
-        every=timedelta(minutes=5),
-    )
+    sync = syncer(app, workspace)
     lines = await sync.tick()
     assert sorted(line.split(":")[0] for line in lines) == ["calendar", "email"]
     assert all("failed" not in line for line in lines), lines
