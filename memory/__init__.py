@@ -79,7 +79,10 @@ async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryS
             stack.enter_context,
             open_database(database_url=url, home=settings.home, timeout=settings.db_connect_timeout),
         )
-        yield MemoryService(db, embedder, working_ttl=timedelta(hours=settings.working_memory_hours))
+        service = MemoryService(db, embedder, working_ttl=timedelta(hours=settings.working_memory_hours))
+        await asyncio.to_thread(service.conversations.start_liveness)
+        stack.callback(service.conversations.stop_liveness)
+        yield service
     finally:
         embedder.close()
         await asyncio.to_thread(stack.close)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -330,30 +332,71 @@ class Records:
         return frozenset(r[0] for r in rows)
 
 
+LIVENESS_CLASS = 0x50105  # advisory lock space of workers' liveness locks (two-int form)
+
+
 class Conversations:
-    """Exactly-once handling of intents and the recent transcript (working context)."""
+    """Exactly-once handling of intents and the recent transcript (working context).
+
+    Each process is a worker with a random id and holds a session advisory lock on it for its
+    lifetime. A claim records its worker, so a redelivered intent whose worker died mid-turn
+    (its lock is gone) is taken over instead of being answered "still working" forever.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.worker = secrets.randbelow(2**31 - 1) + 1
+        self._liveness: psycopg.Connection[Any] | None = None
+
+    def start_liveness(self) -> None:
+        """Hold this worker's liveness lock on a connection of its own until ``stop_liveness``."""
+        conn = psycopg.connect(self.db.target.conninfo, autocommit=True)
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, self.worker))
+        self._liveness = conn
+
+    def stop_liveness(self) -> None:
+        if self._liveness is not None:
+            self._liveness.close()
+            self._liveness = None
 
     async def claim(self, key: str, *, workspace: str) -> dict[str, Any] | None:
         """Claim an intent key. Returns None if it is ours to handle, else the reply already given
-        (``{}`` while another worker is still handling it)."""
+        (``{}`` while another live worker is still handling it)."""
 
         def run() -> dict[str, Any] | None:
             with self.db.connection() as conn:
                 inserted = conn.execute(
-                    """INSERT INTO handled_intents (idempotency_key, workspace, reply) VALUES (%s, %s, 'null')
-                       ON CONFLICT DO NOTHING RETURNING 1""",
-                    (key, workspace),
+                    """INSERT INTO handled_intents (idempotency_key, workspace, reply, claimed_by)
+                       VALUES (%s, %s, 'null', %s) ON CONFLICT DO NOTHING RETURNING 1""",
+                    (key, workspace, self.worker),
                 ).fetchone()
                 if inserted:
                     return None
-                row = conn.execute("SELECT reply FROM handled_intents WHERE idempotency_key = %s", (key,)).fetchone()
-            reply = row[0] if row else None
-            return reply if isinstance(reply, dict) else {}
+                row = conn.execute(
+                    "SELECT reply, claimed_by FROM handled_intents WHERE idempotency_key = %s FOR UPDATE", (key,)
+                ).fetchone()
+                if row is None:
+                    return {}
+                reply, owner = row
+                if isinstance(reply, dict):
+                    return reply
+                if owner == self.worker or (owner is not None and self._alive(conn, owner)):
+                    return {}
+                conn.execute(  # its worker died mid-turn: the redelivery takes the claim over
+                    "UPDATE handled_intents SET claimed_by = %s, handled_at = now() WHERE idempotency_key = %s",
+                    (self.worker, key),
+                )
+                return None
 
         return await asyncio.to_thread(run)
+
+    @staticmethod
+    def _alive(conn: psycopg.Connection[Any], worker: int) -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LIVENESS_CLASS, worker)).fetchone()
+        if row and row[0]:  # we got it, so nobody holds it: that worker is gone
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LIVENESS_CLASS, worker))
+            return False
+        return True
 
     async def complete(
         self, key: str, *, workspace: str, conversation: str, operator_text: str, reply: dict[str, Any]
