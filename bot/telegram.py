@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hmac
 import html
 import logging
@@ -21,7 +22,15 @@ from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from bot.app import App
 from bot.intent import Intent, Reply
@@ -31,6 +40,8 @@ log = logging.getLogger(__name__)
 LIMIT = 4096
 TYPING_AFTER = 0.8  # seconds
 ROW = 3  # buttons per keyboard row
+POLL_SECONDS = 10  # long-polling timeout
+ALLOWED_UPDATES = ["message", "callback_query"]
 COMMANDS = [
     ("help", "what I can do"),
     ("remember", "remember a fact: /remember Acme pays net 30"),
@@ -95,6 +106,9 @@ class TelegramChannel:
         self._secret = ""
         self.webhook_port = 0
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_text))
+        self.application.add_handler(TypeHandler(Update, self._handled), group=1)  # after the answer
+        self._poller: asyncio.Task[None] | None = None
+        self._replayed: set[int] = set()
 
     async def start(
         self,
@@ -109,9 +123,10 @@ class TelegramChannel:
         await self.application.initialize()
         await self.application.start()
         await self.application.bot.set_my_commands(COMMANDS)
+        await self._replay()
         if webhook_url is None:
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(timeout=10, poll_interval=0.0)
+            await self.application.bot.delete_webhook()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
             return
         if not secret_token:
             raise ValueError("webhook mode needs a secret token, so that forged updates are refused")
@@ -123,9 +138,45 @@ class TelegramChannel:
         site = web.TCPSite(self._runner, listen, port)
         await site.start()
         self.webhook_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        await self.application.bot.set_webhook(
-            webhook_url, secret_token=secret_token, allowed_updates=["message", "callback_query"]
-        )
+        await self.application.bot.set_webhook(webhook_url, secret_token=secret_token, allowed_updates=ALLOWED_UPDATES)
+
+    async def _poll(self) -> None:
+        """Long polling that acknowledges updates (by asking for the next offset) only after they
+        are stored in the inbox: an update fetched by a process that dies is handled after the
+        restart, not lost. (python-telegram-bot's own poller acknowledges before handling.)"""
+        offset: int | None = None
+        while True:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES
+                )
+                if updates:
+                    await self._accept(list(updates))
+                    offset = updates[-1].update_id + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # network, Telegram or database trouble: wait, then poll again
+                log.warning("telegram polling paused: %s", err)
+                await asyncio.sleep(1.0)
+
+    async def _accept(self, updates: list[Update]) -> None:
+        """Store, then queue for handling; the caller acknowledges only after this returns."""
+        await self.app.memory.inbox.store("telegram", self.bot_id, [(u.update_id, u.to_dict()) for u in updates])
+        for update in updates:
+            await self.application.update_queue.put(update)
+
+    async def _replay(self) -> None:
+        """Updates stored by an earlier process that were never marked handled."""
+        for payload in await self.app.memory.inbox.pending("telegram", self.bot_id):
+            update = Update.de_json(payload, self.application.bot)
+            self._replayed.add(update.update_id)
+            await self.application.update_queue.put(update)
+        if self._replayed:
+            log.info("handling %d telegram updates left by a previous run", len(self._replayed))
+
+    async def _handled(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(update, Update):
+            await self.app.memory.inbox.done("telegram", self.bot_id, update.update_id)
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), self._secret):
@@ -139,10 +190,18 @@ class TelegramChannel:
         except Exception as err:  # the boundary: whatever PTB or JSON parsing raises, the sender gets 400
             log.warning("refused a malformed telegram webhook body: %s", err)
             return web.Response(status=400, text="not an update")
-        await self.application.update_queue.put(update)  # answered at once; handled in order after
+        try:
+            await self._accept([update])  # stored, then answered; handled in order after
+        except Exception as err:  # not stored: a non-200 makes Telegram deliver it again later
+            log.warning("could not store a telegram update: %s", err)
+            return web.Response(status=503, text="try again")
         return web.Response(text="ok")
 
     async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         if self._runner is not None:
             await self._runner.cleanup()
         if self.application.updater and self.application.updater.running:
@@ -188,9 +247,9 @@ class TelegramChannel:
             reply = await self.app.dispatcher.handle(self._intent(update, text))
         finally:
             typing.cancel()
-        if reply.duplicate:
+        if reply.duplicate and update.update_id not in self._replayed:
             return  # a redelivered update: it was answered the first time
-        await self._send_reply(chat_id, reply)
+        await self._send_reply(chat_id, reply)  # (a replayed one may have died before its reply went out)
         if reply.image_png is not None:
             await context.bot.send_photo(chat_id, reply.image_png, caption="Last 14 days")
 
@@ -232,7 +291,7 @@ class TelegramChannel:
         chat_id = query.message.chat.id
         async with self._chat_locks[chat_id]:
             reply = await self.app.dispatcher.handle(self._intent(update, query.data))
-            if reply.duplicate:
+            if reply.duplicate and update.update_id not in self._replayed:
                 return
             if query.data.startswith("/details"):
                 await context.bot.send_message(

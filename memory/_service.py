@@ -27,6 +27,7 @@ from memory._agentstore import AgentStore
 from memory._connectors import ConnectorConfigs
 from memory._embedder import Embedder
 from memory._finance import Finance
+from memory._inbox import ChannelInbox
 from memory._messages import Messages
 from memory._postgres import Database
 from memory._records import Conversations, Records
@@ -135,6 +136,7 @@ class MemoryService:
         self.schedules = Schedules(db)
         self.connectors = ConnectorConfigs(db)
         self.reliability = ReliabilityStore(db)
+        self.inbox = ChannelInbox(db)
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -282,3 +282,22 @@ async def test_a_reminder_telegram_refuses_is_retried_and_then_arrives(
     assert delivered["text"] == "⏰ Reminder: call the bank"
     [log] = await app.memory.schedules.deliveries(workspace=workspace)
     assert (log.delivery_status, log.attempts) == ("sent", 2)
+
+
+async def test_an_update_fetched_by_a_process_that_died_is_answered_after_the_restart(
+    app: App, telegram: FakeTelegram, workspace: str
+) -> None:
+    """What bench/crash.py found: updates were acknowledged to Telegram before they were handled,
+    so a kill -9 lost them. Now they are stored first; this one was stored, acknowledged, and then
+    its process died before handling it."""
+    orphan = telegram.text_update("remember that the Hooli contract ends in June")
+    bot_id = telegram.token.split(":", 1)[0]
+    await app.memory.inbox.store("telegram", bot_id, [(orphan["update_id"], orphan)])
+    channel = await _channel(app, telegram, workspace)
+    try:
+        [reply] = await telegram.wait_for("sendMessage", 1)
+    finally:
+        await channel.stop()
+    assert reply["text"].startswith("Noted that: the Hooli contract ends in June")
+    assert await app.memory.inbox.pending("telegram", bot_id) == []  # handled, so not replayed again
+    assert [m.text for m in await app.memory.list(workspace)] == ["the Hooli contract ends in June"]

@@ -28,7 +28,8 @@ BOT = {
 
 @dataclass
 class FakeTelegram:
-    token: str = "123456:TEST-token"
+    # a bot id of its own per server, as two real bots have: their update ids and inboxes are separate
+    token: str = field(default_factory=lambda: f"{random.randrange(10**8, 10**9)}:TEST-token")
     updates: list[dict[str, Any]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # every call the bot made, with its params
     throttle_next_sends: int = 0
