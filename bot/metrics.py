@@ -42,6 +42,7 @@ class RecordsCollector:
                 yield from self._approvals(conn)
                 yield from self._deliveries(conn)
                 yield from self._money(conn)
+                yield from self._leads(conn)
                 yield from self._connectors(conn)
         except Exception as err:  # a scrape must not crash the server; the gap shows in Prometheus
             log.warning("metrics scrape failed: %s", err)
@@ -113,6 +114,30 @@ class RecordsCollector:
         ):
             transactions.add_metric([status], count)
         yield from (invoices, transactions)
+
+    def _leads(self, conn: Any) -> Iterator[Metric]:
+        """Lead response time: from a new sender's first e-mail to the first reply sent to them."""
+        median = GaugeMetricFamily(
+            "soloos_lead_response_seconds_median", "Median time from a new sender's first e-mail to our first reply"
+        )
+        unanswered = GaugeMetricFamily("soloos_leads_unanswered", "New senders with no reply sent yet")
+        [(seconds, waiting)] = self._rows(
+            conn,
+            """WITH ws AS (SELECT %s::text AS name),
+                    firsts AS (SELECT lower(from_addr) AS addr, min(received_at) AS first_at FROM messages, ws
+                               WHERE workspace = ws.name AND untrusted GROUP BY 1),
+                    answered AS (SELECT f.addr, min(o.sent_at) - f.first_at AS took FROM firsts f CROSS JOIN ws
+                                 LEFT JOIN outbox o ON o.workspace = ws.name AND lower(o.recipient) = f.addr
+                                      AND o.status = 'sent' AND o.sent_at > f.first_at
+                                 GROUP BY f.addr, f.first_at)
+               SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM took))
+                          FILTER (WHERE took IS NOT NULL),
+                      count(*) FILTER (WHERE took IS NULL)
+               FROM answered""",
+        )
+        median.add_metric([], float(seconds or 0))
+        unanswered.add_metric([], waiting)
+        yield from (median, unanswered)
 
     def _connectors(self, conn: Any) -> Iterator[Metric]:
         healthy = GaugeMetricFamily(

@@ -13,6 +13,34 @@ from tests.bot.test_status import seed
 from tests.support.chat import FakeChat
 
 
+async def leads(app: App, workspace: str) -> None:
+    """Two new senders wrote two hours ago; one was answered 30 minutes later."""
+    from datetime import UTC, datetime, timedelta
+
+    from memory import NewMessage
+
+    wrote = datetime.now(UTC) - timedelta(hours=2)
+    await app.memory.messages.store(
+        workspace,
+        "owner@example.test",
+        [
+            NewMessage(f"<{n}@leads.test>", addr, wrote, subject="Can you help us?")
+            for n, addr in enumerate(["ceo@newco.test", "ops@other.test"])
+        ],
+    )
+
+    def answered() -> None:
+        with app.memory.db.connection() as conn:
+            conn.execute(
+                """INSERT INTO outbox
+                   (workspace, recipient, subject, body, status, idempotency_key, send_after, sent_at)
+                   VALUES (%s, 'ceo@newco.test', 'Re: Can you help us?', 'Yes!', 'sent', %s, %s, %s)""",
+                (workspace, f"{workspace}:lead", wrote, wrote + timedelta(minutes=30)),
+            )
+
+    await asyncio.to_thread(answered)
+
+
 def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
@@ -26,6 +54,7 @@ def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
 async def test_metrics_are_served_with_business_and_agent_figures(app: App, workspace: str) -> None:
     await seed(app, workspace)  # deliveries, approvals and spend (tests/bot/test_status.py)
     await FakeChat(app, workspace).say("remember that Acme pays net 30")
+    await leads(app, workspace)
     port = serve_metrics(app.memory, workspace, host="127.0.0.1", port=0)
     metrics = await asyncio.to_thread(scrape, port)
     assert all(name.startswith("soloos_") for name in metrics)
@@ -37,6 +66,8 @@ async def test_metrics_are_served_with_business_and_agent_figures(app: App, work
     approvals = {labels["status"]: value for labels, value in metrics["soloos_approvals"]}
     assert approvals == {"executed": 1.0, "denied": 1.0, "approved": 1.0}
     assert metrics["soloos_model_cost_usd_total"] == [({"agent": "coordinator", "tier": "strong"}, 2.5)]
+    assert metrics["soloos_lead_response_seconds_median"] == [({}, 1800.0)]
+    assert metrics["soloos_leads_unanswered"] == [({}, 1.0)]
     turns = [
         value for labels, value in metrics["soloos_turn_seconds_count"] if labels == {"path": "local", "outcome": "ok"}
     ]
