@@ -12,10 +12,12 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from prometheus_client import Counter, Histogram
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters, infer_model
 from pydantic_ai.models.fallback import FallbackModel
@@ -89,6 +91,20 @@ def cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# Per-agent model latency and failures, in process (the totals of requests, tokens and cost come
+# from the spend ledger); ``bot.metrics`` registers them with the Prometheus endpoint.
+MODEL_SECONDS = Histogram(
+    "soloos_model_request_seconds",
+    "Model request latency by agent and tier (cache hits excluded)",
+    ["agent", "tier"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+    registry=None,
+)
+MODEL_FAILURES = Counter(
+    "soloos_model_failures", "Model requests that failed, by agent and tier", ["agent", "tier"], registry=None
+)
+
+
 class MeteredModel(WrapperModel):
     """Cache → cap check → request → price → ledger, for one agent on one tier."""
 
@@ -119,7 +135,13 @@ class MeteredModel(WrapperModel):
         cached = await asyncio.to_thread(self._cached_or_check_budget, key)
         if cached is not None:
             return cached
-        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        started = time.perf_counter()
+        try:
+            response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        except Exception:
+            MODEL_FAILURES.labels(self.agent, self.tier).inc()
+            raise
+        MODEL_SECONDS.labels(self.agent, self.tier).observe(time.perf_counter() - started)
         await asyncio.to_thread(self._settle, key, response)
         return response
 

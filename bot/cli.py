@@ -93,9 +93,10 @@ def _main(
     try:
         settings = Settings()
         secrets = [v.get_secret_value() for _, v in settings if isinstance(v, SecretStr)]
+        json_lines = settings.log_format == "json"
     except ValidationError:  # reported by the command itself
-        secrets = []
-    setup_logging(verbose=verbose, secrets=secrets)
+        secrets, json_lines = [], False
+    setup_logging(verbose=verbose, secrets=secrets, json_lines=json_lines)
 
 
 @app.command()

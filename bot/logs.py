@@ -7,6 +7,7 @@ values from the settings, in the message and in the formatted exception, before 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -40,9 +41,25 @@ class Redact(logging.Filter):
         return True
 
 
-def setup_logging(*, verbose: bool, secrets: Iterable[str] = ()) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object per line (for log shippers): time, level, logger, message, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "at": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(*, verbose: bool, secrets: Iterable[str] = (), json_lines: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonLines() if json_lines else text)
     handler.addFilter(Redact(secrets))
     root = logging.getLogger()
     root.handlers = [handler]

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from agents.models import MODEL_FAILURES, MODEL_SECONDS
+
 if TYPE_CHECKING:
     from memory import MemoryService
 
@@ -151,7 +153,8 @@ class RecordsCollector:
 def serve_metrics(memory: MemoryService, workspace: str, *, host: str, port: int) -> int:
     """Start the /metrics endpoint in a background thread; returns the port it listens on."""
     registry = CollectorRegistry()
-    registry.register(TURN_SECONDS)
+    for in_process in (TURN_SECONDS, MODEL_SECONDS, MODEL_FAILURES):
+        registry.register(in_process)
     registry.register(RecordsCollector(memory, workspace))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return int(server.server_port)

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
         default="off", description="OpenTelemetry traces of agent runs: off, console, or otlp (OTEL_* variables)"
     )
     tracing_content: bool = Field(default=False, description="Include prompts and replies in traces")
+    log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON")
     metrics_host: str = Field(default="127.0.0.1", description="Interface `soloos run --metrics-port` listens on")
     sync_minutes: float = Field(default=5, gt=0, description="How often connected systems are read (new mail, events)")
     scheduler_standby_seconds: float = Field(

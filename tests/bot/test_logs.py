@@ -31,6 +31,23 @@ def test_tokens_and_configured_secrets_are_masked(capsys: pytest.CaptureFixture[
     root.handlers, root.level = saved
 
 
+def test_json_lines_are_masked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    setup_logging(verbose=True, secrets=[PASSWORD], json_lines=True)
+    try:
+        raise ConnectionError(f"login failed with {PASSWORD}")
+    except ConnectionError:
+        logging.getLogger("soloos.test").exception("imap for bot%s", TOKEN)
+    root.handlers, root.level = saved
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"], entry["message"]) == ("ERROR", "soloos.test", "imap for bot***")
+    assert "login failed with ***" in entry["exception"] and PASSWORD not in line
+
+
 def test_soloos_run_with_an_unreachable_telegram_says_so_without_leaking_the_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 

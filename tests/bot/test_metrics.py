@@ -72,3 +72,14 @@ async def test_metrics_are_served_with_business_and_agent_figures(app: App, work
         value for labels, value in metrics["soloos_turn_seconds_count"] if labels == {"path": "local", "outcome": "ok"}
     ]
     assert turns and turns[0] >= 1
+
+
+async def test_model_latency_is_measured_per_agent_and_tier(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.models import Script, say
+
+    app = with_model(Script([say("Nothing to do today.")]))
+    await FakeChat(app, workspace).say("look through everything and tell me what matters today")
+    port = serve_metrics(app.memory, workspace, host="127.0.0.1", port=0)
+    metrics = await asyncio.to_thread(scrape, port)
+    counts = {labels["agent"]: value for labels, value in metrics["soloos_model_request_seconds_count"]}
+    assert counts.get("coordinator", 0) >= 1
