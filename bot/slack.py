@@ -10,9 +10,11 @@ polite refusal and nothing is stored.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +54,11 @@ SUBCOMMANDS = frozenset(
     }
 )
 ACTION_PREFIX = "soloos:"
+
+
+def inbox_number(key: str) -> int:
+    """A stable 63-bit number for a Slack request key (the inbox is keyed by numbers)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
 
 
 def to_mrkdwn(text: str) -> str:
@@ -115,11 +122,13 @@ class SlackChannel:
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self.http_url = ""
+        self._inbox = hashlib.sha256(bot_token.encode()).hexdigest()[:12]  # this app's inbox, not its token
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, *, http_host: str = "127.0.0.1", http_port: int = 0) -> None:
         """Socket Mode when an app token is configured, else an HTTP endpoint for Slack's requests."""
+        await self._replay()
         if self.app_token:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
@@ -162,8 +171,11 @@ class SlackChannel:
             await self.bolt.client.chat_postMessage(channel=channel, text=REFUSAL)
         log.warning("refused slack user %s", user)
 
-    async def _ask(self, *, team: str | None, user: str | None, channel: str, text: str, key: str) -> Reply | None:
-        """Allowlist, then the dispatcher. None when there is nothing to post (refused, or a retry)."""
+    async def _ask(
+        self, *, team: str | None, user: str | None, channel: str, text: str, key: str, replayed: bool = False
+    ) -> Reply | None:
+        """Allowlist, then the dispatcher. None when there is nothing to post (refused, or a retry).
+        A replayed request (its process died) gets its stored reply again: it may never have gone out."""
         if not self._is_allowed(team, user):
             await self._refuse(channel, user)
             return None
@@ -179,7 +191,7 @@ class SlackChannel:
                 idempotency_key=key,
             )
         )
-        return None if reply.duplicate else reply  # a retried delivery was answered the first time
+        return None if reply.duplicate and not replayed else reply  # a retry was answered the first time
 
     async def send(self, target: str, reply: Reply) -> None:
         """A message SoloOS starts (a reminder, the briefing), then its chart if it has one. A failed
@@ -200,10 +212,30 @@ class SlackChannel:
                 channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks
             )
 
-    async def _dispatch(self, *, team: str | None, user: str | None, channel: str, text: str, key: str) -> None:
-        reply = await self._ask(team=team, user=user, channel=channel, text=text, key=key)
-        if reply is not None:
-            await self._post(channel, reply)
+    async def _dispatch(
+        self, *, team: str | None, user: str | None, channel: str, text: str, key: str, replayed: bool = False
+    ) -> None:
+        """Slack does not resend what was acknowledged, so the request is stored first and marked
+        done after its reply is posted; one cut off by a crash is replayed at the next start."""
+        async with self._stored({"team": team, "user": user, "channel": channel, "text": text, "key": key}):
+            reply = await self._ask(team=team, user=user, channel=channel, text=text, key=key, replayed=replayed)
+            if reply is not None:
+                await self._post(channel, reply)
+
+    @contextlib.asynccontextmanager
+    async def _stored(self, request: dict[str, Any]) -> AsyncIterator[None]:
+        """In the inbox while it is handled; left there only by a crash (then ``_replay`` finds it)."""
+        number = inbox_number(request["key"])
+        await self.app.memory.inbox.store("slack", self._inbox, [(number, request)])
+        try:
+            yield
+        finally:
+            await self.app.memory.inbox.done("slack", self._inbox, number)
+
+    async def _replay(self) -> None:
+        for request in await self.app.memory.inbox.pending("slack", self._inbox):
+            log.info("handling a slack request left by a previous run: %s", request.get("key"))
+            await self._dispatch(**request, replayed=True)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work follows
@@ -245,14 +277,16 @@ class SlackChannel:
         team = body.get("team", {}).get("id") if body.get("team") else None
         channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
         key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}"
-        reply = await self._ask(team=team, user=user, channel=channel, text=action.get("value", ""), key=key)
-        if reply is None:
-            return
-        message = body.get("message") or {}
-        if action.get("value", "").startswith("/details") or not message.get("ts"):
-            await self._post(channel, reply)
-            return
-        outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{user}>)"
-        kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
-        kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
-        await self.bolt.client.chat_update(channel=channel, ts=message["ts"], text=outcome, blocks=kept)
+        value = action.get("value", "")
+        async with self._stored({"team": team, "user": user, "channel": channel, "text": value, "key": key}):
+            reply = await self._ask(team=team, user=user, channel=channel, text=value, key=key)
+            if reply is None:
+                return
+            message = body.get("message") or {}
+            if value.startswith("/details") or not message.get("ts"):
+                await self._post(channel, reply)
+                return
+            outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{user}>)"
+            kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
+            kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
+            await self.bolt.client.chat_update(channel=channel, ts=message["ts"], text=outcome, blocks=kept)

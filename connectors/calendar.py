@@ -616,10 +616,13 @@ def find_free_slots(
         raise ValueError("duration must be positive")
     if day_end <= day_start:
         raise ValueError("day_end must be after day_start")
-    blocks = _merged(busy)
+    # All arithmetic and comparison in UTC: Python compares and subtracts two datetimes of the same
+    # zone on the wall clock, which is wrong across a DST change (found by the property test).
+    blocks = _merged((s.astimezone(UTC), e.astimezone(UTC)) for s, e in busy)
     slots: list[tuple[datetime, datetime]] = []
     for day in _days(low.astimezone(zone).date(), high.astimezone(zone).date()):
-        opens, closes = max(_at(day, day_start, zone), low), min(_at(day, day_end, zone), high)
+        opens = max(_at(day, day_start, zone).astimezone(UTC), low.astimezone(UTC))
+        closes = min(_at(day, day_end, zone).astimezone(UTC), high.astimezone(UTC))
         for start, end in _gaps(opens, closes, blocks):
             if end - start >= duration:
                 slots.append((start.astimezone(zone), end.astimezone(zone)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import string
+import uuid
 from urllib.parse import urlencode
 
 import aiohttp
@@ -68,7 +69,11 @@ async def test_slack_endpoint_survives_garbage(app: App) -> None:
     server = FakeSlack()
     await server.start()
     channel = SlackChannel(
-        app, bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=server.url, allowed=frozenset({"UOWNER"})
+        app,
+        bot_token=f"xoxb-test-{uuid.uuid4().hex}",
+        signing_secret=SIGNING_SECRET,
+        api_url=server.url,
+        allowed=frozenset({"UOWNER"}),
     )
     await channel.start()
     rng = random.Random(5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from bot.app import App
 from bot.slack import SlackChannel
@@ -46,7 +47,7 @@ async def test_console_telegram_and_slack_agree(app: App) -> None:
     await slack.start()
     slack_channel = SlackChannel(
         scoped(app),
-        bot_token="xoxb-test",
+        bot_token=f"xoxb-test-{uuid.uuid4().hex}",
         signing_secret=SIGNING_SECRET,
         api_url=slack.url,
         allowed=frozenset({"UOWNER"}),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -35,7 +37,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 async def _channel(app: App, server: FakeSlack, workspace: str) -> SlackChannel:
     channel = SlackChannel(
         scoped(app, workspace),
-        bot_token="xoxb-test",
+        bot_token=f"xoxb-test-{uuid.uuid4().hex}",
         signing_secret=SIGNING_SECRET,
         api_url=server.url,
         allowed=frozenset({OWNER}),
@@ -164,7 +166,7 @@ async def test_socket_mode_by_default(app: App, slack: FakeSlack, workspace: str
 
     channel = SlackChannel(
         scoped(app, workspace),
-        bot_token="xoxb-test",
+        bot_token=f"xoxb-test-{uuid.uuid4().hex}",
         signing_secret="",
         api_url=slack.url,
         allowed=frozenset({OWNER}),
@@ -239,3 +241,37 @@ async def test_a_scheduled_briefing_arrives_in_slack_with_its_chart(app: App, sl
     assert completed["channel_id"] == "D0OWNER"
     [png] = slack.uploads.values()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_request_cut_off_by_a_crash_is_answered_after_the_restart(
+    app: App, slack: FakeSlack, workspace: str
+) -> None:
+    """Slack does not resend what was acknowledged: the request is kept in the inbox until its reply
+    is posted. This one was acknowledged, and then its process died."""
+    from bot.slack import inbox_number
+
+    token = f"xoxb-test-{uuid.uuid4().hex}"
+    request = {
+        "team": "T0SOLO",
+        "user": OWNER,
+        "channel": "D0OWNER",
+        "text": "remember that Globex renews in May",
+        "key": "slack:Ev-crashed",
+    }
+    inbox = hashlib.sha256(token.encode()).hexdigest()[:12]
+    await app.memory.inbox.store("slack", inbox, [(inbox_number(request["key"]), request)])
+    channel = SlackChannel(
+        scoped(app, workspace),
+        bot_token=token,
+        signing_secret=SIGNING_SECRET,
+        api_url=slack.url,
+        allowed=frozenset({OWNER}),
+    )
+    await channel.start()
+    try:
+        [post] = await slack.wait_for("chat.postMessage", 1)
+    finally:
+        await channel.stop()
+    assert post["text"].startswith("Noted that: Globex renews in May") and post["channel"] == "D0OWNER"
+    assert await app.memory.inbox.pending("slack", inbox) == []
+    assert [m.text for m in await app.memory.list(workspace)] == ["Globex renews in May"]

@@ -678,3 +678,19 @@ def test_importing_arbitrary_text_reports_or_refuses(memory: MemoryService, tmp_
         assert len(report.problems) == min(report.quarantined, 20)
     finally:
         loop.close()
+
+
+def test_free_time_is_measured_in_real_hours_on_the_night_clocks_go_forward() -> None:
+    """In Berlin, 00:00–02:00 local on 28 March 2027 ends at 03:00 CEST (02:00 does not exist): two
+    real hours, so a 2¼-hour meeting does not fit. The property test found this."""
+    from connectors.calendar import find_free_slots
+
+    slots = find_free_slots(
+        [],
+        day_start=time(0, 0),
+        day_end=time(2, 0),
+        duration=timedelta(minutes=135),
+        between=(datetime(2027, 3, 27, 12, tzinfo=UTC), datetime(2027, 3, 29, tzinfo=UTC)),
+        timezone="Europe/Berlin",
+    )
+    assert slots == []
