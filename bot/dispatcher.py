@@ -68,7 +68,9 @@ class Dispatcher:
         path = "model" if routed.kind == "needs_model" and self.runner.tiers.available else "local"
         started = time.perf_counter()
         try:
-            reply = await self._with_notices(intent, await self._answer(intent, routed))
+            # the operator's zone, read once per turn (they can change it with /timezone)
+            timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator) or self.timezone
+            reply = await self._with_notices(intent, await self._answer(intent, routed, timezone), timezone)
             TURN_SECONDS.labels(path, "ok" if reply.ok else "failed").observe(time.perf_counter() - started)
             await self.memory.conversations.complete(
                 intent.idempotency_key,
@@ -86,22 +88,22 @@ class Dispatcher:
             log.exception("failed to handle %s", intent.idempotency_key)
             return Reply("Something went wrong on my side and nothing was changed. Please try again.", ok=False)
 
-    async def _answer(self, intent: Intent, routed: Routed) -> Reply:
+    async def _answer(self, intent: Intent, routed: Routed, timezone: str) -> Reply:
         try:
             if routed.kind in ("needs_model", "recall"):  # the common finance questions need no model
-                money = await self._finance(intent)
+                today = datetime.now(ZoneInfo(timezone)).date()
+                money = await finance_answer(intent.text, self.memory, intent.workspace, today, timezone)
                 if money is not None:
                     return Reply(money)
             if routed.kind == "needs_model" and self.runner.tiers.available:
                 return await self._model_turn(intent)
-            timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator)
             context = LocalContext(
                 memory=self.memory,
                 gate=self.gate,
                 workspace=intent.workspace,
                 operator=intent.operator,
                 intent_key=intent.idempotency_key,
-                timezone=timezone or self.timezone,
+                timezone=timezone,
                 source=f"{intent.channel}:{intent.channel_user}",
                 model_configured=self.runner.tiers.available,
                 budget=self.runner.budget,
@@ -119,19 +121,13 @@ class Dispatcher:
         except MemoryError_ as err:
             return Reply(f"I couldn't do that: {err}", ok=False)
 
-    async def _finance(self, intent: Intent) -> str | None:
-        timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator) or self.timezone
-        today = datetime.now(ZoneInfo(timezone)).date()
-        return await finance_answer(intent.text, self.memory, intent.workspace, today, timezone)
-
-    async def _with_notices(self, intent: Intent, reply: Reply) -> Reply:
+    async def _with_notices(self, intent: Intent, reply: Reply, timezone: str) -> Reply:
         """At the next contact, say which scheduled messages were missed or could not be delivered,
         with their content, so nothing is lost silently."""
         misses = await asyncio.to_thread(self.memory.schedules.unreported_sync, intent.workspace)
         if not misses:
             return reply
-        timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator)
-        tz = ZoneInfo(timezone or self.timezone)
+        tz = ZoneInfo(timezone)
         notice = "\n".join(
             ["*Before that: these did not reach you as planned*"] + [f"- {describe_miss(m, tz)}" for m in misses[:10]]
         )

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 
 from agents.reminders import trigger
 from bot.deliveries import Deliveries
+from bot.leadership import lead
 from memory import NOTIFY_CHANNEL, Schedule
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,6 @@ class FireExecutor(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler 3 ship
         self._pending_futures.add(future)
 
 
-def lock_key(channel: str) -> int:
-    """A stable 32-bit advisory lock key per channel."""
-    return zlib.crc32(f"soloos-scheduler:{channel}".encode())
-
-
 class Scheduler:
     def __init__(
         self,
@@ -127,7 +123,19 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1},
         )
         self._aps.start()
-        self._tasks = [asyncio.create_task(self._lead(channel), name=f"scheduler:{channel}") for channel in channels]
+        self._tasks = [
+            asyncio.create_task(
+                lead(
+                    self.conninfo,
+                    f"scheduler:{channel}",
+                    functools.partial(self._run_as_leader, channel=channel),
+                    retry=self.standby_poll,
+                    step_down=functools.partial(self._drop, channel),
+                ),
+                name=f"scheduler:{channel}",
+            )
+            for channel in channels
+        ]
 
     async def stop(self) -> None:
         """Stop firing; safe to call more than once."""
@@ -156,28 +164,7 @@ class Scheduler:
 
     # -- leadership -----------------------------------------------------------------------------
 
-    async def _lead(self, channel: str) -> None:
-        """Forever: wait for the channel's lock, then run its jobs until the connection is lost."""
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-                    while not await self._try_lock(conn, channel):
-                        await asyncio.sleep(self.standby_poll)
-                    await self._run_as_leader(conn, channel)
-            except asyncio.CancelledError:
-                self._drop(channel)
-                raise
-            except Exception as err:  # the database went away: step down, retry
-                self._drop(channel)
-                log.warning("scheduler for %s stepped down: %s; retrying in %ss", channel, err, self.standby_poll)
-                await asyncio.sleep(self.standby_poll)
-
-    @staticmethod
-    async def _try_lock(conn: psycopg.AsyncConnection[Any], channel: str) -> bool:
-        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(channel),))).fetchone()
-        return bool(row and row[0])
-
-    async def _run_as_leader(self, conn: psycopg.AsyncConnection[Any], channel: str) -> None:
+    async def _run_as_leader(self, conn: psycopg.AsyncConnection[Any], *, channel: str) -> None:
         assert self._aps is not None
         await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         store = SQLAlchemyJobStore(engine=self._engine, tablename=f"apscheduler_jobs_{channel}")

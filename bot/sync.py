@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 
+from bot.leadership import lead
 from connectors.registry import saved, sync
 from memory import MemoryService
 
@@ -47,21 +47,15 @@ class Syncer:
                 await task
 
     async def _run(self) -> None:
-        key = zlib.crc32(f"soloos-sync:{self.workspace}".encode())
+        await lead(
+            self.conninfo, f"sync:{self.workspace}", self._rounds, retry=self.every.total_seconds(), step_down=_nothing
+        )
+
+    async def _rounds(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-                    while not await _try_lock(conn, key):
-                        await asyncio.sleep(self.every.total_seconds())
-                    while True:
-                        await self.tick()
-                        await asyncio.sleep(self.every.total_seconds())
-                        await conn.execute("SELECT 1")  # still holding the lock
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # the database went away; try again later
-                log.warning("connector sync paused: %s", err)
-                await asyncio.sleep(self.every.total_seconds())
+            await self.tick()
+            await asyncio.sleep(self.every.total_seconds())
+            await conn.execute("SELECT 1")  # still connected, so still holding the lock
 
     async def tick(self) -> list[str]:
         """One round over the saved connectors; returns a line per connector (for logs and tests).
@@ -113,6 +107,5 @@ class Syncer:
         )
 
 
-async def _try_lock(conn: psycopg.AsyncConnection[Any], key: int) -> bool:
-    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
-    return bool(row and row[0])
+def _nothing() -> None:
+    """The sync keeps no state to drop when it loses the lead."""

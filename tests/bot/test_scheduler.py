@@ -486,7 +486,7 @@ async def test_two_processes_fire_each_reminder_once_and_the_standby_takes_over_
 async def test_the_leader_reconnects_after_its_database_session_is_killed(
     app: App, recorder: Recorder, workspace: str
 ) -> None:
-    from bot.scheduler import lock_key
+    from bot.leadership import lock_key
 
     await lead(app)
 
@@ -495,7 +495,7 @@ async def test_the_leader_reconnects_after_its_database_session_is_killed(
             rows = conn.execute(
                 """SELECT pg_terminate_backend(pid) FROM pg_locks
                    WHERE locktype = 'advisory' AND objid = %s AND granted""",
-                (lock_key("test"),),
+                (lock_key("scheduler:test"),),
             ).fetchall()
         return len(rows)
 
