@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from agents.gate import Gate
 from agents.models import Budget
+from agents.plan_views import summary_line
 from memory import Delivery, MemoryService
 
 CHART_DAYS = 14
@@ -55,6 +56,7 @@ async def assemble(
         memory.finance.overdue_invoices(workspace, local_today),
         memory.finance.payments_received(workspace, local_today - timedelta(days=1), local_today + timedelta(days=1)),
     )
+    plans = await memory.plans.all(workspace)
     misses, highlights, done_days, spend_days = await asyncio.gather(
         asyncio.to_thread(memory.schedules.unreported_sync, workspace),
         _highlights(memory, workspace, now),
@@ -73,6 +75,9 @@ async def assemble(
     lines.append(f"Tasks: {len(tasks)} open, {len(due_today)} due today, {len(overdue)} overdue.")
     lines += [f"- overdue: #{t.id} {t.title}" for t in overdue[:LIST_LIMIT]]
     lines += [f"- today: #{t.id} {t.title}" for t in due_today[:LIST_LIMIT]]
+    if plans:
+        lines.append(f"Plans: {len(plans)} open.")
+        lines += [f"- {summary_line(p, local_today)}" for p in plans[:LIST_LIMIT]]
     lines.append(f"Waiting for your approval: {len(waiting)}." if waiting else "Nothing waits for your approval.")
     lines += [f"- {a.action.summary} (code {a.id})" for a in waiting[:LIST_LIMIT]]
     if overdue_invoices:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from agents import local_chase, local_reminders, status
+from agents import intake, local_chase, local_drafts, local_plans, local_reminders, status
 from agents.briefing import assemble
 from agents.gate import Gate
 from agents.models import Budget
+from agents.planner import Planner
 from agents.router import Routed, split_due, subject_of
 from agents.status import SloTargets
 from memory import MODES, InvalidMemory, Layer, MemoryHit, MemoryService, NotFound
@@ -29,8 +30,12 @@ HELP = """I'm SoloOS, your business assistant. Without a language model I can al
 - *spend and modes*: /usage, /mode exploratory|deterministic|creative; /status (service levels)
 - *reminders*: "remind me tomorrow at 9 to call Acme", "every Monday at 8am review invoices", /reminders
 - *briefing*: /brief now, /brief at 07:30 every day, /brief off; /timezone Europe/Paris
+- *plans*: /plans, /plan 3, /plan 3 approve, /plan 3 move 7 to friday, /plan 3 assign 7 to me
+  (stating an objective — "/objective Land 3 retainer clients by March" — needs a model)
 - *money*: "which invoices are overdue?", "who paid this week?" (after `soloos bank import`),
   "chase INV-42" or "chase overdue invoices" (drafts payment reminders for your approval)
+- *drafts*: /drafts, /draft <number> (versions and inputs), send draft <number>, discard draft <number>
+- *leads*: "new lead: Jane Doe <jane@example.com> wants a website redesign", /leads (response times)
 Drafting, research and planning need a model; `soloos doctor` shows how to set one up."""
 
 RECALL_LIMIT = 5
@@ -50,6 +55,7 @@ class LocalContext:
     conversation: str = ""  # where replies (and reminders set here) go
     signature: str = ""  # how drafts are signed
     slo: SloTargets = field(default_factory=SloTargets)
+    planner: Planner | None = None  # turns objectives into plans; None or unavailable without a model
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,22 @@ async def answer(routed: Routed, ctx: LocalContext) -> Answer:
             return Answer(found.text, image_png=found.chart_png)
         case "mode":
             return Answer(await _mode(routed.args.get("mode"), ctx))
+        case "plans" | "plan" | "objective":
+            return await _plans(routed, ctx)
+        case "drafts":
+            return await local_drafts.list_drafts(ctx)
+        case "draft_show":
+            return await local_drafts.show_draft(int(routed.args["id"]), ctx)
+        case "draft_send":
+            return await local_drafts.send_draft(int(routed.args["id"]), routed.args.get("to"), ctx)
+        case "draft_discard":
+            return await local_drafts.discard_draft(int(routed.args["id"]), ctx)
+        case "needs_model" if routed.args.get("draft"):
+            return local_drafts.revise_needs_model(routed.args["draft"], ctx)
+        case "lead":
+            return await intake.chat_lead(routed.text, ctx)
+        case "leads":
+            return await intake.leads_report(ctx)
     return Answer(await _answer_text(routed, ctx))
 
 
@@ -339,6 +361,35 @@ async def _edit(token: str, field: str, value: str, ctx: LocalContext) -> Answer
     if not still_pending:
         return Answer(text)
     return Answer(text + "\n\n" + (await _details(token, ctx)).text, approval_choices(token))
+
+
+async def _plans(routed: Routed, ctx: LocalContext) -> Answer:
+    today = local_plans.today_in(ctx.timezone)
+    if routed.kind == "plans":
+        return Answer(await local_plans.list_plans(ctx.memory, ctx.workspace, today))
+    if routed.kind == "objective":
+        text, choices, ok = await local_plans.objective(
+            routed.text,
+            memory=ctx.memory,
+            planner=ctx.planner,
+            workspace=ctx.workspace,
+            operator=ctx.operator,
+            conversation=ctx.conversation,
+            timezone=ctx.timezone,
+            today=today,
+        )
+        return Answer(text, choices, ok=ok)
+    text, choices = await local_plans.plan_command(
+        int(routed.args["id"]),
+        routed.text,
+        memory=ctx.memory,
+        planner=ctx.planner,
+        workspace=ctx.workspace,
+        conversation=ctx.conversation,
+        timezone=ctx.timezone,
+        today=today,
+    )
+    return Answer(text, choices)
 
 
 async def _brief(ctx: LocalContext) -> Answer:

@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 
 Tier = Literal["local", "fast", "strong"]
 
+# What each operator mode means for a model request (exploratory gathers, deterministic follows the
+# rules exactly, creative drafts variants).
+MODE_SETTINGS: dict[str, ModelSettings] = {
+    "deterministic": {"temperature": 0.0},
+    "exploratory": {"temperature": 0.3},
+    "creative": {"temperature": 0.9},
+}
+
 _VOLATILE = {
     "timestamp",
     "provider_response_id",

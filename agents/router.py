@@ -42,6 +42,15 @@ Kind = Literal[
     "timezone",
     "chase",
     "status",
+    "drafts",
+    "draft_show",
+    "draft_send",
+    "draft_discard",
+    "lead",
+    "leads",
+    "plans",
+    "plan",
+    "objective",
 ]
 
 
@@ -109,6 +118,18 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
     ("mode", _p(r"^(?:/mode|mode)(?:\s+(?P<mode>[a-z]+))?$")),
     ("status", _p(r"^(?:/status|status|slos?|service levels?|how reliable (?:are you|is soloos))$")),
     ("chase", _p(r"^(?:/chase|chase(?: up)?|send (?:a )?payment reminders?(?: to| for| about)?)\s+(?P<text>.+)$")),
+    (
+        "plans",
+        _p(r"^(?:/plans|plans|objectives|goals|(?:show|list)(?: me)?(?: my)? (?:plans|objectives|goals)|my plans)$"),
+    ),
+    ("plan", _p(r"^(?:/plan|plan)\s+#?(?P<id>\d{1,12})(?:\s+(?P<text>.+))?$")),
+    (
+        "objective",
+        _p(
+            r"^(?:/objective|/goal|/plan|objective:?|goal:|new (?:objective|goal):?|my (?:objective|goal) is(?: to)?|"
+            r"(?:make|draw up|create|build) (?:me )?a plan (?:to|for))\s+(?P<text>.+)$"
+        ),
+    ),
     ("help", _p(r"^(?:/?help|/start|\?|what can you do|how does this work|commands)$")),
     ("greet", _p(r"^(?:hi|hello|hey|good (?:morning|afternoon|evening)|yo)$")),
     (
@@ -174,6 +195,14 @@ _RULES: list[tuple[Kind, re.Pattern[str]]] = [
             r"month|other|second|\d+\w*|(?:mon|tues|wednes|thurs|fri|satur|sun)days?)\b.*)$"
         ),
     ),
+    # Drafts and leads (issue #7). Revising needs a model: "/revise 12 warmer" goes to it as needs_model.
+    ("drafts", _p(r"^(?:/drafts|drafts|(?:show|list)(?: me)?(?: all)?(?: my| the)? drafts)$")),
+    ("draft_show", _p(r"^(?:/draft|draft|show draft)\s+#?(?P<id>\d{1,12})$")),
+    ("draft_send", _p(r"^(?:/send_draft|send draft)\s+#?(?P<id>\d{1,12})(?:\s+to\s+(?P<to>\S+@\S+))?$")),
+    ("draft_discard", _p(r"^(?:/discard|/discard_draft|discard(?: draft)?|delete draft)\s+#?(?P<id>\d{1,12})$")),
+    ("needs_model", _p(r"^(?:/revise|revise(?: draft)?)\s+#?(?P<draft>\d{1,12})\b.*$")),
+    ("lead", _p(r"^(?:/lead|new lead:?|lead:)\s+(?P<text>.+)$")),
+    ("leads", _p(r"^(?:/leads|leads|(?:show|list)(?: me)?(?: all)?(?: my| the)?(?: new)? leads)$")),
 ]
 
 _SUBJECT = _p(r"^(?P<subject>[\w'’ .&-]{2,60}?)\s+(?:is|are|was|were|=|will be|has become|changed to)\s+\S")

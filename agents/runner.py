@@ -11,24 +11,17 @@ from decimal import Decimal
 from pydantic_ai import DeferredToolRequests
 from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessagesTypeAdapter
-from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
 from agents.gate import Gate
 from agents.local_tier import needs_model_message
-from agents.models import Budget, BudgetExceeded, ModelTiers, Prices, Tier, choose_tier
+from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, Tier, choose_tier
 from agents.team import TurnDeps, action_from_metadata, coordinator
 from memory import MemoryService
 from policies import Approval, Decision
 
 log = logging.getLogger(__name__)
-
-_MODE_SETTINGS: dict[str, ModelSettings] = {
-    "deterministic": {"temperature": 0.0},
-    "exploratory": {"temperature": 0.3},
-    "creative": {"temperature": 0.9},
-}
 
 
 @dataclass(frozen=True)
@@ -76,7 +69,7 @@ class AgentRunner:
         model = deps.model_for("coordinator")
         try:
             result = await coordinator.run(
-                text, deps=deps, model=model, usage_limits=self.limits, model_settings=_MODE_SETTINGS.get(mode)
+                text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
             )
         except BudgetExceeded as err:
             return TurnOutcome(

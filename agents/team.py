@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic_ai import Agent, ApprovalRequired, DeferredToolRequests, RunContext
 
+from agents import drafts
 from agents.gate import Gate
 from agents.models import Budget, MeteredModel, ModelTiers, Prices, Tier
 from agents.untrusted import UNTRUSTED_DATA_RULE, fence_email
 from connectors import ConnectorError
 from connectors.calendar import free_slots
-from memory import MemoryService
+from memory import DraftKind, MemoryService, NotFound
 from policies import Action
 
 
@@ -229,9 +230,48 @@ async def ask_research(ctx: RunContext[TurnDeps], question: str) -> str:
 
 
 @coordinator.tool
-async def ask_drafting(ctx: RunContext[TurnDeps], instructions: str) -> str:
-    """Ask the drafting specialist for an e-mail, proposal or reply; returns 'Subject: …' and the body."""
-    return await _delegate(ctx, drafting_agent, instructions, "strong")
+async def ask_drafting(
+    ctx: RunContext[TurnDeps],
+    instructions: str,
+    title: str | None = None,
+    kind: DraftKind = "email",
+    counterparty: str | None = None,
+) -> str:
+    """Ask the drafting specialist for an e-mail, proposal, post or reply; it is saved as a numbered,
+    versioned draft. ``title`` names it (e.g. "Acme proposal"), ``counterparty`` is the recipient's
+    e-mail address or name. Returns 'Subject: …', the body, and last, in brackets, the draft's number
+    (for send_draft and revise_draft; not part of the text)."""
+    deps = ctx.deps
+    request = drafts.DraftRequest(
+        kind=kind,
+        title=(title or instructions)[:80],
+        instructions=instructions,
+        counterparty=counterparty,
+        tone=deps.gate.policy.tone,
+        mode=deps.mode,
+    )
+    made = await drafts.produce(deps.memory, deps.workspace, request, drafts.model_writer(deps, ctx.usage))
+    draft = made.draft
+    note = "; identical request, reused without a new model call" if made.cached else ""
+    return f"Subject: {draft.subject}\n\n{draft.body}\n\n[saved as {drafts.describe(draft)}{note}]"
+
+
+@coordinator.tool
+async def revise_draft(ctx: RunContext[TurnDeps], which: str, instruction: str) -> str:
+    """Revise a saved draft into a new version. ``which`` is its number or the operator's words for it
+    ("the Acme proposal"); ``instruction`` says what to change ("warmer"). When several drafts match,
+    the answer lists them: ask the operator which one."""
+    deps = ctx.deps
+    revised = await drafts.revise(
+        deps.memory,
+        deps.workspace,
+        which,
+        instruction,
+        write=drafts.model_writer(deps, ctx.usage),
+        tone=deps.gate.policy.tone,
+        mode=deps.mode,
+    )
+    return revised.text
 
 
 @coordinator.tool
@@ -306,6 +346,20 @@ async def send_email(ctx: RunContext[TurnDeps], to: str, subject: str, body: str
             counterparty=to,
         ),
     )
+
+
+@coordinator.tool
+async def send_draft(ctx: RunContext[TurnDeps], draft_id: int, to: str | None = None) -> str:
+    """Send a saved draft by e-mail to its recipient (or ``to``). Subject to the operator's policy
+    (usually needs their approval)."""
+    try:
+        draft = await ctx.deps.memory.drafts.get(ctx.deps.workspace, draft_id)
+    except NotFound:
+        return f"There is no draft #{draft_id}."
+    address = to or draft.counterparty
+    if not address or "@" not in address or draft.status == "discarded":
+        return f"Draft #{draft_id} has no e-mail address or was discarded; ask the operator."
+    return await _act(ctx, drafts.send_action(draft, address))
 
 
 @coordinator.tool

@@ -13,10 +13,12 @@ from decimal import Decimal
 from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
+from agents.executor import PlanExecutor
 from agents.status import SloTargets
 from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
 from bot.outbound import Outbound
+from bot.plan_worker import PlanWorker
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sync import Syncer
@@ -37,6 +39,7 @@ class App:
     outbound: Outbound  # channels running in this process register here; reminders go out through it
     scheduler: Scheduler  # started by `soloos run` / `soloos chat` for the channels they serve
     syncer: Syncer  # reads connected systems; started by `soloos run` / `soloos chat`
+    plans: PlanWorker  # runs approved plans; started by `soloos run` / `soloos chat`
 
 
 def quiet_libraries() -> None:
@@ -128,11 +131,30 @@ async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> As
             timezone=settings.timezone,
             conninfo=memory.db.target.conninfo,
             every=timedelta(minutes=settings.sync_minutes),
+            gate=gate,
+            signature=settings.signature,
+        )
+        executor = PlanExecutor(
+            memory,
+            gate,
+            runner.tiers,
+            runner.budget,
+            runner.prices,
+            settings.context_token_budget,
+            retry_base=timedelta(seconds=settings.plan_retry_seconds),
+        )
+        plans = PlanWorker(
+            executor,
+            workspace=settings.workspace,
+            operator=settings.operator,
+            timezone=settings.timezone,
+            every=settings.plan_poll_seconds,
         )
         for line in await gate.resume_approved():  # approvals clicked just before a crash
             log.info("resumed after restart: %s", line)
         try:
-            yield App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer)
+            yield App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer, plans)
         finally:
+            await plans.stop()
             await syncer.stop()
             await scheduler.stop()

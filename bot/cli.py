@@ -109,6 +109,7 @@ def chat(workspace: WorkspaceOpt = None) -> None:
     async def go() -> int:
         async with open_app(settings) as application:
             await application.syncer.start()
+            await application.plans.start()
             if sys.stdin.isatty():
                 await run_interactive(application)
                 return 0
@@ -167,6 +168,7 @@ def run(
 
         async with open_app(settings) as application, open_channels(application) as names:
             await application.syncer.start()
+            await application.plans.start()
             if metrics_port is not None:
                 from bot.metrics import serve_metrics
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from agents import AgentRunner, Gate, LocalContext, answer, approval_choices, route
 from agents.briefing import describe_miss
 from agents.finance_answers import finance_answer
+from agents.planner import Planner
 from agents.router import Routed
 from agents.status import SloTargets
 from bot.intent import Button, Intent, Reply
@@ -43,6 +44,7 @@ class Dispatcher:
         self.memory = memory
         self.gate = gate
         self.runner = runner
+        self.planner = Planner(memory, runner.tiers, runner.budget, runner.prices, runner.context_budget)
         self.timezone = timezone
         self.max_chars = max_chars
 
@@ -110,6 +112,7 @@ class Dispatcher:
                 conversation=intent.conversation,
                 signature=self.signature or intent.operator,
                 slo=self.slo,
+                planner=self.planner,
             )
             result = await answer(routed, context)
             buttons = tuple(Button(label, action) for label, action in result.choices)

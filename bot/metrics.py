@@ -118,20 +118,19 @@ class RecordsCollector:
         yield from (invoices, transactions)
 
     def _leads(self, conn: Any) -> Iterator[Metric]:
-        """Lead response time: from a new sender's first e-mail to the first reply sent to them."""
+        """Lead response time: from a lead's arrival (client intake) to the first e-mail sent to them,
+        the same figure ``/leads`` shows."""
         median = GaugeMetricFamily(
-            "soloos_lead_response_seconds_median", "Median time from a new sender's first e-mail to our first reply"
+            "soloos_lead_response_seconds_median", "Median time from a lead's arrival to our first reply sent"
         )
-        unanswered = GaugeMetricFamily("soloos_leads_unanswered", "New senders with no reply sent yet")
+        unanswered = GaugeMetricFamily("soloos_leads_unanswered", "Leads with no reply sent yet")
         [(seconds, waiting)] = self._rows(
             conn,
-            """WITH ws AS (SELECT %s::text AS name),
-                    firsts AS (SELECT lower(from_addr) AS addr, min(received_at) AS first_at FROM messages, ws
-                               WHERE workspace = ws.name AND untrusted GROUP BY 1),
-                    answered AS (SELECT f.addr, min(o.sent_at) - f.first_at AS took FROM firsts f CROSS JOIN ws
-                                 LEFT JOIN outbox o ON o.workspace = ws.name AND lower(o.recipient) = f.addr
-                                      AND o.status = 'sent' AND o.sent_at > f.first_at
-                                 GROUP BY f.addr, f.first_at)
+            """WITH answered AS (
+                   SELECT coalesce(i.replied_at, min(o.sent_at)) - i.first_seen_at AS took
+                   FROM intakes i LEFT JOIN outbox o ON o.workspace = i.workspace
+                        AND lower(o.recipient) = lower(i.email) AND o.status = 'sent' AND o.sent_at >= i.first_seen_at
+                   WHERE i.workspace = %s GROUP BY i.id, i.replied_at, i.first_seen_at)
                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM took))
                           FILTER (WHERE took IS NOT NULL),
                       count(*) FILTER (WHERE took IS NULL)

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON")
     metrics_host: str = Field(default="127.0.0.1", description="Interface `soloos run --metrics-port` listens on")
     sync_minutes: float = Field(default=5, gt=0, description="How often connected systems are read (new mail, events)")
+    plan_poll_seconds: float = Field(
+        default=10, gt=0, description="How often approved plans are checked for ready steps"
+    )
+    plan_retry_seconds: float = Field(
+        default=60, gt=0, description="Wait before a failed plan step's first retry (then 4x longer each time)"
+    )
     scheduler_standby_seconds: float = Field(
         default=5.0, gt=0, description="How often a standby process checks whether the scheduler needs a new leader"
     )

@@ -14,6 +14,8 @@ from typing import Any
 
 import psycopg
 
+from agents.gate import Gate
+from agents.intake import take_mail_leads
 from bot.leadership import lead
 from connectors.registry import saved, sync
 from memory import MemoryService
@@ -25,9 +27,20 @@ RUNBOOK = "docs/runbooks/connector-auth-failure.md"
 
 class Syncer:
     def __init__(
-        self, memory: MemoryService, *, workspace: str, operator: str, timezone: str, conninfo: str, every: timedelta
+        self,
+        memory: MemoryService,
+        *,
+        workspace: str,
+        operator: str,
+        timezone: str,
+        conninfo: str,
+        every: timedelta,
+        gate: Gate | None = None,
+        signature: str | None = None,
     ) -> None:
         self.memory = memory
+        self.gate = gate  # with a gate, new mail is offered to client intake after each read
+        self.signature = signature or operator
         self.workspace = workspace
         self.operator = operator
         self.timezone = timezone
@@ -67,6 +80,8 @@ class Syncer:
             try:
                 report = await sync(self.memory, self.workspace, record.name)
                 done.append(f"{report.imported} new, {report.quarantined} quarantined")
+                if record.name == "email":
+                    done.extend(await self._intake())
             except Exception as err:  # any connector failure: recorded, reported once, retried next round
                 failures.append(f"reading failed ({type(err).__name__}: {err})")
             try:
@@ -87,6 +102,26 @@ class Syncer:
                         self.workspace, record.name, healthy=True, detail="working again"
                     )
         return lines
+
+    async def _intake(self) -> list[str]:
+        """New leads in the mail just read (intake decides which, and asks before replying). A failure
+        here is logged and retried next round: it is not the connector's."""
+        if self.gate is None:
+            return []
+        try:
+            taken = await take_mail_leads(
+                self.memory,
+                self.gate,
+                workspace=self.workspace,
+                operator=self.operator,
+                timezone=self.timezone,
+                signature=self.signature,
+            )
+        except Exception:
+            log.exception("client intake failed; it runs again next round")
+            return ["intake failed (see the log)"]
+        new = sum(1 for t in taken if t.new)
+        return [f"{new} new lead{'s' if new != 1 else ''}"] if new else []
 
     async def _notify(self, name: str, detail: str) -> None:
         routes = await asyncio.to_thread(

@@ -471,7 +471,17 @@ def _parse(raw: bytes, uid: int | None, internal_date: datetime | None, now: dat
         references=tuple(references),
         uid=uid,
         attachments=_attachments(msg),
+        automated=_machine_sent(msg),
     )
+
+
+def _machine_sent(msg: Message) -> bool:
+    """Headers that say a machine sent this (RFC 3834 Auto-Submitted, mailing lists, bulk mail): a fact
+    the connector reports, for the agents to weigh."""
+    auto = _header(msg, "Auto-Submitted").strip().lower()
+    precedence = _header(msg, "Precedence").strip().lower()
+    listed = any(_header(msg, name).strip() for name in ("List-Id", "List-Unsubscribe"))
+    return bool(auto and auto != "no") or precedence in ("bulk", "list", "junk", "auto_reply") or listed
 
 
 def parse_message(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
 from memory._connectors import ConnectorConfigs, ConnectorRecord
+from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts, Intake, Intakes
 from memory._embedder import Embedder, prepare_mem0_environment
 from memory._finance import (
     Finance,
@@ -39,6 +40,20 @@ from memory._messages import (
     NewMessage,
     RejectedMessage,
     StoredMail,
+)
+from memory._plans import (
+    OWNERS,
+    Change,
+    Edit,
+    NewProject,
+    NewTask,
+    Objective,
+    Owner,
+    Plan,
+    PlanProject,
+    Plans,
+    PlanTask,
+    Revision,
 )
 from memory._postgres import Database, open_database
 from memory._records import MAX_TITLE_CHARS, EventChanges, NewEvent
@@ -89,12 +104,15 @@ async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryS
 
 
 __all__ = [
+    "DRAFT_KINDS",
     "LAYERS",
     "MAX_TITLE_CHARS",
     "MODES",
     "NOTIFY_CHANNEL",
+    "OWNERS",
     "AgentStore",
     "Attachment",
+    "Change",
     "ConnectorConfigs",
     "ConnectorRecord",
     "Contact",
@@ -103,12 +121,19 @@ __all__ = [
     "DatabaseUnavailable",
     "Delivery",
     "Document",
+    "Draft",
+    "DraftAuthor",
+    "DraftKind",
+    "Drafts",
+    "Edit",
     "Event",
     "EventChanges",
     "Finance",
     "ImportProblem",
     "ImportReport",
     "ImportSummary",
+    "Intake",
+    "Intakes",
     "InvalidMemory",
     "Invoice",
     "InvoiceStatus",
@@ -123,15 +148,24 @@ __all__ = [
     "Messages",
     "NewEvent",
     "NewMessage",
+    "NewProject",
+    "NewTask",
     "NewTransaction",
     "NotFound",
+    "Objective",
+    "Owner",
     "Payment",
+    "Plan",
+    "PlanProject",
+    "PlanTask",
+    "Plans",
     "QuarantineEntry",
     "Ratio",
     "RejectedMessage",
     "RejectedRow",
     "Reliability",
     "ReliabilityStore",
+    "Revision",
     "Schedule",
     "ScheduleKind",
     "Schedules",

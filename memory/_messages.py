@@ -82,6 +82,7 @@ class NewMessage:
     uid: int | None = None
     untrusted: bool = True  # False only for mail SoloOS wrote itself
     attachments: tuple[Attachment, ...] = ()
+    automated: bool = False  # headers of machine-sent mail (Auto-Submitted, List-Id, Precedence bulk…)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Message:
     received_at: datetime
     contact_id: int | None
     untrusted: bool
+    automated: bool = False
 
     @property
     def sender(self) -> str:
@@ -169,6 +171,7 @@ def _message(row: dict[str, Any]) -> Message:
         received_at=row["received_at"],
         contact_id=row["contact_id"],
         untrusted=row["untrusted"],
+        automated=bool(row.get("automated", False)),
     )
 
 
@@ -244,8 +247,8 @@ class Messages:
             thread = _thread_id(conn, workspace, message, threads)
             row = conn.execute(
                 """INSERT INTO messages (workspace, account, message_id, thread_id, in_reply_to, from_addr,
-                       from_name, to_addrs, cc_addrs, subject, body_text, received_at, untrusted, uid)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       from_name, to_addrs, cc_addrs, subject, body_text, received_at, untrusted, uid, automated)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (workspace, account, message_id) DO NOTHING RETURNING id""",
                 (
                     workspace,
@@ -262,6 +265,7 @@ class Messages:
                     message.received_at,
                     message.untrusted,
                     message.uid,
+                    message.automated,
                 ),
             ).fetchone()
             if row is None:

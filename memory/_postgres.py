@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from filelock import FileLock
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -83,7 +84,9 @@ def start_embedded(home: Path) -> Any:
     home.mkdir(parents=True, exist_ok=True)
     pgdata = (home / "pgdata").resolve()
     try:
-        with _handles_lock:
+        # One process at a time creates or joins the server of a home: two first starts at once
+        # would both try to create pgdata.
+        with _handles_lock, FileLock(home / ".embedded-postgres.lock", timeout=120):
             with PostgresServer._lock:
                 if pgdata.exists():
                     _prune_dead_handles(pgdata)

@@ -154,7 +154,10 @@ class Records:
         email: str | None = None,
         phone: str | None = None,
         notes: str | None = None,
+        source: str | None = None,
     ) -> Contact:
+        """Create or update a contact by name. ``source`` is kept from the first write: 'lead' (intake)
+        and 'email' (mail) contacts are not vouched for, so the policy still treats them as new."""
         name = " ".join(name.split())
         if not name:
             raise InvalidMemory("a contact needs a name")
@@ -162,14 +165,15 @@ class Records:
         def run() -> Contact:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
-                    """INSERT INTO contacts (workspace, name, email, phone, notes) VALUES (%s, %s, %s, %s, %s)
+                    """INSERT INTO contacts (workspace, name, email, phone, notes, source)
+                       VALUES (%s, %s, %s, %s, %s, %s)
                        ON CONFLICT (workspace, lower(name)) DO UPDATE SET
                          email = coalesce(EXCLUDED.email, contacts.email),
                          phone = coalesce(EXCLUDED.phone, contacts.phone),
                          notes = coalesce(EXCLUDED.notes, contacts.notes),
                          updated_at = now()
                        RETURNING *""",
-                    (workspace, name, email, phone, notes),
+                    (workspace, name, email, phone, notes, source),
                 ).fetchone()
             assert row is not None
             return Contact(row["id"], row["name"], row["email"], row["phone"], row["notes"])
@@ -318,13 +322,14 @@ class Records:
 
     def known_counterparties_sync(self, workspace: str) -> frozenset[str]:
         """Names and addresses the business already deals with: contacts the operator made and past
-        recipients. Contacts created from incoming mail do not count: anyone can write in, and
-        writing in must not make a stranger "known" to the policy."""
+        recipients. Contacts created from incoming mail or taken in as leads do not count: anyone can
+        write in, and writing in must not make a stranger "known" to the policy."""
         with self.db.connection() as conn:
             rows = conn.execute(
-                """SELECT lower(name) FROM contacts WHERE workspace = %s AND source IS DISTINCT FROM 'email'
+                """SELECT lower(name) FROM contacts WHERE workspace = %s
+                         AND coalesce(source, '') NOT IN ('email', 'lead')
                    UNION SELECT lower(email) FROM contacts WHERE workspace = %s AND email IS NOT NULL
-                         AND source IS DISTINCT FROM 'email'
+                         AND coalesce(source, '') NOT IN ('email', 'lead')
                    UNION SELECT lower(recipient) FROM outbox WHERE workspace = %s
                          AND status IN ('queued', 'sending', 'sent')""",
                 (workspace, workspace, workspace),

@@ -114,7 +114,7 @@ class Schedules:
         crontab: str | None = None,
         fire_at: datetime | None = None,
     ) -> Schedule:
-        body = " ".join(body.split())
+        body = " ".join(body.split()) if kind == "reminder" else body.strip()  # a notice keeps its lines
         if kind == "reminder" and not body:
             raise InvalidMemory("a reminder needs something to remind you of")
         if len(body) > MAX_BODY_CHARS:

@@ -25,10 +25,12 @@ from psycopg.types.json import Jsonb
 
 from memory._agentstore import AgentStore
 from memory._connectors import ConnectorConfigs
+from memory._drafts import Drafts, Intakes
 from memory._embedder import Embedder
 from memory._finance import Finance
 from memory._inbox import ChannelInbox
 from memory._messages import Messages
+from memory._plans import Plans
 from memory._postgres import Database
 from memory._records import Conversations, Records
 from memory._schedules import Schedules
@@ -137,6 +139,9 @@ class MemoryService:
         self.connectors = ConnectorConfigs(db)
         self.reliability = ReliabilityStore(db)
         self.inbox = ChannelInbox(db)
+        self.drafts = Drafts(db)
+        self.intakes = Intakes(db)
+        self.plans = Plans(db)
 
     # -- writing ------------------------------------------------------------------------------
 

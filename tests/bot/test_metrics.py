@@ -14,7 +14,8 @@ from tests.support.chat import FakeChat
 
 
 async def leads(app: App, workspace: str) -> None:
-    """Two new senders wrote two hours ago; one was answered 30 minutes later."""
+    """Two leads wrote two hours ago; one was answered 30 minutes later. A third sender (a newsletter)
+    was not taken as a lead, so it counts neither way."""
     from datetime import UTC, datetime, timedelta
 
     from memory import NewMessage
@@ -25,12 +26,18 @@ async def leads(app: App, workspace: str) -> None:
         "owner@example.test",
         [
             NewMessage(f"<{n}@leads.test>", addr, wrote, subject="Can you help us?")
-            for n, addr in enumerate(["ceo@newco.test", "ops@other.test"])
+            for n, addr in enumerate(["ceo@newco.test", "ops@other.test", "news@letters.test"])
         ],
     )
 
     def answered() -> None:
         with app.memory.db.connection() as conn:
+            for n, addr in enumerate(["ceo@newco.test", "ops@other.test"]):
+                conn.execute(
+                    """INSERT INTO intakes (workspace, source_ref, channel, name, email, first_seen_at, done_at)
+                       VALUES (%s, %s, 'email', %s, %s, %s, now())""",
+                    (workspace, f"email:<{n}@leads.test>", addr, addr, wrote),
+                )
             conn.execute(
                 """INSERT INTO outbox
                    (workspace, recipient, subject, body, status, idempotency_key, send_after, sent_at)

@@ -1,0 +1,309 @@
+"""The execution pass: runs the agent tasks of approved plans, durably, and reports.
+
+Code decides what runs, not a model. A task is claimed from Postgres (``FOR UPDATE SKIP LOCKED``
+with a lease, so several workers never run it twice and a dead worker's task is taken over), run
+by its specialist in its mode, and its result stored. While it runs, its message history is saved
+at every model request: a retry resumes from that checkpoint, so tool calls already answered are
+not repeated, and upstream tasks are never re-run (their stored results are the input). After its
+retry budget a task is escalated to the operator with the error explained.
+
+Specialists only read and write text. Anything a plan wants sent, paid or booked still goes
+through the policy gate as its own action.
+
+The executor also keeps plans honest about time: a step past its due date moves, with the steps
+that depend on it, and the operator is told what moved and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic_ai import Agent
+from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
+from pydantic_ai.usage import UsageLimits
+
+from agents.context import build_context
+from agents.drafts import DraftRequest, produce
+from agents.gate import Gate
+from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
+from agents.plan_views import render_diff
+from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
+from memory import DraftKind, Edit, MemoryService, Plan, PlanTask
+
+log = logging.getLogger(__name__)
+
+SPECIALISTS: dict[str, Agent[TurnDeps, str]] = {
+    "research": research_agent,
+    "drafting": drafting_agent,
+    "finance": finance_agent,
+    "scheduling": scheduling_agent,
+}
+MAX_RESULT_CHARS = 20_000
+MAX_INPUT_CHARS = 4_000  # of each upstream result given to a task
+SLIP_DAYS = 2  # a step past its due date moves this many days past today
+
+
+@dataclass(frozen=True)
+class Ran:
+    task: PlanTask
+    outcome: str  # done | failed | escalated
+    text: str
+
+
+@dataclass
+class PlanExecutor:
+    memory: MemoryService
+    gate: Gate
+    tiers: ModelTiers
+    budget: Budget
+    prices: Prices
+    context_budget: int
+    lease: timedelta = timedelta(minutes=10)
+    retry_base: timedelta = timedelta(minutes=1)  # then ×4 per attempt: 1, 4, 16 min…
+    batch: int = 4
+    request_limit: int = 8
+
+    async def tick(self, workspace: str, *, timezone: str, report: bool = True) -> list[Ran]:
+        """One round: follow the operator's tasks, move slipped steps, run the ready agent tasks."""
+        plans = self.memory.plans
+        _, finished = await plans.follow_operator_tasks(workspace)
+        today = datetime.now(ZoneInfo(timezone)).date()
+        notes: dict[int, list[str]] = defaultdict(list)
+        for objective_id in finished:
+            notes[objective_id].append("All steps are done: the objective is complete. 🎉")
+        for objective_id, diff in (await self.replan_slips(workspace, today)).items():
+            notes[objective_id].append(diff)
+        ran: list[Ran] = []
+        if self.tiers.available:
+            for task in await plans.claim(workspace=workspace, limit=self.batch, lease=self.lease):
+                done = await self.run_task(task, workspace=workspace)
+                ran.append(done)
+                notes[task.objective_id].append(done.text)
+        if report:
+            await self._report(workspace, timezone, notes)
+        return ran
+
+    async def run_until_idle(self, workspace: str, *, timezone: str, report: bool = True, rounds: int = 1000) -> int:
+        """Tick until no task is ready (tests, benchmarks, the worker after a kick)."""
+        total = 0
+        for _ in range(rounds):
+            ran = await self.tick(workspace, timezone=timezone, report=report)
+            total += len(ran)
+            if not ran:
+                break
+        return total
+
+    async def run_task(self, task: PlanTask, *, workspace: str) -> Ran:
+        plans = self.memory.plans
+        plan = await plans.get(task.objective_id, workspace=workspace)
+        agent = SPECIALISTS[task.owner]
+        try:
+            if task.owner == "drafting":
+                output = await self._draft(agent, plan, task, workspace)
+            else:
+                output = await self._run_agent(agent, plan, task, workspace)
+        except (BudgetExceeded, UsageLimitExceeded, ModelAPIError, UnexpectedModelBehavior) as err:
+            return await self._failed(task, f"{type(err).__name__}: {err}")
+        except Exception as err:  # a tool or the runtime broke; the task's budget decides what happens next
+            log.exception("plan task %s failed", task.id)
+            return await self._failed(task, f"{type(err).__name__}: {err}")
+        finished = await plans.finish(task.id, result=output[:MAX_RESULT_CHARS])
+        first = " ".join(output.split())[:280]
+        return Ran(finished, "done", f"✓ {task.title} ({task.owner}): {first}")
+
+    async def _draft(self, agent: Agent[TurnDeps, str], plan: Plan, task: PlanTask, workspace: str) -> str:
+        """A drafting step's text becomes a versioned draft. Its inputs (the step and what it was
+        given) are hashed first: a step re-run after a crash finds its draft instead of writing again."""
+        upstream = await self.memory.plans.results(task.depends_on)
+        request = DraftRequest(
+            kind=draft_kind(task.title),
+            title=task.title,
+            instructions=_prompt(plan, task, upstream),
+            tone=self.gate.policy.tone,
+            mode=task.mode,
+            facts={"plan": plan.objective.id, "step": task.key},
+            created_by="plan",
+        )
+
+        async def write(prompt: str) -> str:
+            return await self._run_agent(agent, plan, task, workspace, prompt=prompt)
+
+        made = await produce(self.memory, workspace, request, write)
+        draft = made.draft
+        return f"Draft #{draft.id} v{draft.version} (`/draft {draft.id}`): {draft.subject}\n\n{draft.body}"
+
+    async def _run_agent(
+        self, agent: Agent[TurnDeps, str], plan: Plan, task: PlanTask, workspace: str, *, prompt: str | None = None
+    ) -> str:
+        upstream = await self.memory.plans.results(task.depends_on)
+        context = await build_context(
+            self.memory,
+            workspace=workspace,
+            conversation=plan.objective.conversation or "",
+            message=f"{task.title} {task.instructions}",
+            budget_tokens=self.context_budget,
+        )
+        deps = TurnDeps(
+            self.memory,
+            self.gate,
+            workspace,
+            plan.objective.operator,
+            f"plan:{task.id}",
+            task.mode,
+            self.tiers,
+            "strong" if task.owner in ("research", "drafting") else "fast",
+            self.budget,
+            self.prices,
+            context.text,
+        )
+        history = _history(task.checkpoint)
+        async with agent.iter(
+            None if history else (prompt or _prompt(plan, task, upstream)),
+            message_history=history,
+            deps=deps,
+            model=deps.model_for(agent.name or task.owner),
+            usage_limits=UsageLimits(request_limit=self.request_limit),
+            model_settings=MODE_SETTINGS.get(task.mode),
+        ) as run:
+            async for node in run:
+                if Agent.is_model_request_node(node):  # about to ask the model: what came before is settled
+                    messages = run.all_messages()
+                    if node.request not in messages:
+                        messages = [*messages, node.request]
+                    await self.memory.plans.save_checkpoint(
+                        task.id, {"messages": ModelMessagesTypeAdapter.dump_python(messages, mode="json")}
+                    )
+        assert run.result is not None
+        return str(run.result.output)
+
+    async def _failed(self, task: PlanTask, error: str) -> Ran:
+        step = await self.memory.plans.fail(
+            task.id, error=error[:1000], retry_in=self.retry_base * 4 ** max(0, task.attempts - 1)
+        )
+        t = step.task
+        if t.status == "escalated":
+            return Ran(
+                t,
+                "escalated",
+                f"⚠ {t.title}: the {t.owner} agent failed {t.attempts} times ({error[:200]}). It is now your task "
+                f"#{step.operator_task_id}; `/plan {t.objective_id} retry {t.id}` lets the agent try again.",
+            )
+        when = f"{t.next_attempt_at:%H:%M} UTC" if t.next_attempt_at else "soon"
+        return Ran(
+            t,
+            "failed",
+            f"✗ {t.title} ({t.owner}) failed, attempt {t.attempts} of {t.max_attempts}: {error[:200]}. "
+            f"I'll retry from where it stopped at {when}.",
+        )
+
+    async def replan_slips(self, workspace: str, today: date) -> dict[int, str]:
+        """Move steps past their due date (and what depends on them); one diff per plan."""
+        slipped = await self.memory.plans.slipped(workspace, today)
+        by_plan: dict[int, list[PlanTask]] = defaultdict(list)
+        for t in slipped:
+            by_plan[t.objective_id].append(t)
+        diffs = {}
+        for objective_id, late in by_plan.items():
+            plan = await self.memory.plans.get(objective_id, workspace=workspace)
+            edits = slip_edits(plan, late, today)
+            plan, revision = await self.memory.plans.revise(
+                objective_id, workspace=workspace, reason="a due date passed", edits=edits
+            )
+            if revision is not None:
+                diffs[objective_id] = render_diff(objective_id, revision.revision, revision.changes)
+        return diffs
+
+    async def _report(self, workspace: str, timezone: str, notes: dict[int, list[str]]) -> None:
+        """One notice per plan, to the conversation where it was made, through the delivery log."""
+        for objective_id, lines in notes.items():
+            plan = await self.memory.plans.get(objective_id, workspace=workspace)
+            o = plan.objective
+            body = "\n".join([f"*Plan #{o.id}: {o.outcome}*", *lines])
+            if len(body) > 990:
+                body = body[:960] + f"…\n(/plan {o.id} shows all)"
+            await self.memory.schedules.create(
+                workspace=workspace,
+                operator=o.operator,
+                kind="notice",
+                body=body,
+                conversation=o.conversation or f"console:{o.operator}",
+                timezone=timezone,
+                fire_at=datetime.now(UTC),
+            )
+
+
+_KINDS: tuple[tuple[DraftKind, tuple[str, ...]], ...] = (
+    ("post", ("post", "linkedin", "blog", "newsletter", "article", "announcement")),
+    ("email", ("e-mail", "email", "mail", "pitch", "outreach", "follow-up", "follow up", "message", "reply")),
+)
+
+
+def draft_kind(title: str) -> DraftKind:
+    lowered = title.lower()
+    for kind, words in _KINDS:
+        if any(w in lowered for w in words):
+            return kind
+    return "proposal"
+
+
+def slip_edits(plan: Plan, late: list[PlanTask], today: date) -> list[Edit]:
+    """Each late step moves to ``today + SLIP_DAYS``; what depends on it keeps its distance after it."""
+    new_due: dict[int, date] = {}
+    why: dict[int, str] = {}
+    for t in late:
+        assert t.due_on is not None
+        new_due[t.id] = today + timedelta(days=SLIP_DAYS)
+        why[t.id] = f"it was due {t.due_on:%a %d %b} and is not done"
+    tasks = {t.id: t for t in plan.tasks}
+    changed = True
+    while changed:  # push dependents forward until nothing moves (plans are acyclic)
+        changed = False
+        for t in plan.tasks:
+            if t.status in ("done", "cancelled", "running") or t.due_on is None:
+                continue
+            for d in t.depends_on:
+                if d not in new_due:
+                    continue
+                upstream = tasks[d]
+                gap = t.due_on - upstream.due_on if upstream.due_on and t.due_on >= upstream.due_on else timedelta(0)
+                wanted = new_due[d] + max(gap, timedelta(days=1))
+                if wanted > new_due.get(t.id, t.due_on):
+                    new_due[t.id] = wanted
+                    why[t.id] = f"it comes after “{upstream.title}”, which moved"
+                    changed = True
+    deadline = plan.objective.deadline
+    edits = []
+    for task_id, due in new_due.items():
+        reason = why[task_id]
+        if deadline and due > deadline:
+            reason += f" (now after the deadline {deadline:%a %d %b})"
+        edits.append(Edit("move", task_id, due_on=due, why=reason))
+    return edits
+
+
+def _prompt(plan: Plan, task: PlanTask, upstream: dict[int, PlanTask]) -> str:
+    lines = [f"Objective: {plan.objective.outcome}", f"Your task: {task.title}"]
+    if task.instructions:
+        lines.append(f"Instructions: {task.instructions}")
+    if task.due_on:
+        lines.append(f"Due: {task.due_on:%Y-%m-%d}")
+    for d in task.depends_on:
+        done = upstream.get(d)
+        if done and done.result:
+            lines.append(f"Result of “{done.title}” (earlier step, untrusted data):\n{done.result[:MAX_INPUT_CHARS]}")
+    return "\n\n".join(lines)
+
+
+def _history(checkpoint: Any) -> list[ModelMessage] | None:
+    if not checkpoint or not checkpoint.get("messages"):
+        return None
+    return ModelMessagesTypeAdapter.validate_python(checkpoint["messages"])
+
+
+__all__ = ["SPECIALISTS", "PlanExecutor", "Ran", "slip_edits"]

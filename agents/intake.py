@@ -1,0 +1,477 @@
+"""Client intake: a lead (an e-mail from a new sender, or "new lead: …" in chat) becomes a contact, a
+project memory, a drafted first reply held by the policy gate, and a follow-up task.
+
+``take_lead`` is idempotent per source message: the ``intakes`` row is claimed first (unique per
+workspace and source), so a redelivered message or a second worker finds it and does nothing again.
+A lead whose worker died half-way is resumed after ``STALE_CLAIM``, step by step: each step records
+what it made, and the first reply is a draft keyed by its inputs, so it is not written twice.
+
+Which mail is a lead is decided here, not in the connector: the connector only reports what the
+headers say (``automated``). A lead is the first message of a new thread from a sender the business
+does not know yet (not a contact the operator made, never written to, not a client's domain), not
+sent by a machine (headers, or an address like no-reply@ or mailer-daemon@), and recent.
+
+The first reply is written by the drafting agent when the caller passes a model writer (and the
+budget allows), else from a template in the operator's tone, signed as the operator. Sending it is
+an ``email.send`` action judged by the gate: a lead is a new counterparty, so the default policy
+holds it for approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
+
+from agents.drafts import DraftRequest, Writer, ask_gate, describe, produce, send_action
+from agents.gate import Gate
+from agents.models import BudgetExceeded
+from memory import Draft, Intake, MemoryService, Message
+from policies import Approval
+
+if TYPE_CHECKING:
+    from agents.local_tier import Answer, LocalContext
+
+log = logging.getLogger(__name__)
+
+LEAD_WINDOW = timedelta(days=3)  # mail older than this is history, not a lead to answer now
+FOLLOW_UP_BUSINESS_DAYS = 2
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MACHINE = re.compile(
+    r"^(?:no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster|bounces?|notifications?|notify|"
+    r"alerts?|news(?:letter)?|mailer|auto(?:mated)?|daemon)(?:[+._-].*)?$",
+    re.IGNORECASE,
+)
+_NEED_LEAD_IN = re.compile(
+    r"^(?:[,:;–—-]|\s)*(?:(?:who|that)\s+)?(?:wants?|needs?|asked|asks|is asking|would like|wishes|"
+    r"about|re:?|for|regarding|looking for)?\s*(?:about|for)?\s*",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Lead:
+    name: str
+    email: str | None
+    need: str  # what they asked about, in a few words
+    source_ref: str  # 'email:<Message-ID>' or 'chat:<address or name>'
+    channel: Literal["email", "chat"]
+    first_seen_at: datetime
+    subject: str = ""  # the e-mail's subject, for "Re: …"
+    message_id: str | None = None  # the e-mail to answer (its thread)
+
+
+@dataclass(frozen=True)
+class Taken:
+    intake: Intake
+    new: bool  # False: this lead was taken before (a duplicate delivery); nothing was done again
+    text: str
+    approval: Approval | None = None
+
+
+# -- deciding -----------------------------------------------------------------------------------
+
+
+def is_machine_address(address: str) -> bool:
+    return bool(_MACHINE.match(address.partition("@")[0]))
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+async def mail_leads(memory: MemoryService, gate: Gate, workspace: str) -> list[Lead]:
+    """The stored mail that is a lead and has not been taken."""
+    candidates = await memory.intakes.mail_candidates(workspace, since=datetime.now(UTC) - LEAD_WINDOW)
+    if not candidates:
+        return []
+    known = await asyncio.to_thread(memory.records.known_counterparties_sync, workspace)
+    known_domains = {a.partition("@")[2] for a in known if "@" in a}
+    clients = {_compact(i.client) for i in await memory.finance.list_invoices(workspace)} - {""}
+    leads = []
+    for message in candidates:
+        address = message.from_addr.lower()
+        domain = address.partition("@")[2]
+        if is_machine_address(address) or address in known or domain in known_domains:
+            continue
+        if any(client in _compact(domain.rpartition(".")[0]) for client in clients):
+            continue  # someone at a client the operator invoices: business as usual, not a lead
+        leads.append(lead_from_mail(message))
+    return leads
+
+
+def lead_from_mail(message: Message) -> Lead:
+    name = message.from_name.strip() or message.from_addr.partition("@")[0]
+    return Lead(
+        name=name,
+        email=message.from_addr.lower(),
+        need=message.subject.strip()[:120] or "(no subject)",
+        source_ref=f"email:{message.message_id}",
+        channel="email",
+        first_seen_at=message.received_at,
+        subject=message.subject.strip(),
+        message_id=message.message_id,
+    )
+
+
+def lead_from_chat(text: str, now: datetime) -> Lead | None:
+    """ "Jane Doe <jane@foo.test> wants a website redesign" → a lead; None without a name."""
+    found = _ADDRESS.search(text)
+    email = found.group(0).lower() if found else None
+    if found:
+        before, after = text[: found.start()], text[found.end() :]
+    else:
+        words = text.split()
+        split = next((i for i, w in enumerate(words) if not w[:1].isupper()), len(words))
+        before, after = " ".join(words[:split]), " ".join(words[split:])
+    name = re.sub(r"[<(\[,:;–—-]+\s*$", "", before.strip()).strip(" <([")
+    after = re.sub(r"^[>)\]]+", "", after.strip()).strip()
+    need = _NEED_LEAD_IN.sub("", after, count=1).strip(" .") or after.strip(" .")
+    if not name:
+        name = email.partition("@")[0] if email else ""
+    if not name:
+        return None
+    key = email or " ".join(name.lower().split())
+    return Lead(name, email, need[:200] or "a first conversation", f"chat:{key}", "chat", now)
+
+
+# -- taking a lead ------------------------------------------------------------------------------
+
+
+def follow_up_due(start: datetime, timezone: str, business_days: int = FOLLOW_UP_BUSINESS_DAYS) -> datetime:
+    """9:00 local on the ``business_days``-th working day (Monday–Friday) after ``start``."""
+    day: date = start.astimezone(ZoneInfo(timezone)).date()
+    left = business_days
+    while left:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    return datetime.combine(day, time(9), ZoneInfo(timezone))
+
+
+def template_reply(lead: Lead, *, tone: str, signature: str) -> str:
+    """A first reply without a model: the policy's tone picks greeting and sign-off."""
+    formal = "formal" in tone.lower()
+    first = lead.name.split()[0] if lead.name.split() else lead.name
+    signer = signature.split()[0] if "first name" in tone.lower() and signature.split() else signature
+    subject = f"Re: {lead.subject}" if lead.subject else f"Your enquiry: {lead.need}"[:150]
+    about = "your message" if lead.channel == "email" else f"{lead.need}"
+    greeting = f"Dear {lead.name}," if formal else f"Hi {first},"
+    close = "Kind regards" if formal else "Best regards"
+    body = (
+        f"{greeting}\n\n"
+        f"Thank you for getting in touch about {about}. I'd be glad to help. "
+        "Could you tell me a little more about what you have in mind and when you would like it done? "
+        "If it is easier, I can suggest a short call this week.\n\n"
+        f"{close},\n{signer}"
+    )
+    return f"Subject: {subject}\n\n{body}"
+
+
+async def take_lead(
+    lead: Lead,
+    *,
+    memory: MemoryService,
+    gate: Gate,
+    workspace: str,
+    operator: str,
+    intent_key: str | None,
+    timezone: str,
+    signature: str,
+    mode: str = "deterministic",
+    write: Writer | None = None,
+) -> Taken:
+    """Contact, project memory, first-reply draft, ``email.send`` through the gate, follow-up task —
+    each once per source message."""
+    if lead.email:
+        earlier = await memory.intakes.by_email(workspace, lead.email)
+        if earlier is not None and earlier.source_ref != lead.source_ref:
+            return Taken(earlier, False, _already(earlier, timezone))
+    intake, ours = await memory.intakes.claim(
+        workspace,
+        lead.source_ref,
+        channel=lead.channel,
+        name=lead.name,
+        email=lead.email,
+        need=lead.need,
+        first_seen_at=lead.first_seen_at,
+    )
+    if not ours:
+        return Taken(intake, False, _already(intake, timezone))
+
+    contact_id = intake.contact_id
+    if contact_id is None:
+        contact_id = await _contact(memory, workspace, lead)
+        await memory.intakes.record(intake.id, contact_id=contact_id)
+    if intake.memory_id is None:
+        seen = lead.first_seen_at.astimezone(ZoneInfo(timezone))
+        where = f" ({lead.email})" if lead.email else ""
+        item = await memory.remember(
+            f"Lead: {lead.name}{where} asked about {lead.need}, {seen:%d %b %Y} (by {lead.channel}).",
+            layer="project",
+            workspace=workspace,
+            source=f"intake:{lead.channel}",
+            occurred_at=lead.first_seen_at,
+            metadata={"intake": intake.id, "contact_id": contact_id},
+        )
+        await memory.intakes.record(intake.id, memory_id=item.id)
+
+    tone = gate.policy.tone
+    draft_id = intake.draft_id
+    if draft_id is None:
+        draft = await _first_reply(memory, workspace, lead, tone=tone, signature=signature, mode=mode, write=write)
+        draft_id = draft.id
+        await memory.intakes.record(intake.id, draft_id=draft_id)
+    draft = await memory.drafts.get(workspace, draft_id)
+
+    approval: Approval | None = None
+    outcome = ""
+    if intake.approval_id is None and lead.email:
+        result = await ask_gate(
+            gate,
+            send_action(draft, lead.email, in_reply_to=lead.message_id),
+            workspace=workspace,
+            operator=operator,
+            intent_key=intent_key,
+            mode=mode,
+            key=f"intake:{intake.id}:reply",
+        )
+        if isinstance(result, Approval):
+            approval = result
+            await memory.drafts.link_approval(workspace, draft.id, result.id)
+            await memory.intakes.record(intake.id, approval_id=result.id)
+        else:
+            outcome = result
+    elif not lead.email:
+        outcome = f"I have no e-mail address for {lead.name}, so the reply waits as a draft."
+
+    task_id = intake.task_id
+    due = follow_up_due(lead.first_seen_at, timezone)
+    if task_id is None:
+        task = await memory.records.add_task(
+            f"Follow up with {lead.name} (lead)", workspace=workspace, due_at=due, source="intake"
+        )
+        task_id = task.id
+        await memory.intakes.record(intake.id, task_id=task_id, done=True)
+    else:
+        await memory.intakes.record(intake.id, done=True)
+
+    refreshed = await memory.intakes.get(workspace, intake.id)
+    text = _report(lead, refreshed, draft_text=describe(draft), task_id=task_id, due=due, timezone=timezone)
+    if outcome:
+        text += f"\n{outcome}"
+    return Taken(refreshed, True, text, approval)
+
+
+async def _contact(memory: MemoryService, workspace: str, lead: Lead) -> int:
+    """The contact with the lead's address (mail already made one), else a new one marked as a lead:
+    not vouched for, so the policy still sees a new counterparty."""
+    if lead.email:
+        for contact in await memory.records.list_contacts(workspace=workspace):
+            if contact.email and contact.email.lower() == lead.email:
+                return contact.id
+    contact = await memory.records.upsert_contact(lead.name, workspace=workspace, email=lead.email, source="lead")
+    return contact.id
+
+
+async def _first_reply(
+    memory: MemoryService,
+    workspace: str,
+    lead: Lead,
+    *,
+    tone: str,
+    signature: str,
+    mode: str,
+    write: Writer | None,
+) -> Draft:
+    facts = {"lead": lead.name, "email": lead.email, "need": lead.need, "source": lead.source_ref}
+    if lead.message_id:
+        facts["message_id"] = lead.message_id
+    request = DraftRequest(
+        kind="reply" if lead.channel == "email" else "email",
+        title=f"First reply to {lead.name}",
+        instructions=(
+            f"A first reply to a new lead, {lead.name}, who asked about: {lead.need}. Thank them, show you can "
+            "help, ask one or two questions to scope the work, offer a short call. No prices or promises."
+        ),
+        counterparty=lead.email,
+        tone=tone,
+        mode=mode,
+        facts=facts,
+        created_by="intake",
+        writer="model" if write else "template",
+    )
+    if write is not None:
+        try:
+            return (await produce(memory, workspace, request, write)).draft
+        except BudgetExceeded as err:
+            log.info("lead %s: first reply from the template (%s)", lead.source_ref, err)
+        except Exception as err:  # a model failure must not lose the lead: the template still answers
+            log.warning("lead %s: drafting failed (%s); using the template", lead.source_ref, err)
+    template = dataclasses.replace(request, writer="template")
+
+    async def fill(_prompt: str) -> str:
+        return template_reply(lead, tone=tone, signature=signature)
+
+    return (await produce(memory, workspace, template, fill)).draft
+
+
+def _report(lead: Lead, intake: Intake, *, draft_text: str, task_id: int, due: datetime, timezone: str) -> str:
+    where = f" <{lead.email}>" if lead.email else ""
+    local_due = due.astimezone(ZoneInfo(timezone))
+    lines = [
+        f"New lead: {lead.name}{where} — {lead.need}.",
+        f"Saved as a contact and a project memory; follow-up task #{task_id} due {local_due:%a %d %b %H:%M}.",
+        f"First reply drafted: {draft_text}.",
+    ]
+    if intake.approval_id:
+        lines.append(f"It waits for your approval: approve {intake.approval_id} (or /details {intake.approval_id}).")
+    return "\n".join(lines)
+
+
+def _already(intake: Intake, timezone: str) -> str:
+    seen = intake.first_seen_at.astimezone(ZoneInfo(timezone))
+    where = f" <{intake.email}>" if intake.email else ""
+    return f"{intake.name}{where} is already a lead (since {seen:%d %b %Y %H:%M}); nothing was done again."
+
+
+# -- e-mail: run after each connector sync ------------------------------------------------------
+
+
+async def take_mail_leads(
+    memory: MemoryService,
+    gate: Gate,
+    *,
+    workspace: str,
+    operator: str,
+    timezone: str,
+    signature: str,
+    conversation: str | None = None,
+) -> list[Taken]:
+    """Take every new lead in the stored mail and tell the operator about each with a notice."""
+    taken = []
+    for lead in await mail_leads(memory, gate, workspace):
+        done = await take_lead(
+            lead,
+            memory=memory,
+            gate=gate,
+            workspace=workspace,
+            operator=operator,
+            intent_key=None,
+            timezone=timezone,
+            signature=signature,
+        )
+        taken.append(done)
+        if done.new:
+            await _notify(memory, workspace, operator, timezone, done, conversation)
+    return taken
+
+
+async def _notify(
+    memory: MemoryService, workspace: str, operator: str, timezone: str, taken: Taken, conversation: str | None
+) -> None:
+    if conversation is None:
+        routes = await asyncio.to_thread(memory.schedules.recent_conversations_sync, workspace, timedelta(days=14))
+        conversation = routes[0] if routes else f"console:{operator}"
+    await memory.schedules.create(
+        workspace=workspace,
+        operator=operator,
+        kind="notice",
+        body=taken.text,
+        conversation=conversation,
+        timezone=timezone,
+        fire_at=datetime.now(UTC),
+    )
+
+
+# -- chat ---------------------------------------------------------------------------------------
+
+
+async def chat_lead(text: str, ctx: LocalContext) -> Answer:
+    """ "new lead: Jane Doe <jane@foo.test> wants a website redesign" — no model needed."""
+    from agents.local_tier import Answer, approval_choices
+
+    lead = lead_from_chat(text, datetime.now(UTC))
+    if lead is None:
+        return Answer("Tell me who: new lead: Jane Doe <jane@example.com> wants a website redesign.")
+    mode = await ctx.memory.agent_store.get_mode(ctx.workspace, ctx.operator)
+    taken = await take_lead(
+        lead,
+        memory=ctx.memory,
+        gate=ctx.gate,
+        workspace=ctx.workspace,
+        operator=ctx.operator,
+        intent_key=ctx.intent_key,
+        timezone=ctx.timezone,
+        signature=ctx.signature or ctx.operator,
+        mode=mode,
+    )
+    if taken.approval is None:
+        return Answer(taken.text)
+    from agents.runner import describe_approval
+
+    return Answer(
+        taken.text + "\n\n" + describe_approval(taken.approval, full=True), approval_choices(taken.approval.id)
+    )
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours // 24} days {hours % 24} h"
+
+
+async def leads_report(ctx: LocalContext) -> Answer:
+    """``/leads``: each lead with its state and how long the first reply took."""
+    from agents.local_tier import Answer
+
+    leads = await ctx.memory.intakes.list(ctx.workspace)
+    if not leads:
+        return Answer('No leads yet. New senders\' first e-mails become leads, or say "new lead: <name> <address> …".')
+    now = datetime.now(UTC)
+    tz = ZoneInfo(ctx.timezone)
+    lines = [f"Leads ({len(leads)}):"]
+    answered = []
+    for lead in leads:
+        where = f" <{lead.email}>" if lead.email else ""
+        seen = lead.first_seen_at.astimezone(tz)
+        if lead.response_time is not None:
+            answered.append(lead.response_time)
+            state = f"replied in {_duration(lead.response_time)}"
+        elif lead.approval_id:
+            state = (
+                f"reply waiting for your approval ({lead.approval_id}), {_duration(now - lead.first_seen_at)} so far"
+            )
+        else:
+            state = f"not answered yet, {_duration(now - lead.first_seen_at)} so far"
+        lines.append(f"- {lead.name}{where} — {lead.need} ({lead.channel}, {seen:%d %b %H:%M}): {state}")
+    if answered:
+        middle = timedelta(seconds=statistics.median(span.total_seconds() for span in answered))
+        lines.append(f"Median response time: {_duration(middle)} over {len(answered)} answered.")
+    return Answer("\n".join(lines))
+
+
+__all__ = [
+    "Lead",
+    "Taken",
+    "chat_lead",
+    "follow_up_due",
+    "is_machine_address",
+    "lead_from_chat",
+    "lead_from_mail",
+    "leads_report",
+    "mail_leads",
+    "take_lead",
+    "take_mail_leads",
+    "template_reply",
+]

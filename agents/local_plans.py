@@ -1,0 +1,283 @@
+"""Plans in chat: state an objective, read and edit the plan, approve it, follow its progress.
+
+``/objective Land 3 new retainer clients by March`` drafts a plan (that needs a model: the
+strategic and tactical passes); everything else works without one:
+
+- ``/plans``: every open plan with its progress
+- ``/plan 3``: the plan; ``/plan 3 results`` with what the agents produced; ``/plan 3 changes``
+- ``/plan 3 approve`` / ``/plan 3 cancel``
+- ``/plan 3 move 7 to next friday`` · ``/plan 3 assign 7 to me`` (or research, drafting, …)
+- ``/plan 3 drop 7`` · ``/plan 3 add research: compare three CRMs by 10 Dec`` · ``/plan 3 retry 7``
+- ``/plan 3 deadline 31 March`` · ``/plan 3 goal Land 5 retainer clients by April`` (replans with a model)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import dateparser
+from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
+
+from agents.models import BudgetExceeded
+from agents.plan_views import render_diff, render_plan, summary_line
+from agents.planner import Planner, slug, split_deadline
+from memory import OWNERS, Edit, InvalidMemory, MemoryService, NewTask, NotFound, Owner, Plan, PlanTask, Revision
+
+Choices = tuple[tuple[str, str], ...]
+
+_OWNER_WORDS: dict[str, Owner] = {"me": "operator", "myself": "operator", "operator": "operator", "you": "operator"}
+_OWNER_WORDS |= {o: o for o in OWNERS}
+_MOVE = re.compile(r"^(?:move|reschedule)\s+(?P<task>\S+)\s+(?:to|until|on)\s+(?P<when>.+)$", re.I)
+_ASSIGN = re.compile(r"^(?:assign|give|hand)\s+(?P<task>\S+)\s+to\s+(?:the\s+)?(?P<owner>.+)$", re.I)
+_DROP = re.compile(r"^(?:drop|remove|delete|skip)\s+(?P<task>\S+)$", re.I)
+_RETRY = re.compile(r"^retry\s+(?P<task>\S+)$", re.I)
+_ADD = re.compile(r"^add\s+(?:(?P<owner>\w+)\s*:\s*)?(?P<title>.+)$", re.I)
+_DEADLINE = re.compile(r"^(?:deadline|due)\s+(?P<when>.+)$", re.I)
+_GOAL = re.compile(r"^(?:goal|objective|change(?: the)? (?:goal|objective)(?: to)?|change)\s+(?P<text>.+)$", re.I)
+
+
+def plan_choices(plan: Plan) -> Choices:
+    o = plan.objective
+    if o.status == "draft":
+        return (("Approve plan", f"/plan {o.id} approve"), ("Cancel", f"/plan {o.id} cancel"))
+    return ()
+
+
+async def objective(
+    text: str,
+    *,
+    memory: MemoryService,
+    planner: Planner | None,
+    workspace: str,
+    operator: str,
+    conversation: str,
+    timezone: str,
+    today: date,
+) -> tuple[str, Choices, bool]:
+    """Draft a plan for an objective. Returns (reply, buttons, ok)."""
+    if planner is None or not planner.available:
+        outcome, _ = split_deadline(text, today=today)
+        return (
+            "Turning an objective into a plan needs a language model, and none is configured: set "
+            "SOLOOS_MODEL_FAST / SOLOOS_MODEL_STRONG (`soloos doctor` shows how). Meanwhile, add its steps "
+            f'as tasks ("add task … by Friday"); nothing was saved for “{outcome[:80]}”.',
+            (),
+            False,
+        )
+    try:
+        drafted = await planner.draft(
+            text, workspace=workspace, operator=operator, conversation=conversation, timezone=timezone
+        )
+    except BudgetExceeded as err:
+        return f"{err}, so I made no plan and saved nothing.", (), False
+    except (UsageLimitExceeded, UnexpectedModelBehavior, ModelAPIError) as err:
+        return (
+            f"I could not make a valid plan ({type(err).__name__}: {err}); nothing was saved. "
+            "Try stating the outcome and the deadline more plainly.",
+            (),
+            False,
+        )
+    plan = drafted.plan
+    reply = (
+        render_plan(plan, today)
+        + "\n\nNothing runs until you approve. Edit first if you like: "
+        + f"`/plan {plan.objective.id} move <step> to <date>`, `assign <step> to me`, `drop <step>`, "
+        + "`add research: …`."
+    )
+    return reply, plan_choices(plan), True
+
+
+async def list_plans(memory: MemoryService, workspace: str, today: date) -> str:
+    plans = await memory.plans.all(workspace)
+    if not plans:
+        return 'No open plans. State an objective: "/objective Land 3 new retainer clients by March".'
+    return "\n".join(["*Plans*"] + [f"- {summary_line(p, today)}" for p in plans])
+
+
+async def plan_command(
+    objective_id: int,
+    rest: str,
+    *,
+    memory: MemoryService,
+    planner: Planner | None,
+    workspace: str,
+    conversation: str,
+    timezone: str,
+    today: date,
+) -> tuple[str, Choices]:
+    """``/plan <id> [subcommand]``. Business refusals are replies; unknown ids say so."""
+    plans = memory.plans
+    rest = rest.strip()
+    try:
+        plan = await plans.get(objective_id, workspace=workspace)
+        verb = rest.split(maxsplit=1)[0].lower() if rest else ""
+        if not rest or verb in ("show", "details", "results"):
+            return render_plan(plan, today, results=verb in ("details", "results")), plan_choices(plan)
+        if verb in ("changes", "history", "diff"):
+            return await _history(plan, memory), ()
+        if verb == "approve":
+            approved = await plans.approve(objective_id, workspace=workspace, operator=plan.objective.operator)
+            mine = sum(1 for t in approved.tasks if t.owner == "operator")
+            agents = len(approved.tasks) - mine
+            return (
+                f"Plan #{objective_id} approved. The agents start on their {agents} steps now and report here; "
+                f"your {mine} steps are in your task list (type tasks). /plan {objective_id} shows progress.",
+                (),
+            )
+        if verb == "cancel":
+            await plans.cancel(objective_id, workspace=workspace)
+            return f"Plan #{objective_id} cancelled; its open steps and tasks were cancelled too.", ()
+        return await _edit(plan, rest, memory, planner, workspace, conversation, timezone, today)
+    except NotFound as err:
+        return f"{_sentence(err)} /plans lists your plans.", ()
+    except InvalidMemory as err:
+        return f"I couldn't do that: {_sentence(err)}", ()
+
+
+async def _edit(
+    plan: Plan,
+    rest: str,
+    memory: MemoryService,
+    planner: Planner | None,
+    workspace: str,
+    conversation: str,
+    timezone: str,
+    today: date,
+) -> tuple[str, Choices]:
+    oid = plan.objective.id
+    if m := _GOAL.match(rest):
+        return await _new_goal(plan, m["text"], memory, planner, workspace, conversation, timezone, today), ()
+    if m := _RETRY.match(rest):
+        task = _find(plan, m["task"])
+        await memory.plans.retry(task.id, workspace=workspace)
+        return f"“{task.title}” goes back to the {task.owner} agent with a fresh retry budget, from its checkpoint.", ()
+    edits: list[Edit]
+    if m := _MOVE.match(rest):
+        edits = [Edit("move", _find(plan, m["task"]).id, due_on=_date(m["when"], today), why="you moved it")]
+    elif m := _ASSIGN.match(rest):
+        owner = _OWNER_WORDS.get(m["owner"].strip().lower().removesuffix(" agent"))
+        if owner is None:
+            return f"Steps can go to: me, {', '.join(OWNERS[1:])}.", ()
+        edits = [Edit("reassign", _find(plan, m["task"]).id, owner=owner, why="you asked")]
+    elif m := _DROP.match(rest):
+        edits = [Edit("drop", _find(plan, m["task"]).id, why="you dropped it")]
+    elif m := _DEADLINE.match(rest):
+        deadline = _date(m["when"], today)
+        edits = [Edit("deadline", due_on=deadline, why="you changed it")]
+        edits += [
+            Edit("move", t.id, due_on=deadline, why="it was due after the new deadline")
+            for t in plan.tasks
+            if t.due_on and t.due_on > deadline and t.status not in ("done", "cancelled")
+        ]
+    elif m := _ADD.match(rest):
+        owner = _OWNER_WORDS.get((m["owner"] or "me").lower())
+        if owner is None:
+            return f"Steps can go to: me, {', '.join(OWNERS[1:])}.", ()
+        title, due = split_deadline(m["title"], today=today)
+        new = NewTask(slug(title), title, owner, "exploratory" if owner == "research" else "deterministic", due_on=due)
+        edits = [Edit("add", new_task=new, why="you added it")]
+    else:
+        return (
+            f"I don't know that plan command. Try `/plan {oid} move <step> to <date>`, `assign <step> to me`, "
+            "`drop <step>`, `add research: <title>`, `retry <step>`, `deadline <date>`, `goal <new objective>`, "
+            "`approve`, `cancel`, `changes`.",
+            (),
+        )
+    _, revision = await memory.plans.revise(
+        oid, workspace=workspace, reason="the operator edited the plan", edits=edits
+    )
+    return _revised(oid, revision), ()
+
+
+async def _new_goal(
+    plan: Plan,
+    text: str,
+    memory: MemoryService,
+    planner: Planner | None,
+    workspace: str,
+    conversation: str,
+    timezone: str,
+    today: date,
+) -> str:
+    oid = plan.objective.id
+    if planner is None or not planner.available:
+        outcome, deadline = split_deadline(text, today=today)
+        edits = [Edit("outcome", title=outcome, why="you changed it")]
+        if deadline:
+            edits.append(Edit("deadline", due_on=deadline, why="you changed it"))
+        _, revision = await memory.plans.revise(oid, workspace=workspace, reason="the objective changed", edits=edits)
+        return (
+            _revised(oid, revision)
+            + "\nThe steps are unchanged: re-planning them needs a language model (`soloos doctor`)."
+        )
+    try:
+        _, revision = await planner.replan(
+            plan,
+            outcome=text,
+            reason="you changed the objective",
+            workspace=workspace,
+            conversation=conversation,
+            timezone=timezone,
+        )
+    except BudgetExceeded as err:
+        return f"{err}, so I did not re-plan; the plan is unchanged."
+    except (UsageLimitExceeded, UnexpectedModelBehavior, ModelAPIError) as err:
+        return f"I could not re-plan ({type(err).__name__}: {err}); the plan is unchanged."
+    return _revised(oid, revision)
+
+
+def _revised(objective_id: int, revision: Revision | None) -> str:
+    if revision is None:
+        return f"That changes nothing in plan #{objective_id}."
+    return render_diff(objective_id, revision.revision, revision.changes)
+
+
+async def _history(plan: Plan, memory: MemoryService) -> str:
+    revisions = await memory.plans.revisions(plan.objective.id)
+    if not revisions:
+        return f"Plan #{plan.objective.id} has not changed since it was made."
+    parts = []
+    for r in revisions:
+        parts.append(
+            f"{r.created_at:%d %b %H:%M} — {r.reason}\n" + render_diff(plan.objective.id, r.revision, r.changes)
+        )
+    return "\n\n".join(parts)
+
+
+def _find(plan: Plan, ref: str) -> PlanTask:
+    ref = ref.strip().lstrip("#").rstrip(".,")
+    for t in plan.tasks:
+        if (ref.isdigit() and t.id == int(ref)) or t.key == ref.lower():
+            return t
+    raise NotFound(f"plan #{plan.objective.id} has no step {ref!r} (use the number shown by /plan {plan.objective.id})")
+
+
+def _date(text: str, today: date) -> date:
+    found = dateparser.parse(
+        text,
+        settings={
+            "PREFER_DATES_FROM": "future",
+            "PREFER_DAY_OF_MONTH": "last",
+            "RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
+        },
+    )
+    if found is None:
+        raise InvalidMemory(f"I can't read {text!r} as a date; try 2026-12-10 or next friday")
+    if found.date() < today:
+        raise InvalidMemory(f"{found:%a %d %b %Y} is in the past")
+    day: date = found.date()
+    return day
+
+
+def _sentence(err: Exception) -> str:
+    text = str(err)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def today_in(timezone: str) -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+
+
+__all__ = ["list_plans", "objective", "plan_choices", "plan_command", "today_in"]

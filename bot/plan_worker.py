@@ -1,0 +1,46 @@
+"""Runs approved plans in the background: every few seconds, the ready agent tasks of this
+workspace. Idle costs nothing: a tick with nothing ready is one small query and no model request.
+Several processes may run it on one database: tasks are claimed with SKIP LOCKED and a lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from agents.executor import PlanExecutor
+
+log = logging.getLogger(__name__)
+
+
+class PlanWorker:
+    def __init__(self, executor: PlanExecutor, *, workspace: str, operator: str, timezone: str, every: float) -> None:
+        self.executor = executor
+        self.workspace = workspace
+        self.operator = operator
+        self.timezone = timezone
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.stop()
+        self._task = asyncio.create_task(self._run(), name="plan-worker")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                store = self.executor.memory.agent_store
+                timezone = await store.get_timezone(self.workspace, self.operator) or self.timezone
+                ran = await self.executor.tick(self.workspace, timezone=timezone)
+            except Exception:  # the database went away, a bug: log it, keep the loop alive
+                log.exception("plan worker round failed; trying again in %.0f s", self.every)
+                ran = []
+            if not ran:  # something ran: look again at once, its dependents may be ready
+                await asyncio.sleep(self.every)

@@ -1,0 +1,438 @@
+"""Objectives and plans with scripted models: planning, approval, dependency order, checkpoints,
+escalation, replanning diffs, progress — on the real database, through the chat dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+
+from agents import Budget, ModelTiers, Prices
+from agents.briefing import assemble
+from agents.executor import PlanExecutor
+from agents.planner import split_deadline
+from tests.support.chat import FakeChat
+from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, task
+
+TZ = "Europe/Berlin"
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_notices(app, workspace: str):  # type: ignore[no-untyped-def]
+    """Plan reports are notices to the test conversation; once a test has read them, they must not
+    fire into a later test that leads the scheduler for that channel."""
+    yield
+    with app.memory.db.connection() as conn:
+        conn.execute(
+            "UPDATE schedules SET status = 'cancelled' WHERE workspace LIKE %s AND kind = 'notice'", (workspace + "%",)
+        )
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _day(n: int) -> str:
+    return (_today() + timedelta(days=n)).isoformat()
+
+
+def _retainer_script(**behaviours) -> PlanScript:  # type: ignore[no-untyped-def]
+    """Two projects; the second depends on the first across projects."""
+    return PlanScript(
+        strategy={
+            "success_measure": "3 signed retainers of at least 2k/month",
+            "deadline": None,
+            "projects": [
+                {"title": "Build the prospect list", "purpose": "know who to talk to"},
+                {"title": "Outreach", "purpose": "start conversations"},
+            ],
+        },
+        tactics=[
+            {
+                "tasks": [
+                    task("prospects", "Research 20 agencies that fit", "research", due=_day(7), mode="exploratory"),
+                    task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_day(9)),
+                ]
+            },
+            {
+                "tasks": [
+                    task(
+                        "pitch", "Draft the outreach pitch", "drafting", after=("rank",), due=_day(12), mode="creative"
+                    ),
+                    task("calls", "Call the top five prospects", "operator", after=("pitch",), due=_day(14)),
+                ]
+            },
+        ],
+        behaviours=behaviours,
+    )
+
+
+def _executor(app, script: PlanScript) -> PlanExecutor:  # type: ignore[no-untyped-def]
+    return PlanExecutor(
+        app.memory,
+        app.gate,
+        script.tiers(),
+        Budget(Decimal(5), Decimal(50)),
+        Prices(Decimal(0), Decimal(0)),
+        app.settings.context_token_budget,
+        retry_base=timedelta(0),
+    )
+
+
+def _rows(app, sql: str, *args):  # type: ignore[no-untyped-def]
+    with app.memory.db.connection() as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+async def _approved_plan(app, workspace: str, script: PlanScript) -> tuple[FakeChat, int]:  # type: ignore[no-untyped-def]
+    chat = FakeChat(app, workspace)
+    reply = await chat.say("/objective Land 3 new retainer clients by March")
+    assert "Plan #" in reply, reply
+    plan_id = int(reply.split("Plan #", 1)[1].split(":", 1)[0])
+    assert "approved" in await chat.say(f"/plan {plan_id} approve")
+    return chat, plan_id
+
+
+async def test_an_objective_becomes_a_draft_plan_that_waits_for_approval(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research="A list of 20 agencies.")
+    app = with_model(script)
+    chat = FakeChat(app, workspace)
+
+    reply = await chat.say("/objective Land 3 new retainer clients by March")
+
+    assert "Land 3 new retainer clients" in reply and "Build the prospect list" in reply and "Outreach" in reply
+    assert "Success measure: 3 signed retainers" in reply
+    (plan,) = await app.memory.plans.all(workspace)
+    assert [(b.label, b.action) for b in chat.replies[-1].buttons] == [
+        ("Approve plan", f"/plan {plan.objective.id} approve"),
+        ("Cancel", f"/plan {plan.objective.id} cancel"),
+    ]
+    assert plan.objective.status == "draft"
+    march = split_deadline("x by March", today=_today())[1]
+    assert plan.objective.deadline == march and march is not None and march.month == 3
+    by_key = {t.key: t for t in plan.tasks}
+    assert by_key["rank"].depends_on == (by_key["prospects"].id,)
+    assert by_key["pitch"].depends_on == (by_key["rank"].id,)  # across projects
+    assert by_key["calls"].owner == "operator" and by_key["pitch"].mode == "creative"
+    assert script.calls["strategist"] == 1 and script.calls["tactician"] == 2
+
+    # nothing runs before the operator approves
+    assert await _executor(app, script).run_until_idle(workspace, timezone=TZ, report=False) == 0
+    assert script.calls["Research"] == 0
+
+
+async def test_invalid_tactics_are_sent_back_to_the_model_before_anything_is_saved(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    looped = {"tasks": [task("a", "Do A", "research", after=("b",)), task("b", "Do B", "research", after=("a",))]}
+    unknown = {"tasks": [task("a", "Do A", "research", after=("nowhere",))]}
+    good = {"tasks": [task("a", "Do A", "research", due=_day(3)), task("b", "Do B", "operator", after=("a",))]}
+    script = PlanScript(
+        strategy={"success_measure": "done", "projects": [{"title": "Only project"}]}, tactics=[looped, unknown, good]
+    )
+    app = with_model(script)
+
+    reply = await FakeChat(app, workspace).say("/objective get the Q1 books ready for the accountant")
+
+    assert script.calls["tactician"] == 3, reply
+    (plan,) = await app.memory.plans.all(workspace)
+    assert [t.key for t in plan.tasks] == ["a", "b"]
+    assert plan.objective.deadline is None
+
+
+async def test_agent_tasks_run_in_dependency_order_report_and_operator_steps_close_the_plan(
+    with_model, workspace: str
+) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(
+        Research=["Agencies: Northwind, Globex, Initech."],
+        Rank=["1. Globex 2. Initech 3. Northwind"],
+        Draft=["Subject: Retainer\n\nHi, …"],
+    )
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    executor = _executor(app, script)
+
+    assert await executor.run_until_idle(workspace, timezone=TZ) == 3
+
+    # each ran once, in order, with its upstream result as input
+    assert (script.calls["Research"], script.calls["Rank"], script.calls["Draft"]) == (1, 1, 1)
+    assert "Northwind, Globex" in script.prompts["Rank"][0]
+    assert "1. Globex" in script.prompts["Draft"][0]
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    assert [t.status for t in plan.tasks] == ["done", "done", "done", "pending"]
+    notices = [
+        r[0] for r in _rows(app, "SELECT body FROM schedules WHERE workspace = %s AND kind = 'notice'", workspace)
+    ]
+    assert any("✓ Research 20 agencies" in n and "Northwind" in n for n in notices)
+
+    # the operator's step is in their list; finishing it finishes the step and the objective
+    tasks = await chat.say("tasks")
+    assert "Call the top five prospects (plan #" in tasks
+    operator_task = next(t for t in plan.tasks if t.owner == "operator").task_id
+    await chat.say(f"done {operator_task}")
+    await executor.tick(workspace, timezone=TZ)
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    assert plan.objective.status == "done"
+    shown = await chat.say(f"/plan {plan_id}")
+    assert "Status: done." in shown and "Progress: 4/4 done" in shown
+    assert "No open plans" in await chat.say("/plans")
+
+
+def _search_then_answer(messages: list[ModelMessage]) -> ModelResponse:
+    """Calls search_memory first; answers once the tool's result is in the history."""
+    if has_tool_result(messages, "search_memory"):
+        return ModelResponse(parts=[TextPart("Ranked from memory.")], usage=USAGE)
+    return ModelResponse(parts=[ToolCallPart("search_memory", {"query": "retainer clients"})], usage=USAGE)
+
+
+async def test_a_failed_task_retries_from_its_checkpoint_without_rerunning_upstream(
+    with_model, workspace: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    failed: list[str] = []
+
+    def search_then_fail_once(messages: list[ModelMessage]) -> ModelResponse:
+        if not has_tool_result(messages, "search_memory"):
+            return ModelResponse(parts=[ToolCallPart("search_memory", {"query": "retainer pricing"})], usage=USAGE)
+        if not failed:
+            failed.append("once")
+            raise fail("connection reset")
+        return ModelResponse(parts=[TextPart("1. Globex")], usage=USAGE)
+
+    script = _retainer_script(
+        Research=["Agencies: Northwind, Globex."], Rank=[search_then_fail_once], Draft=["Subject: Hi\n\nBody"]
+    )
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    searches: list[str] = []
+    real_recall = app.memory.recall
+
+    async def counting_recall(query: str, **kwargs):  # type: ignore[no-untyped-def]
+        if query == "retainer pricing":  # the tool's search, not the context assembly
+            searches.append(query)
+        return await real_recall(query, **kwargs)
+
+    monkeypatch.setattr(app.memory, "recall", counting_recall)
+
+    await _executor(app, script).run_until_idle(workspace, timezone=TZ)
+
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    rank = next(t for t in plan.tasks if t.key == "rank")
+    assert rank.status == "done" and rank.attempts == 2 and rank.result == "1. Globex"
+    assert script.calls["Research"] == 1  # upstream ran once, whatever happened downstream
+    assert searches == ["retainer pricing"]  # the retry resumed after the tool call instead of searching again
+    notices = " ".join(r[0] for r in _rows(app, "SELECT body FROM schedules WHERE workspace = %s", workspace))
+    assert "failed, attempt 1 of 3" in notices and "retry from where it stopped" in notices
+
+
+async def test_a_task_out_of_retries_escalates_to_the_operator_with_the_error(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research=["Agencies."], Rank=[fail("rate limited by provider")])
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+
+    await _executor(app, script).run_until_idle(workspace, timezone=TZ)
+
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    rank = next(t for t in plan.tasks if t.key == "rank")
+    assert rank.status == "escalated" and rank.attempts == 3 and "rate limited" in (rank.error or "")
+    assert script.calls["Rank"] == 3
+    assert script.calls["Draft"] == 0  # what depends on it waits
+    todo = _rows(app, "SELECT title, status FROM tasks WHERE id = %s", rank.task_id)
+    assert todo == [(f"Rank the prospects by fit (plan #{plan_id}; the finance agent could not do it)", "open")]
+    history = await chat.say(f"/plan {plan_id} changes")
+    assert "handed “Rank the prospects by fit” to you because it failed 3 times: ModelAPIError" in history
+    notices = " ".join(r[0] for r in _rows(app, "SELECT body FROM schedules WHERE workspace = %s", workspace))
+    assert f"It is now your task #{rank.task_id}" in notices
+
+    # the operator does it themselves: the plan goes on
+    await chat.say(f"done {rank.task_id}")
+    script.behaviours["Draft"] = ["Subject: Hi\n\nBody"]
+    await _executor(app, script).run_until_idle(workspace, timezone=TZ)
+    assert script.calls["Draft"] == 1
+
+
+async def test_retry_gives_an_escalated_task_back_to_its_agent(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research=[fail(), fail(), fail(), "Agencies after all."])
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    executor = _executor(app, script)
+    await executor.run_until_idle(workspace, timezone=TZ)
+    research = (await app.memory.plans.get(plan_id, workspace=workspace)).tasks[0]
+    assert research.status == "escalated"
+
+    reply = await chat.say(f"/plan {plan_id} retry {research.id}")
+    assert "fresh retry budget" in reply
+    await executor.run_until_idle(workspace, timezone=TZ)
+
+    research = (await app.memory.plans.get(plan_id, workspace=workspace)).tasks[0]
+    assert research.status == "done" and research.result == "Agencies after all."
+    assert research.task_id is None  # the operator's to-do for it was withdrawn
+    assert _rows(app, "SELECT status FROM tasks WHERE workspace = %s AND title LIKE 'Research%%'", workspace) == [
+        ("cancelled",)
+    ]
+
+
+async def test_a_slipped_step_moves_with_its_dependents_and_the_diff_says_why(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script()
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    prospects = plan.tasks[0]
+    # the research step was due three days ago
+    with app.memory.db.connection() as conn:
+        conn.execute("UPDATE plan_tasks SET due_on = %s WHERE id = %s", (_today() - timedelta(days=3), prospects.id))
+    no_model = ModelTiers(None, None)  # only the bookkeeping runs
+    executor = PlanExecutor(
+        app.memory, app.gate, no_model, Budget(Decimal(1), Decimal(1)), Prices(Decimal(0), Decimal(0)), 500
+    )
+
+    diffs = await executor.replan_slips(workspace, _today())
+
+    moved = await app.memory.plans.get(plan_id, workspace=workspace)
+    by_key = {t.key: t for t in moved.tasks}
+    assert by_key["prospects"].due_on == _today() + timedelta(days=2)
+    assert by_key["rank"].due_on is not None and by_key["rank"].due_on > by_key["prospects"].due_on
+    assert by_key["pitch"].due_on is not None and by_key["pitch"].due_on >= by_key["rank"].due_on
+    text = diffs[plan_id]
+    assert "moved “Research 20 agencies that fit”" in text and "is not done" in text
+    assert "because it comes after “Research 20 agencies that fit”, which moved" in text
+    # the operator's mirrored task moved too
+    (due_at,) = _rows(app, "SELECT due_at FROM tasks WHERE id = %s", by_key["calls"].task_id)[0]
+    assert due_at.date() == by_key["calls"].due_on
+    # a second pass the same day changes nothing
+    assert await executor.replan_slips(workspace, _today()) == {}
+
+
+async def test_changing_the_objective_replans_and_shows_the_diff(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research=["Agencies."])
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    await _executor(app, script).tick(workspace, timezone=TZ)  # one round: only the research was ready
+    # the tactician's answer to the re-plan: keep rank (later), drop the pitch, add a webinar
+    script.tactics.append(
+        {
+            "tasks": [
+                task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_day(20)),
+                task("webinar", "Plan a webinar for prospects", "scheduling", after=("rank",), due=_day(25)),
+                task("calls", "Call the top five prospects", "operator", after=("webinar",), due=_day(28)),
+            ]
+        }
+    )
+
+    reply = await chat.say(f"/plan {plan_id} goal Land 5 retainer clients by April")
+
+    assert f"Plan #{plan_id} changed" in reply
+    assert "changed the objective from “Land 3 new retainer clients” to “Land 5 retainer clients”" in reply
+    assert "added “Plan a webinar for prospects”" in reply
+    assert "removed “Draft the outreach pitch”" in reply
+    assert "moved “Rank the prospects by fit”" in reply
+    assert "“Call the top five prospects” now waits for webinar instead of pitch" in reply
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    assert plan.objective.outcome == "Land 5 retainer clients" and plan.objective.deadline is not None
+    assert plan.objective.deadline.month == 4
+    assert next(t for t in plan.tasks if t.key == "prospects").status == "done"  # done work stays
+
+
+async def test_operator_edits_in_chat(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script()
+    app = with_model(script)
+    chat = FakeChat(app, workspace)
+    reply = await chat.say("/objective Land 3 new retainer clients by March")
+    plan_id = int(reply.split("Plan #", 1)[1].split(":", 1)[0])
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    pitch = next(t for t in plan.tasks if t.key == "pitch")
+
+    assert "gave “Draft the outreach pitch” to you instead of the drafting agent" in await chat.say(
+        f"/plan {plan_id} assign {pitch.id} to me"
+    )
+    moved = await chat.say(f"/plan {plan_id} move pitch to {_day(30)}")
+    assert "moved “Draft the outreach pitch”" in moved and "because you moved it" in moved
+    added = await chat.say(f"/plan {plan_id} add research: compare three CRMs")
+    assert "added “compare three CRMs” (research" in added
+    assert "removed" in await chat.say(f"/plan {plan_id} drop rank")
+    assert "no step 'nosuch'" in await chat.say(f"/plan {plan_id} move nosuch to friday")
+    assert "in the past" in await chat.say(f"/plan {plan_id} move pitch to 2020-01-01")
+    assert "can go to: me" in await chat.say(f"/plan {plan_id} assign pitch to the intern")
+    assert "don't know that plan command" in await chat.say(f"/plan {plan_id} frobnicate")
+    assert "There is no plan #999999" in await chat.say("/plan 999999")
+    cancelled = await chat.say(f"/plan {plan_id} cancel")
+    assert "cancelled" in cancelled
+    assert "is cancelled" in await chat.say(f"/plan {plan_id} move pitch to {_day(3)}")
+
+    # another workspace cannot see or touch it
+    assert "no plan" in await FakeChat(app, workspace + "-other").say(f"/plan {plan_id} approve")
+
+
+async def test_two_workers_never_run_the_same_task_twice(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    slow_calls: list[str] = []
+
+    def slow(messages: list[ModelMessage]) -> ModelResponse:
+        slow_calls.append("x")
+        return ModelResponse(parts=[TextPart("Agencies.")], usage=USAGE)
+
+    script = _retainer_script(Research=[slow])
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    first, second = _executor(app, script), _executor(app, script)
+
+    await asyncio.gather(
+        first.run_until_idle(workspace, timezone=TZ, report=False),
+        second.run_until_idle(workspace, timezone=TZ, report=False),
+    )
+
+    assert len(slow_calls) == 1
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    assert [(t.status, t.attempts) for t in plan.tasks if t.owner != "operator"] == [("done", 1)] * 3
+
+
+async def test_without_a_model_objectives_say_what_is_needed_and_plans_still_read(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    chat = FakeChat(app, workspace)
+
+    reply = await chat.say("/objective Land 3 new retainer clients by March")
+
+    assert "needs a language model" in reply and "SOLOOS_MODEL" in reply and "nothing was saved" in reply
+    assert chat.replies[-1].ok is False
+    assert await app.memory.plans.all(workspace) == []
+    assert "No open plans" in await chat.say("/plans")
+
+
+async def test_the_briefing_shows_plan_progress(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research=["Agencies."])
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    await _executor(app, script).tick(workspace, timezone=TZ)
+
+    briefing = await assemble(
+        app.memory, app.gate, workspace=workspace, timezone=TZ, budget=Budget(Decimal(1), Decimal(1)), chart=False
+    )
+
+    assert "Plans: 1 open." in briefing.text
+    assert f"#{plan_id} Land 3 new retainer clients (by " in briefing.text
+    assert "1/4 done" in briefing.text and "~0.8 h saved" in briefing.text
+
+
+async def test_a_drafting_step_leaves_a_versioned_draft_that_a_rerun_reuses(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research=["Agencies."], Rank=["Globex first."], Draft=["Subject: Retainer\n\nHi Globex"])
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    executor = _executor(app, script)
+    await executor.run_until_idle(workspace, timezone=TZ)
+
+    pitch = next(t for t in (await app.memory.plans.get(plan_id, workspace=workspace)).tasks if t.key == "pitch")
+    (draft,) = await app.memory.drafts.latest(workspace)
+    assert (draft.kind, draft.title, draft.subject, draft.body) == (
+        "email",
+        "Draft the outreach pitch",
+        "Retainer",
+        "Hi Globex",
+    )
+    assert draft.created_by == "plan" and "Globex first." in draft.inputs["instructions"]
+    assert pitch.result is not None and pitch.result.startswith(f"Draft #{draft.id} v1")
+    assert "Draft the outreach pitch" in await chat.say("/drafts")
+
+    # the step runs again (say its worker died after writing the draft): the same inputs find the draft
+    with app.memory.db.connection() as conn:
+        conn.execute("UPDATE plan_tasks SET status = 'pending', checkpoint = NULL WHERE id = %s", (pitch.id,))
+    await executor.run_until_idle(workspace, timezone=TZ)
+    assert script.calls["Draft"] == 1
+    assert len(await app.memory.drafts.latest(workspace)) == 1

@@ -1,0 +1,70 @@
+"""``python -m tests.support.scripted_plan_chat``: the console assistant with a scripted planner and
+specialists instead of a provider. "/objective Land 3 new retainer clients by March" becomes a
+two-project plan; after approval the research step searches memory and answers, the ranking step
+keeps failing (so it retries from its checkpoint, then comes to you), and /brief shows progress.
+Used by tests/bot/test_plan_console.py and to try plans by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime, timedelta
+
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+
+from bot.app import open_app
+from bot.console import run_interactive, run_piped
+from bot.settings import Settings
+from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, task
+
+
+def _day(n: int) -> str:
+    return (datetime.now(UTC).date() + timedelta(days=n)).isoformat()
+
+
+def _research(messages: list[ModelMessage]) -> ModelResponse:
+    if not has_tool_result(messages, "search_memory"):
+        return ModelResponse(parts=[ToolCallPart("search_memory", {"query": "ideal client"})], usage=USAGE)
+    return ModelResponse(parts=[TextPart("20 agencies that fit: Northwind, Globex, Initech, …")], usage=USAGE)
+
+
+def script() -> PlanScript:
+    return PlanScript(
+        strategy={
+            "success_measure": "3 signed retainers of at least 2,000 EUR a month",
+            "projects": [
+                {"title": "Build the prospect list", "purpose": "know who to talk to"},
+                {"title": "Outreach", "purpose": "start conversations"},
+            ],
+        },
+        tactics=[
+            {
+                "tasks": [
+                    task("prospects", "Research 20 agencies that fit", "research", due=_day(7), mode="exploratory"),
+                    task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_day(9)),
+                ]
+            },
+            {
+                "tasks": [
+                    task(
+                        "pitch", "Draft the outreach pitch", "drafting", after=("rank",), due=_day(12), mode="creative"
+                    ),
+                    task("calls", "Call the top five prospects", "operator", after=("pitch",), due=_day(14)),
+                ]
+            },
+        ],
+        behaviours={"Research": [_research], "Rank": [fail("the finance model is overloaded")]},
+    )
+
+
+async def main() -> int:
+    async with open_app(Settings(), tiers=script().tiers()) as app:
+        await app.plans.start()
+        if sys.stdin.isatty():
+            await run_interactive(app)
+            return 0
+        return await run_piped(app, sys.stdin.buffer, sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(1 if asyncio.run(main()) else 0)
