@@ -34,7 +34,7 @@ from agents.gate import Gate
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
-from memory import DraftKind, Edit, MemoryService, Plan, PlanTask
+from memory import DraftKind, Edit, MemoryService, Objective, Plan, PlanTask
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +101,13 @@ class PlanExecutor:
 
     async def run_task(self, task: PlanTask, *, workspace: str) -> Ran:
         plans = self.memory.plans
-        plan = await plans.get(task.objective_id, workspace=workspace)
+        objective = await plans.objective(task.objective_id, workspace=workspace)
         agent = SPECIALISTS[task.owner]
         try:
             if task.owner == "drafting":
-                output = await self._draft(agent, plan, task, workspace)
+                output = await self._draft(agent, objective, task, workspace)
             else:
-                output = await self._run_agent(agent, plan, task, workspace)
+                output = await self._run_agent(agent, objective, task, workspace)
         except (BudgetExceeded, UsageLimitExceeded, ModelAPIError, UnexpectedModelBehavior) as err:
             return await self._failed(task, f"{type(err).__name__}: {err}")
         except Exception as err:  # a tool or the runtime broke; the task's budget decides what happens next
@@ -117,35 +117,41 @@ class PlanExecutor:
         first = " ".join(output.split())[:280]
         return Ran(finished, "done", f"✓ {task.title} ({task.owner}): {first}")
 
-    async def _draft(self, agent: Agent[TurnDeps, str], plan: Plan, task: PlanTask, workspace: str) -> str:
+    async def _draft(self, agent: Agent[TurnDeps, str], objective: Objective, task: PlanTask, workspace: str) -> str:
         """A drafting step's text becomes a versioned draft. Its inputs (the step and what it was
         given) are hashed first: a step re-run after a crash finds its draft instead of writing again."""
         upstream = await self.memory.plans.results(task.depends_on)
         request = DraftRequest(
             kind=draft_kind(task.title),
             title=task.title,
-            instructions=_prompt(plan, task, upstream),
+            instructions=_prompt(objective, task, upstream),
             tone=self.gate.policy.tone,
             mode=task.mode,
-            facts={"plan": plan.objective.id, "step": task.key},
+            facts={"plan": objective.id, "step": task.key},
             created_by="plan",
         )
 
         async def write(prompt: str) -> str:
-            return await self._run_agent(agent, plan, task, workspace, prompt=prompt)
+            return await self._run_agent(agent, objective, task, workspace, prompt=prompt)
 
         made = await produce(self.memory, workspace, request, write)
         draft = made.draft
         return f"Draft #{draft.id} v{draft.version} (`/draft {draft.id}`): {draft.subject}\n\n{draft.body}"
 
     async def _run_agent(
-        self, agent: Agent[TurnDeps, str], plan: Plan, task: PlanTask, workspace: str, *, prompt: str | None = None
+        self,
+        agent: Agent[TurnDeps, str],
+        objective: Objective,
+        task: PlanTask,
+        workspace: str,
+        *,
+        prompt: str | None = None,
     ) -> str:
         upstream = await self.memory.plans.results(task.depends_on)
         context = await build_context(
             self.memory,
             workspace=workspace,
-            conversation=plan.objective.conversation or "",
+            conversation=objective.conversation or "",
             message=f"{task.title} {task.instructions}",
             budget_tokens=self.context_budget,
         )
@@ -153,7 +159,7 @@ class PlanExecutor:
             self.memory,
             self.gate,
             workspace,
-            plan.objective.operator,
+            objective.operator,
             f"plan:{task.id}",
             task.mode,
             self.tiers,
@@ -164,7 +170,7 @@ class PlanExecutor:
         )
         history = _history(task.checkpoint)
         async with agent.iter(
-            None if history else (prompt or _prompt(plan, task, upstream)),
+            None if history else (prompt or _prompt(objective, task, upstream)),
             message_history=history,
             deps=deps,
             model=deps.model_for(agent.name or task.owner),
@@ -222,8 +228,7 @@ class PlanExecutor:
     async def _report(self, workspace: str, timezone: str, notes: dict[int, list[str]]) -> None:
         """One notice per plan, to the conversation where it was made, through the delivery log."""
         for objective_id, lines in notes.items():
-            plan = await self.memory.plans.get(objective_id, workspace=workspace)
-            o = plan.objective
+            o = await self.memory.plans.objective(objective_id, workspace=workspace)
             body = "\n".join([f"*Plan #{o.id}: {o.outcome}*", *lines])
             if len(body) > 990:
                 body = body[:960] + f"…\n(/plan {o.id} shows all)"
@@ -287,8 +292,8 @@ def slip_edits(plan: Plan, late: list[PlanTask], today: date) -> list[Edit]:
     return edits
 
 
-def _prompt(plan: Plan, task: PlanTask, upstream: dict[int, PlanTask]) -> str:
-    lines = [f"Objective: {plan.objective.outcome}", f"Your task: {task.title}"]
+def _prompt(objective: Objective, task: PlanTask, upstream: dict[int, PlanTask]) -> str:
+    lines = [f"Objective: {objective.outcome}", f"Your task: {task.title}"]
     if task.instructions:
         lines.append(f"Instructions: {task.instructions}")
     if task.due_on:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from agents.models import MODEL_FAILURES, MODEL_SECONDS
+from agents.plan_views import MINUTES_SAVED
 
 if TYPE_CHECKING:
     from memory import MemoryService
@@ -45,6 +46,7 @@ class RecordsCollector:
                 yield from self._deliveries(conn)
                 yield from self._money(conn)
                 yield from self._leads(conn)
+                yield from self._plans(conn)
                 yield from self._connectors(conn)
         except Exception as err:  # a scrape must not crash the server; the gap shows in Prometheus
             log.warning("metrics scrape failed: %s", err)
@@ -139,6 +141,38 @@ class RecordsCollector:
         median.add_metric([], float(seconds or 0))
         unanswered.add_metric([], waiting)
         yield from (median, unanswered)
+
+    def _plans(self, conn: Any) -> Iterator[Metric]:
+        """Per open objective: steps by status, steps overdue, and the estimated time saved (D24)."""
+        steps = GaugeMetricFamily("soloos_plan_steps", "Plan steps by status", labels=["objective", "status"])
+        overdue = GaugeMetricFamily(
+            "soloos_plan_steps_overdue", "Open plan steps past their due date", labels=["objective"]
+        )
+        saved = GaugeMetricFamily(
+            "soloos_plan_minutes_saved_estimate",
+            "Estimated operator minutes saved by agent steps",
+            labels=["objective"],
+        )
+        minutes = " ".join(f"WHEN '{owner}' THEN {m}" for owner, m in MINUTES_SAVED.items())
+        late_by: dict[str, int] = {}
+        saved_by: dict[str, int] = {}
+        for objective, status, count, late, mins in self._rows(
+            conn,
+            f"""SELECT o.id, p.status, count(*),
+                       count(*) FILTER (WHERE p.due_on < current_date AND p.status NOT IN ('done', 'cancelled')),
+                       coalesce(sum(CASE WHEN p.status = 'done' AND p.task_id IS NULL
+                                         THEN CASE p.owner {minutes} ELSE 0 END END), 0)
+                FROM objectives o JOIN plan_tasks p ON p.objective_id = o.id
+                WHERE o.workspace = %s AND o.status IN ('draft', 'active')
+                GROUP BY o.id, p.status""",
+        ):
+            steps.add_metric([str(objective), status], count)
+            late_by[str(objective)] = late_by.get(str(objective), 0) + late
+            saved_by[str(objective)] = saved_by.get(str(objective), 0) + mins
+        for objective, late in late_by.items():
+            overdue.add_metric([objective], late)
+            saved.add_metric([objective], saved_by[objective])
+        yield from (steps, overdue, saved)
 
     def _connectors(self, conn: Any) -> Iterator[Metric]:
         healthy = GaugeMetricFamily(

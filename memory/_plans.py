@@ -351,6 +351,20 @@ class Plans:
     async def get(self, objective_id: int, *, workspace: str) -> Plan:
         return await asyncio.to_thread(self.get_sync, objective_id, workspace)
 
+    async def objective(self, objective_id: int, *, workspace: str) -> Objective:
+        """The objective alone (the executor needs it per task; the whole plan would be O(tasks))."""
+
+        def run() -> Objective:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(
+                    "SELECT * FROM objectives WHERE id = %s AND workspace = %s", (objective_id, workspace)
+                ).fetchone()
+            if row is None:
+                raise NotFound(f"there is no plan #{objective_id}")
+            return _objective(row)
+
+        return await asyncio.to_thread(run)
+
     def get_sync(self, objective_id: int, workspace: str) -> Plan:
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(

@@ -436,3 +436,43 @@ async def test_a_drafting_step_leaves_a_versioned_draft_that_a_rerun_reuses(with
     await executor.run_until_idle(workspace, timezone=TZ)
     assert script.calls["Draft"] == 1
     assert len(await app.memory.drafts.latest(workspace)) == 1
+
+
+async def test_progress_per_objective_is_a_metric(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from bot.metrics import serve_metrics
+    from tests.bot.test_metrics import scrape
+
+    script = _retainer_script(Research=["Agencies."])
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    await _executor(app, script).tick(workspace, timezone=TZ)  # the research step
+    with app.memory.db.connection() as conn:  # the operator's call is late
+        conn.execute(
+            "UPDATE plan_tasks SET due_on = %s WHERE objective_id = %s AND owner = 'operator'",
+            (_today() - timedelta(days=1), plan_id),
+        )
+
+    metrics = await asyncio.to_thread(scrape, serve_metrics(app.memory, workspace, host="127.0.0.1", port=0))
+
+    steps = {labels["status"]: value for labels, value in metrics["soloos_plan_steps"]}
+    assert steps == {"done": 1.0, "pending": 3.0}
+    assert metrics["soloos_plan_steps_overdue"] == [({"objective": str(plan_id)}, 1.0)]
+    assert metrics["soloos_plan_minutes_saved_estimate"] == [({"objective": str(plan_id)}, 45.0)]
+
+
+async def test_each_step_runs_in_its_mode(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research=["Agencies."], Rank=["Ranked."], Draft=["Subject: A\n\nB"])
+    app = with_model(script)
+    await _approved_plan(app, workspace, script)
+
+    await _executor(app, script).run_until_idle(workspace, timezone=TZ)
+
+    for word, mode, temperature in (
+        ("Research", "exploratory", 0.3),
+        ("Rank", "deterministic", 0.0),
+        ("Draft", "creative", 0.9),
+    ):
+        info = script.seen[word]
+        assert f"Mode: {mode}." in (info.instructions or ""), word
+        assert (info.model_settings or {}).get("temperature") == temperature, word
+    assert "two or three clearly labelled variants" in (script.seen["Draft"].instructions or "")

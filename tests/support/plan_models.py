@@ -71,6 +71,7 @@ class PlanScript:
     calls: Counter[str] = field(default_factory=Counter)
     prompts: dict[str, list[str]] = field(default_factory=dict)
     request_sizes: list[int] = field(default_factory=list)  # characters sent per planning request
+    seen: dict[str, AgentInfo] = field(default_factory=dict)  # title word → what the specialist was given
 
     def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         output = info.output_tools[0] if info.output_tools else None
@@ -90,6 +91,7 @@ class PlanScript:
         for word, steps in self.behaviours.items():
             if word in title:
                 self.prompts.setdefault(word, []).append(prompt)
+                self.seen[word] = info
                 attempt = self.calls[word]
                 self.calls[word] += 1
                 step = steps[min(attempt, len(steps) - 1)]
