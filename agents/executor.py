@@ -34,7 +34,7 @@ from agents.gate import Gate
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
-from memory import DraftKind, Edit, MemoryService, Objective, Plan, PlanTask
+from memory import DraftKind, Edit, MemoryService, Objective, Plan, PlanTask, Superseded
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,13 @@ SPECIALISTS: dict[str, Agent[TurnDeps, str]] = {
 MAX_RESULT_CHARS = 20_000
 MAX_INPUT_CHARS = 4_000  # of each upstream result given to a task
 SLIP_DAYS = 2  # a step past its due date moves this many days past today
+BUDGET_PAUSE = timedelta(hours=1)  # a step stopped by the spend cap waits this long, retries intact
 
 
 @dataclass(frozen=True)
 class Ran:
     task: PlanTask
-    outcome: str  # done | failed | escalated
+    outcome: str  # done | failed | escalated | postponed | superseded (dropped or taken over while it ran)
     text: str
 
 
@@ -80,11 +81,15 @@ class PlanExecutor:
         for objective_id, diff in (await self.replan_slips(workspace, today)).items():
             notes[objective_id].append(diff)
         ran: list[Ran] = []
-        if self.tiers.available:
-            for task in await plans.claim(workspace=workspace, limit=self.batch, lease=self.lease):
-                done = await self.run_task(task, workspace=workspace)
-                ran.append(done)
-                notes[task.objective_id].append(done.text)
+        # One claim at a time, so a lease never runs out on a step still waiting behind others.
+        for _ in range(self.batch if self.tiers.available else 0):
+            claimed = await plans.claim(workspace=workspace, limit=1, lease=self.lease)
+            if not claimed:
+                break
+            done = await self.run_task(claimed[0], workspace=workspace, timezone=timezone)
+            ran.append(done)
+            if done.text:
+                notes[done.task.objective_id].append(done.text)
         if report:
             await self._report(workspace, timezone, notes)
         return ran
@@ -99,7 +104,7 @@ class PlanExecutor:
                 break
         return total
 
-    async def run_task(self, task: PlanTask, *, workspace: str) -> Ran:
+    async def run_task(self, task: PlanTask, *, workspace: str, timezone: str) -> Ran:
         plans = self.memory.plans
         objective = await plans.objective(task.objective_id, workspace=workspace)
         agent = SPECIALISTS[task.owner]
@@ -108,12 +113,22 @@ class PlanExecutor:
                 output = await self._draft(agent, objective, task, workspace)
             else:
                 output = await self._run_agent(agent, objective, task, workspace)
-        except (BudgetExceeded, UsageLimitExceeded, ModelAPIError, UnexpectedModelBehavior) as err:
-            return await self._failed(task, f"{type(err).__name__}: {err}")
+        except Superseded:
+            return Ran(task, "superseded", "")
+        except BudgetExceeded as err:  # not the step's fault: wait for the budget, keep the retries
+            until = datetime.now(UTC) + BUDGET_PAUSE
+            postponed = await plans.postpone(task, error=str(err), until=until)
+            when = until.astimezone(ZoneInfo(timezone))
+            text = f"⏸ {task.title}: {err}; I'll try again at {when:%H:%M}." if postponed else ""
+            return Ran(postponed or task, "postponed" if postponed else "superseded", text)
+        except (UsageLimitExceeded, ModelAPIError, UnexpectedModelBehavior) as err:
+            return await self._failed(task, f"{type(err).__name__}: {err}", timezone)
         except Exception as err:  # a tool or the runtime broke; the task's budget decides what happens next
             log.exception("plan task %s failed", task.id)
-            return await self._failed(task, f"{type(err).__name__}: {err}")
-        finished = await plans.finish(task.id, result=output[:MAX_RESULT_CHARS])
+            return await self._failed(task, f"{type(err).__name__}: {err}", timezone)
+        finished = await plans.finish(task, result=output[:MAX_RESULT_CHARS])
+        if finished is None:  # dropped, reassigned or taken over while it ran: the result is not used
+            return Ran(task, "superseded", "")
         first = " ".join(output.split())[:280]
         return Ran(finished, "done", f"✓ {task.title} ({task.owner}): {first}")
 
@@ -183,15 +198,19 @@ class PlanExecutor:
                     if node.request not in messages:
                         messages = [*messages, node.request]
                     await self.memory.plans.save_checkpoint(
-                        task.id, {"messages": ModelMessagesTypeAdapter.dump_python(messages, mode="json")}
+                        task,
+                        {"messages": ModelMessagesTypeAdapter.dump_python(messages, mode="json")},
+                        lease=self.lease,
                     )
         assert run.result is not None
         return str(run.result.output)
 
-    async def _failed(self, task: PlanTask, error: str) -> Ran:
+    async def _failed(self, task: PlanTask, error: str, timezone: str) -> Ran:
         step = await self.memory.plans.fail(
-            task.id, error=error[:1000], retry_in=self.retry_base * 4 ** max(0, task.attempts - 1)
+            task, error=error[:1000], retry_in=self.retry_base * 4 ** max(0, task.attempts - 1)
         )
+        if step is None:
+            return Ran(task, "superseded", "")
         t = step.task
         if t.status == "escalated":
             return Ran(
@@ -200,7 +219,7 @@ class PlanExecutor:
                 f"⚠ {t.title}: the {t.owner} agent failed {t.attempts} times ({error[:200]}). It is now your task "
                 f"#{step.operator_task_id}; `/plan {t.objective_id} retry {t.id}` lets the agent try again.",
             )
-        when = f"{t.next_attempt_at:%H:%M} UTC" if t.next_attempt_at else "soon"
+        when = f"{t.next_attempt_at.astimezone(ZoneInfo(timezone)):%H:%M}" if t.next_attempt_at else "soon"
         return Ran(
             t,
             "failed",
@@ -267,7 +286,9 @@ def slip_edits(plan: Plan, late: list[PlanTask], today: date) -> list[Edit]:
         why[t.id] = f"it was due {t.due_on:%a %d %b} and is not done"
     tasks = {t.id: t for t in plan.tasks}
     changed = True
-    while changed:  # push dependents forward until nothing moves (plans are acyclic)
+    for _ in range(len(plan.tasks) + 1):  # push dependents forward until nothing moves (plans are acyclic)
+        if not changed:
+            break
         changed = False
         for t in plan.tasks:
             if t.status in ("done", "cancelled", "running") or t.due_on is None:

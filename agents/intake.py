@@ -271,12 +271,17 @@ async def take_lead(
 
 async def _contact(memory: MemoryService, workspace: str, lead: Lead) -> int:
     """The contact with the lead's address (mail already made one), else a new one marked as a lead:
-    not vouched for, so the policy still sees a new counterparty."""
+    not vouched for, so the policy still sees a new counterparty. A contact of the same name is never
+    updated from a lead: that would replace its address, or vouch for the lead's."""
+    contacts = await memory.records.list_contacts(workspace=workspace)
     if lead.email:
-        for contact in await memory.records.list_contacts(workspace=workspace):
+        for contact in contacts:
             if contact.email and contact.email.lower() == lead.email:
                 return contact.id
-    contact = await memory.records.upsert_contact(lead.name, workspace=workspace, email=lead.email, source="lead")
+    name = lead.name
+    if any(c.name.lower() == name.lower() for c in contacts):
+        name = f"{lead.name} <{lead.email}>" if lead.email else f"{lead.name} (lead {lead.first_seen_at:%Y-%m-%d})"
+    contact = await memory.records.upsert_contact(name, workspace=workspace, email=lead.email, source="lead")
     return contact.id
 
 

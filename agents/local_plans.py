@@ -35,7 +35,7 @@ _DROP = re.compile(r"^(?:drop|remove|delete|skip)\s+(?P<task>\S+)$", re.I)
 _RETRY = re.compile(r"^retry\s+(?P<task>\S+)$", re.I)
 _ADD = re.compile(r"^add\s+(?:(?P<owner>\w+)\s*:\s*)?(?P<title>.+)$", re.I)
 _DEADLINE = re.compile(r"^(?:deadline|due)\s+(?P<when>.+)$", re.I)
-_GOAL = re.compile(r"^(?:goal|objective|change(?: the)? (?:goal|objective)(?: to)?|change)\s+(?P<text>.+)$", re.I)
+_GOAL = re.compile(r"^(?:goal|objective|change(?: the)? (?:goal|objective)(?: to)?)\s+(?P<text>.+)$", re.I)
 
 
 def plan_choices(plan: Plan) -> Choices:
@@ -121,9 +121,11 @@ async def plan_command(
             approved = await plans.approve(objective_id, workspace=workspace, operator=plan.objective.operator)
             mine = sum(1 for t in approved.tasks if t.owner == "operator")
             agents = len(approved.tasks) - mine
+            theirs = f"The agents start on {_steps(agents)} now and report here" if agents else "No agent steps"
+            yours = f"your {_steps(mine)} {'is' if mine == 1 else 'are'} in your task list (type tasks)" if mine else ""
             return (
-                f"Plan #{objective_id} approved. The agents start on their {agents} steps now and report here; "
-                f"your {mine} steps are in your task list (type tasks). /plan {objective_id} shows progress.",
+                f"Plan #{objective_id} approved. {theirs}{'; ' + yours if yours else ''}. "
+                f"/plan {objective_id} shows progress.",
                 (),
             )
         if verb == "cancel":
@@ -176,6 +178,8 @@ async def _edit(
         if owner is None:
             return f"Steps can go to: me, {', '.join(OWNERS[1:])}.", ()
         title, due = split_deadline(m["title"], today=today)
+        if due is not None and due < today:
+            raise InvalidMemory(f"{due:%a %d %b %Y} is in the past")
         new = NewTask(slug(title), title, owner, "exploratory" if owner == "research" else "deterministic", due_on=due)
         edits = [Edit("add", new_task=new, why="you added it")]
     else:
@@ -228,6 +232,10 @@ async def _new_goal(
     return _revised(oid, revision)
 
 
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
+
+
 def _revised(objective_id: int, revision: Revision | None) -> str:
     if revision is None:
         return f"That changes nothing in plan #{objective_id}."
@@ -249,7 +257,7 @@ async def _history(plan: Plan, memory: MemoryService) -> str:
 def _find(plan: Plan, ref: str) -> PlanTask:
     ref = ref.strip().lstrip("#").rstrip(".,")
     for t in plan.tasks:
-        if (ref.isdigit() and t.id == int(ref)) or t.key == ref.lower():
+        if (ref.isascii() and ref.isdigit() and t.id == int(ref)) or t.key == ref.lower():
             return t
     raise NotFound(f"plan #{plan.objective.id} has no step {ref!r} (use the number shown by /plan {plan.objective.id})")
 

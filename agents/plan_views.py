@@ -106,7 +106,7 @@ def _task_line(t: PlanTask, keys: dict[int, str], today: date) -> str:
     who = "you" if t.owner == "operator" or t.status == "escalated" else t.owner
     due = f", due {t.due_on:%a %d %b}" if t.due_on else ""
     late = " OVERDUE" if t.due_on and t.due_on < today and t.status not in ("done", "cancelled") else ""
-    after = f", after {', '.join(keys.get(d, str(d)) for d in t.depends_on)}" if t.depends_on else ""
+    after = f", after {', '.join(str(d) for d in t.depends_on)}" if t.depends_on else ""
     extra = ""
     if t.status == "failed":
         extra = f" — failed (attempt {t.attempts}/{t.max_attempts}): {(t.error or '')[:120]}"

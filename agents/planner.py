@@ -30,7 +30,7 @@ from pydantic_ai.usage import UsageLimits
 from agents.context import build_context
 from agents.models import Budget, MeteredModel, ModelTiers, Prices
 from agents.untrusted import UNTRUSTED_DATA_RULE
-from memory import Edit, MemoryService, NewProject, NewTask, Plan, Revision
+from memory import Edit, InvalidMemory, MemoryService, NewProject, NewTask, Plan, Revision
 
 MAX_PROJECTS = 10
 MAX_TASKS_PER_PROJECT = 40
@@ -120,7 +120,14 @@ def _planning_context(ctx: RunContext[PlanningDeps]) -> str:
 @tactician.output_validator
 def _check_tactics(ctx: RunContext[PlanningDeps], tactics: Tactics) -> Tactics:
     """Make the model fix what code can check, before anything is saved."""
-    tactics = Tactics(tasks=[t for t in tactics.tasks if t.key not in ctx.deps.kept_keys] or tactics.tasks)
+    tactics = Tactics(
+        tasks=[
+            t.model_copy(update={"key": slug(t.key), "depends_on": [slug(d) for d in t.depends_on]})
+            for t in tactics.tasks
+            if slug(t.key) not in ctx.deps.kept_keys
+        ]
+        or tactics.tasks
+    )
     keys = [t.key for t in tactics.tasks]
     problems = []
     repeated = {k for k in keys if keys.count(k) > 1} | (set(keys) & ctx.deps.earlier_keys)
@@ -192,6 +199,8 @@ class Planner:
         """A draft plan for the objective in ``text`` (strategic pass, then a tactical pass per project)."""
         today = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
         outcome, deadline = split_deadline(text, today=today)
+        if deadline is not None and deadline < today:
+            raise InvalidMemory(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")
         context = await build_context(
             self.memory,
             workspace=workspace,
@@ -231,6 +240,7 @@ class Planner:
             success_measure=strategy.success_measure,
             projects=projects,
             conversation=conversation,
+            timezone=timezone,
         )
         return Drafted(plan, context.tokens, calls)
 
@@ -241,6 +251,8 @@ class Planner:
         Done tasks stay; open tasks the new plan no longer has are removed."""
         today = datetime.now(ZoneInfo(timezone)).date()
         new_outcome, deadline = split_deadline(outcome, today=today)
+        if deadline is not None and deadline < today:
+            raise InvalidMemory(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")
         deadline = deadline or plan.objective.deadline
         context = await build_context(
             self.memory,
@@ -333,6 +345,8 @@ def split_deadline(text: str, *, today: date) -> tuple[str, date | None]:
     quarter = _QUARTER.fullmatch(phrase)
     if quarter:  # "Q1" / "Q1 2027": the quarter's last day, the next one to end
         year = int(quarter.group("year") or today.year)
+        if not today.year - 1 <= year <= today.year + 50:
+            return text, None
         end = date(year, 3 * int(quarter.group("q")), 1) + relativedelta(months=1, days=-1)
         if end < today and not quarter.group("year"):
             end = date(year + 1, end.month, 1) + relativedelta(months=1, days=-1)

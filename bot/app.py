@@ -49,6 +49,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")  # pydantic-ai's first-run banner on a terminal
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)

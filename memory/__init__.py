@@ -54,6 +54,7 @@ from memory._plans import (
     Plans,
     PlanTask,
     Revision,
+    Superseded,
 )
 from memory._postgres import Database, open_database
 from memory._records import MAX_TITLE_CHARS, EventChanges, NewEvent
@@ -173,6 +174,7 @@ __all__ = [
     "SpendSummary",
     "StatementItem",
     "StoredMail",
+    "Superseded",
     "Task",
     "Turn",
     "open_memory",

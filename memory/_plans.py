@@ -17,21 +17,26 @@ import asyncio
 import graphlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from memory._postgres import Database
-from memory.errors import InvalidMemory, NotFound
+from memory.errors import InvalidMemory, MemoryError_, NotFound
 
 Owner = Literal["operator", "research", "drafting", "finance", "scheduling"]
 OWNERS: tuple[Owner, ...] = ("operator", "research", "drafting", "finance", "scheduling")
 TaskStatus = Literal["pending", "running", "done", "failed", "escalated", "cancelled"]
 ObjectiveStatus = Literal["draft", "active", "done", "cancelled"]
 MAX_OUTCOME_CHARS = 500
+
+
+class Superseded(MemoryError_):
+    """A worker's claim on a plan step was lost: dropped, reassigned, cancelled or taken over."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Objective:
     status: ObjectiveStatus
     revision: int
     conversation: str | None
+    timezone: str
     created_at: datetime
     approved_at: datetime | None
 
@@ -186,6 +192,7 @@ def _objective(row: dict[str, Any]) -> Objective:
         status=row["status"],
         revision=row["revision"],
         conversation=row["conversation"],
+        timezone=row["timezone"],
         created_at=row["created_at"],
         approved_at=row["approved_at"],
     )
@@ -216,13 +223,13 @@ def _plan_task(row: dict[str, Any]) -> PlanTask:
     )
 
 
-def _due_at(day: date | None) -> datetime | None:
-    """A plan date as the canonical task's due time (end of that day, UTC)."""
-    return datetime.combine(day, time(17), UTC) if day else None
+def _due_at(day: date | None, timezone: str) -> datetime | None:
+    """A plan date as the canonical task's due time: 17:00 that day on the operator's clock."""
+    return datetime.combine(day, time(17), ZoneInfo(timezone)) if day else None
 
 
 def _label(day: date | None) -> str:
-    return f"{day:%a %d %b}" if day else "no date"
+    return f"{day:%a %d %b %Y}" if day else "no date"
 
 
 # A task is ready when its plan is active, it is an agent's, its retry time has come (or its
@@ -264,7 +271,7 @@ _FINISH_OBJECTIVES = """
     UPDATE objectives o SET status = 'done', updated_at = now()
     WHERE o.workspace = %(workspace)s AND o.status = 'active'
       AND NOT EXISTS (SELECT 1 FROM plan_tasks p WHERE p.objective_id = o.id AND p.status NOT IN ('done', 'cancelled'))
-      AND EXISTS (SELECT 1 FROM plan_tasks p WHERE p.objective_id = o.id)
+      AND EXISTS (SELECT 1 FROM plan_tasks p WHERE p.objective_id = o.id AND p.status = 'done')
     RETURNING o.id
 """
 
@@ -287,6 +294,7 @@ class Plans:
         success_measure: str | None,
         projects: Sequence[NewProject],
         conversation: str | None = None,
+        timezone: str = "UTC",
     ) -> Plan:
         """A draft plan, written in one transaction. Dependencies must name keys of the same plan."""
         outcome = " ".join(outcome.split())
@@ -306,9 +314,10 @@ class Plans:
         def run() -> int:
             with self.db.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
-                    """INSERT INTO objectives (workspace, operator, outcome, deadline, success_measure, conversation)
-                       VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
-                    (workspace, operator, outcome, deadline, success_measure, conversation),
+                    """INSERT INTO objectives (workspace, operator, outcome, deadline, success_measure, conversation,
+                                               timezone)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                    (workspace, operator, outcome, deadline, success_measure, conversation, timezone),
                 ).fetchone()
                 assert row is not None
                 objective_id = int(row["id"])
@@ -385,16 +394,17 @@ class Plans:
         )
 
     async def all(self, workspace: str, *, include_closed: bool = False) -> list[Plan]:
-        def run() -> list[int]:
+        def run() -> list[Plan]:
             with self.db.connection() as conn:
                 rows = conn.execute(
                     """SELECT id FROM objectives WHERE workspace = %s AND (%s OR status IN ('draft', 'active'))
                        ORDER BY id""",
                     (workspace, include_closed),
                 ).fetchall()
-            return [int(r[0]) for r in rows]
 
-        return [self.get_sync(i, workspace) for i in await asyncio.to_thread(run)]
+            return [self.get_sync(int(r[0]), workspace) for r in rows]
+
+        return await asyncio.to_thread(run)
 
     async def revisions(self, objective_id: int, *, limit: int = 10) -> list[Revision]:
         def run() -> list[Revision]:
@@ -425,7 +435,7 @@ class Plans:
         def run() -> None:
             with self.db.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
-                    "SELECT status FROM objectives WHERE id = %s AND workspace = %s FOR UPDATE",
+                    "SELECT status, timezone FROM objectives WHERE id = %s AND workspace = %s FOR UPDATE",
                     (objective_id, workspace),
                 ).fetchone()
                 if row is None:
@@ -442,16 +452,23 @@ class Plans:
                     (objective_id,),
                 ).fetchall()
                 for step in steps:
-                    self._operator_task(cur, workspace, objective_id, _plan_task(step))
+                    self._operator_task(cur, workspace, objective_id, row["timezone"], _plan_task(step))
 
         await asyncio.to_thread(run)
         return await self.get(objective_id, workspace=workspace)
 
     @staticmethod
-    def _operator_task(cur: psycopg.Cursor[dict[str, Any]], workspace: str, objective_id: int, step: PlanTask) -> int:
+    def _operator_task(
+        cur: psycopg.Cursor[dict[str, Any]], workspace: str, objective_id: int, timezone: str, step: PlanTask
+    ) -> int:
         row = cur.execute(
             "INSERT INTO tasks (workspace, title, due_at, source) VALUES (%s, %s, %s, %s) RETURNING id",
-            (workspace, f"{step.title} (plan #{objective_id})"[:500], _due_at(step.due_on), f"plan:{objective_id}"),
+            (
+                workspace,
+                f"{step.title} (plan #{objective_id})"[:500],
+                _due_at(step.due_on, timezone),
+                f"plan:{objective_id}",
+            ),
         ).fetchone()
         assert row is not None
         cur.execute("UPDATE plan_tasks SET task_id = %s WHERE id = %s", (row["id"], step.id))
@@ -499,6 +516,7 @@ class Plans:
                 changes = [c for e in edits if (c := self._apply(cur, objective, e)) is not None]
                 if not changes:
                     return None
+                _check_acyclic(cur, objective.id)
                 revision = objective.revision + 1
                 cur.execute(
                     "UPDATE objectives SET revision = %s, updated_at = now() WHERE id = %s", (revision, objective_id)
@@ -538,7 +556,10 @@ class Plans:
                 return None
             cur.execute("UPDATE plan_tasks SET due_on = %s, updated_at = now() WHERE id = %s", (edit.due_on, task.id))
             if task.task_id:
-                cur.execute("UPDATE tasks SET due_at = %s WHERE id = %s", (_due_at(edit.due_on), task.task_id))
+                cur.execute(
+                    "UPDATE tasks SET due_at = %s WHERE id = %s",
+                    (_due_at(edit.due_on, objective.timezone), task.task_id),
+                )
             return Change("moved", task.title, _label(task.due_on), _label(edit.due_on), edit.why)
         if edit.kind == "depend":
             rows = cur.execute("SELECT id, key FROM plan_tasks WHERE objective_id = %s", (objective.id,)).fetchall()
@@ -568,15 +589,18 @@ class Plans:
         # reassign
         if edit.owner is None or edit.owner == task.owner:
             return None
+        # A running step is taken back: its worker's result no longer counts (finish/fail check the
+        # claim). The new owner starts afresh, not from the old owner's conversation.
         cur.execute(
             """UPDATE plan_tasks SET owner = %s, attempts = 0, error = NULL, next_attempt_at = NULL,
-                   status = CASE WHEN status IN ('failed', 'escalated') THEN 'pending' ELSE status END,
+                   checkpoint = NULL, claimed_until = NULL,
+                   status = CASE WHEN status IN ('failed', 'escalated', 'running') THEN 'pending' ELSE status END,
                    updated_at = now()
                WHERE id = %s""",
             (edit.owner, task.id),
         )
         if edit.owner == "operator" and task.task_id is None and objective.status == "active":
-            self._operator_task(cur, objective.workspace, objective.id, task)
+            self._operator_task(cur, objective.workspace, objective.id, objective.timezone, task)
         elif edit.owner != "operator" and task.task_id is not None:
             cur.execute("UPDATE tasks SET status = 'cancelled' WHERE id = %s AND status = 'open'", (task.task_id,))
             cur.execute("UPDATE plan_tasks SET task_id = NULL WHERE id = %s", (task.id,))
@@ -588,7 +612,10 @@ class Plans:
             raise InvalidMemory("nothing to add")
         rows = cur.execute("SELECT id, key FROM plan_tasks WHERE objective_id = %s", (objective.id,)).fetchall()
         keys = {r["key"]: int(r["id"]) for r in rows}
-        key = new.key if new.key not in keys else f"{new.key}-{len(keys) + 1}"
+        key, n = new.key, 1
+        while key in keys:
+            n += 1
+            key = f"{new.key}-{n}"
         _check_task(NewTask(key, new.title, new.owner, new.mode, new.instructions, (), new.due_on), {key})
         unknown = [k for k in new.depends_on if k not in keys]
         if unknown:
@@ -620,7 +647,7 @@ class Plans:
         ).fetchone()
         assert row is not None
         if new.owner == "operator" and objective.status == "active":
-            self._operator_task(cur, objective.workspace, objective.id, _plan_task(row))
+            self._operator_task(cur, objective.workspace, objective.id, objective.timezone, _plan_task(row))
         return Change("added", new.title, None, f"{new.owner}, {_label(new.due_on)}", edit.why)
 
     # -- execution -----------------------------------------------------------------------------
@@ -647,40 +674,69 @@ class Plans:
 
         return await asyncio.to_thread(run)
 
-    async def save_checkpoint(self, task_id: int, checkpoint: Any) -> None:
+    # A claim is (task id, attempt): everything a worker writes back checks that the step is still
+    # running under its attempt. A step the operator dropped, reassigned or cancelled meanwhile, or
+    # that another worker took over after the lease ran out, is no longer the worker's to write.
+
+    async def save_checkpoint(self, claimed: PlanTask, checkpoint: Any, *, lease: timedelta) -> None:
+        """Save the run so far and extend the lease; raises ``Superseded`` if the claim was lost."""
+
         def run() -> None:
             with self.db.connection() as conn:
-                conn.execute(
-                    "UPDATE plan_tasks SET checkpoint = %s, updated_at = now() WHERE id = %s AND status = 'running'",
-                    (Jsonb(checkpoint), task_id),
-                )
+                found = conn.execute(
+                    """UPDATE plan_tasks SET checkpoint = %s, claimed_until = now() + %s, updated_at = now()
+                       WHERE id = %s AND status = 'running' AND attempts = %s RETURNING id""",
+                    (Jsonb(checkpoint), lease, claimed.id, claimed.attempts),
+                ).fetchone()
+            if found is None:
+                raise Superseded(f"plan task {claimed.id} is no longer this worker's")
 
         await asyncio.to_thread(run)
 
-    async def finish(self, task_id: int, *, result: str) -> PlanTask:
-        def run() -> PlanTask:
+    async def finish(self, claimed: PlanTask, *, result: str) -> PlanTask | None:
+        """Done with ``result``; None if the claim was lost (the result is dropped)."""
+
+        def run() -> PlanTask | None:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
                     """UPDATE plan_tasks SET status = 'done', result = %s, error = NULL, finished_at = now(),
                            claimed_until = NULL, updated_at = now()
-                       WHERE id = %s RETURNING *""",
-                    (result, task_id),
+                       WHERE id = %s AND status = 'running' AND attempts = %s RETURNING *""",
+                    (result, claimed.id, claimed.attempts),
                 ).fetchone()
-            if row is None:
-                raise NotFound(f"there is no plan task {task_id}")
-            return _plan_task(row)
+            return _plan_task(row) if row else None
 
         return await asyncio.to_thread(run)
 
-    async def fail(self, task_id: int, *, error: str, retry_in: timedelta) -> Step:
-        """Record a failed attempt. Within the retry budget the task waits ``retry_in``; after it, the
-        task is escalated: the operator gets a task explaining the error, and the plan a revision."""
+    async def postpone(self, claimed: PlanTask, *, error: str, until: datetime) -> PlanTask | None:
+        """Not the step's fault (the spend cap): wait until ``until`` without using up a retry."""
 
-        def run() -> Step:
+        def run() -> PlanTask | None:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(
+                    """UPDATE plan_tasks SET status = 'failed', attempts = attempts - 1, error = %s,
+                           next_attempt_at = %s, claimed_until = NULL, updated_at = now()
+                       WHERE id = %s AND status = 'running' AND attempts = %s RETURNING *""",
+                    (error, until, claimed.id, claimed.attempts),
+                ).fetchone()
+            return _plan_task(row) if row else None
+
+        return await asyncio.to_thread(run)
+
+    async def fail(self, claimed: PlanTask, *, error: str, retry_in: timedelta) -> Step | None:
+        """Record a failed attempt. Within the retry budget the task waits ``retry_in``; after it, the
+        task is escalated: the operator gets a task explaining the error, and the plan a revision.
+        None if the claim was lost."""
+        task_id = claimed.id
+
+        def run() -> Step | None:
             with self.db.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-                row = cur.execute("SELECT * FROM plan_tasks WHERE id = %s FOR UPDATE", (task_id,)).fetchone()
+                row = cur.execute(
+                    "SELECT * FROM plan_tasks WHERE id = %s AND status = 'running' AND attempts = %s FOR UPDATE",
+                    (task_id, claimed.attempts),
+                ).fetchone()
                 if row is None:
-                    raise NotFound(f"there is no plan task {task_id}")
+                    return None
                 task = _plan_task(row)
                 if task.attempts < task.max_attempts:
                     row = cur.execute(
@@ -706,7 +762,7 @@ class Plans:
                     (
                         objective["workspace"],
                         f"{task.title} (plan #{task.objective_id}; the {task.owner} agent could not do it)"[:500],
-                        _due_at(task.due_on),
+                        _due_at(task.due_on, objective["timezone"]),
                         f"plan:{task.objective_id}",
                     ),
                 ).fetchone()
@@ -786,6 +842,19 @@ class Plans:
         return await asyncio.to_thread(run)
 
 
+def _check_acyclic(cur: psycopg.Cursor[dict[str, Any]], objective_id: int) -> None:
+    """Refuse an edit that makes steps wait for each other in a circle (they would never run)."""
+    rows = cur.execute(
+        "SELECT id, title, depends_on FROM plan_tasks WHERE objective_id = %s", (objective_id,)
+    ).fetchall()
+    titles = {r["id"]: r["title"] for r in rows}
+    try:
+        graphlib.TopologicalSorter({r["id"]: r["depends_on"] or () for r in rows}).prepare()
+    except graphlib.CycleError as err:
+        loop = " → ".join(titles.get(i, str(i)) for i in err.args[1])
+        raise InvalidMemory(f"that would make steps wait for each other in a circle: {loop}") from err
+
+
 def _check_task(task: NewTask, keys: set[str]) -> None:
     if not task.key or len(task.key) > 60:
         raise InvalidMemory(f"task key {task.key!r} must be 1 to 60 characters")
@@ -816,5 +885,6 @@ __all__ = [
     "Plans",
     "Revision",
     "Step",
+    "Superseded",
     "TaskStatus",
 ]

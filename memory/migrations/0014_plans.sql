@@ -11,6 +11,7 @@ CREATE TABLE objectives (
     status           text NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'active', 'done', 'cancelled')),
     revision         integer NOT NULL DEFAULT 1,
     conversation     text,                       -- where progress reports go
+    timezone         text NOT NULL DEFAULT 'UTC', -- the operator's zone when planned: a step is due at 17:00 there
     created_at       timestamptz NOT NULL DEFAULT now(),
     approved_at      timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now()

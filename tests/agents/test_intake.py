@@ -99,6 +99,17 @@ async def test_a_lead_from_chat_gets_contact_memory_reply_approval_and_task_once
     assert await counts(app, workspace) == before
 
 
+async def test_a_lead_never_rewrites_or_vouches_through_a_contact_with_the_same_name(app: App, workspace: str) -> None:
+    await app.memory.records.upsert_contact("Jane Doe", workspace=workspace, email="jane@client.test")
+    reply = await FakeChat(app, workspace).say(LEAD)  # another Jane Doe, at jane@foo.test
+
+    assert "jane@foo.test is not among your known contacts" in reply
+    contacts = {c.name: c.email for c in await app.memory.records.list_contacts(workspace=workspace)}
+    assert contacts == {"Jane Doe": "jane@client.test", "Jane Doe <jane@foo.test>": "jane@foo.test"}
+    known = await asyncio.to_thread(app.memory.records.known_counterparties_sync, workspace)
+    assert "jane@client.test" in known and "jane@foo.test" not in known
+
+
 async def test_duplicate_delivery_racing_itself_takes_the_lead_once(app: App, workspace: str) -> None:
     lead = Lead("Ann Lee", "ann@lee.test", "bookkeeping", "email:<ann-1@lee.test>", "email", datetime.now(UTC))
 

@@ -70,7 +70,7 @@ def _retainer_script(**behaviours) -> PlanScript:  # type: ignore[no-untyped-def
     )
 
 
-def _executor(app, script: PlanScript) -> PlanExecutor:  # type: ignore[no-untyped-def]
+def _executor(app, script: PlanScript, *, batch: int = 4) -> PlanExecutor:  # type: ignore[no-untyped-def]
     return PlanExecutor(
         app.memory,
         app.gate,
@@ -79,6 +79,7 @@ def _executor(app, script: PlanScript) -> PlanExecutor:  # type: ignore[no-untyp
         Prices(Decimal(0), Decimal(0)),
         app.settings.context_token_budget,
         retry_base=timedelta(0),
+        batch=batch,
     )
 
 
@@ -307,7 +308,7 @@ async def test_changing_the_objective_replans_and_shows_the_diff(with_model, wor
     script = _retainer_script(Research=["Agencies."])
     app = with_model(script)
     chat, plan_id = await _approved_plan(app, workspace, script)
-    await _executor(app, script).tick(workspace, timezone=TZ)  # one round: only the research was ready
+    await _executor(app, script, batch=1).tick(workspace, timezone=TZ)  # one step: the research
     # the tactician's answer to the re-plan: keep rank (later), drop the pitch, add a webinar
     script.tactics.append(
         {
@@ -400,7 +401,7 @@ async def test_the_briefing_shows_plan_progress(with_model, workspace: str) -> N
     script = _retainer_script(Research=["Agencies."])
     app = with_model(script)
     _, plan_id = await _approved_plan(app, workspace, script)
-    await _executor(app, script).tick(workspace, timezone=TZ)
+    await _executor(app, script, batch=1).tick(workspace, timezone=TZ)  # the research step
 
     briefing = await assemble(
         app.memory, app.gate, workspace=workspace, timezone=TZ, budget=Budget(Decimal(1), Decimal(1)), chart=False
@@ -445,7 +446,7 @@ async def test_progress_per_objective_is_a_metric(with_model, workspace: str) ->
     script = _retainer_script(Research=["Agencies."])
     app = with_model(script)
     _, plan_id = await _approved_plan(app, workspace, script)
-    await _executor(app, script).tick(workspace, timezone=TZ)  # the research step
+    await _executor(app, script, batch=1).tick(workspace, timezone=TZ)  # the research step
     with app.memory.db.connection() as conn:  # the operator's call is late
         conn.execute(
             "UPDATE plan_tasks SET due_on = %s WHERE objective_id = %s AND owner = 'operator'",
@@ -476,3 +477,106 @@ async def test_each_step_runs_in_its_mode(with_model, workspace: str) -> None:  
         assert f"Mode: {mode}." in (info.instructions or ""), word
         assert (info.model_settings or {}).get("temperature") == temperature, word
     assert "two or three clearly labelled variants" in (script.seen["Draft"].instructions or "")
+
+
+async def test_a_step_dropped_or_reassigned_while_it_runs_is_not_brought_back(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    """The operator drops one step and takes another while agents are working on them: what the
+    agents then report (a result or a failure) must not revive the step."""
+    script = _retainer_script()
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    plans = app.memory.plans
+    (research,) = await plans.claim(workspace=workspace, limit=1, lease=timedelta(minutes=5))
+    assert research.key == "prospects" and research.status == "running"
+
+    assert "removed" in await chat.say(f"/plan {plan_id} drop {research.id}")
+    assert await plans.finish(research, result="late result") is None
+    assert await plans.fail(research, error="late failure", retry_in=timedelta(0)) is None
+    assert (await plans.get(plan_id, workspace=workspace)).task(research.id).status == "cancelled"
+    assert await plans.claim(workspace=workspace, limit=5, lease=timedelta(minutes=5)) != []  # rank is free now
+
+    rank = next(t for t in (await plans.get(plan_id, workspace=workspace)).tasks if t.key == "rank")
+    assert rank.status == "running"
+    await chat.say(f"/plan {plan_id} assign {rank.id} to me")
+    assert await plans.fail(rank, error="late failure", retry_in=timedelta(0)) is None
+    rank = (await plans.get(plan_id, workspace=workspace)).task(rank.id)
+    assert (rank.owner, rank.status, rank.checkpoint) == ("operator", "pending", None)
+    await chat.say(f"done {rank.task_id}")  # the operator does it: the step follows
+    await _executor(app, script).tick(workspace, timezone=TZ, report=False)
+    assert (await plans.get(plan_id, workspace=workspace)).task(rank.id).status == "done"
+
+
+async def test_edits_that_would_make_steps_wait_in_a_circle_are_refused(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from memory import Edit, InvalidMemory
+
+    script = _retainer_script()
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    prospects = next(t for t in plan.tasks if t.key == "prospects")
+
+    with pytest.raises(InvalidMemory, match="circle"):
+        await app.memory.plans.revise(
+            plan_id, workspace=workspace, reason="test", edits=[Edit("depend", prospects.id, after=("pitch",))]
+        )
+    with pytest.raises(InvalidMemory, match="circle"):
+        await app.memory.plans.revise(
+            plan_id, workspace=workspace, reason="test", edits=[Edit("depend", prospects.id, after=("prospects",))]
+        )
+    assert (await app.memory.plans.get(plan_id, workspace=workspace)).task(prospects.id).depends_on == ()
+
+
+async def test_odd_plan_commands_get_clear_answers(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script()
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    before = await app.memory.plans.get(plan_id, workspace=workspace)
+
+    assert "don't know that plan command" in await chat.say(f"/plan {plan_id} change 7 to friday")
+    assert "no step '²'" in await chat.say(f"/plan {plan_id} drop ²")
+    assert "don't know that plan command" in await chat.say(f"/plan {plan_id} move")
+    assert "in the past" in await chat.say(f"/plan {plan_id} add research: old news by 10 Dec 1999")
+    assert "has passed" in await chat.say("/objective Land a client by 10 Dec 1999")
+    assert "no plan" in await chat.say("/plan 999999999999 approve")
+    assert all(r.ok or "couldn't" in r.text or "don't know" in r.text for r in chat.replies)
+
+    after = await app.memory.plans.get(plan_id, workspace=workspace)
+    assert after.objective == before.objective and after.tasks == before.tasks
+
+
+async def test_a_plan_whose_steps_were_all_dropped_is_not_announced_complete(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script()
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    for t in (await app.memory.plans.get(plan_id, workspace=workspace)).tasks:
+        await chat.say(f"/plan {plan_id} drop {t.id}")
+
+    await _executor(app, script).tick(workspace, timezone=TZ)
+
+    assert (await app.memory.plans.get(plan_id, workspace=workspace)).objective.status == "active"
+    notices = _rows(app, "SELECT body FROM schedules WHERE workspace = %s AND kind = 'notice'", workspace)
+    assert not any("complete" in n[0] for n in notices)
+
+
+async def test_the_spend_cap_pauses_a_step_without_using_up_its_retries(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script(Research=["Agencies."])
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    broke = PlanExecutor(
+        app.memory,
+        app.gate,
+        script.tiers(),
+        Budget(Decimal(0), Decimal(0)),  # nothing left to spend
+        Prices(Decimal(0), Decimal(0)),
+        app.settings.context_token_budget,
+        retry_base=timedelta(0),
+    )
+
+    ran = await broke.run_until_idle(workspace, timezone=TZ)
+
+    research = (await app.memory.plans.get(plan_id, workspace=workspace)).tasks[0]
+    assert ran == 1 and script.calls["Research"] == 0
+    assert (research.status, research.attempts) == ("failed", 0)
+    assert research.next_attempt_at is not None and research.next_attempt_at > datetime.now(UTC) + timedelta(minutes=50)
+    notices = " ".join(r[0] for r in _rows(app, "SELECT body FROM schedules WHERE workspace = %s", workspace))
+    assert "⏸ Research 20 agencies that fit" in notices and "try again at" in notices
