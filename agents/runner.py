@@ -17,6 +17,7 @@ from agents.context import build_context
 from agents.gate import Gate
 from agents.local_tier import needs_model_message
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, Tier, choose_tier
+from agents.planner import Planner
 from agents.team import TurnDeps, action_from_metadata, coordinator
 from memory import MemoryService
 from policies import Approval, Decision
@@ -65,6 +66,8 @@ class AgentRunner:
             self.budget,
             self.prices,
             context.text,
+            conversation=conversation,
+            planner=Planner(self.memory, self.tiers, self.budget, self.prices, self.context_budget),
         )
         model = deps.model_for("coordinator")
         try:

@@ -22,10 +22,12 @@ from pydantic_ai import Agent, ApprovalRequired, DeferredToolRequests, RunContex
 from agents import drafts
 from agents.gate import Gate
 from agents.models import Budget, MeteredModel, ModelTiers, Prices, Tier
+from agents.plan_views import render_plan
+from agents.planner import Planner
 from agents.untrusted import UNTRUSTED_DATA_RULE, fence_email
 from connectors import ConnectorError
 from connectors.calendar import free_slots
-from memory import DraftKind, MemoryService, NotFound
+from memory import DraftKind, InvalidMemory, MemoryService, NotFound
 from policies import Action
 
 
@@ -44,6 +46,8 @@ class TurnDeps:
     context: str
     notes: list[str] = field(default_factory=list)  # things done at "notify" level, told to the operator
     spent: list[Decimal] = field(default_factory=list)  # cost of each model request this turn
+    conversation: str = ""  # where the turn came from (plans made in it report there)
+    planner: Planner | None = None  # turns an objective into a draft plan (the coordinator's propose_plan)
 
     def model_for(self, agent: str, tier: Tier | None = None) -> MeteredModel:
         used, model = self.tiers.pick(tier or self.tier)
@@ -332,6 +336,32 @@ async def _act(ctx: RunContext[TurnDeps], action: Action) -> str:
     if decision.level == "notify":
         deps.notes.append(f"Done (you asked to be told): {done.summary} [#{done.audit_id}]")
     return f"Done: {done.summary} [#{done.audit_id}]"
+
+
+@coordinator.tool
+async def propose_plan(ctx: RunContext[TurnDeps], objective: str) -> str:
+    """Turn a business objective (an outcome, ideally with a deadline, e.g. "Land 3 new retainer
+    clients by March") into a draft plan of projects and steps. Nothing runs until the operator
+    approves it; tell them the plan number and how to approve."""
+    deps = ctx.deps
+    if deps.planner is None:
+        return "Planning is not available here."
+    try:
+        drafted = await deps.planner.draft(
+            objective,
+            workspace=deps.workspace,
+            operator=deps.operator,
+            conversation=deps.conversation,
+            timezone=deps.gate.timezone,
+        )
+    except InvalidMemory as err:
+        return f"No plan was made: {err}."
+    plan = drafted.plan
+    today = datetime.now(ZoneInfo(deps.gate.timezone)).date()
+    return (
+        f"{render_plan(plan, today)}\n\nSaved as a draft. The operator approves it with "
+        f"`/plan {plan.objective.id} approve` or edits it first (`/plan {plan.objective.id}` shows how)."
+    )
 
 
 @coordinator.tool

@@ -580,3 +580,21 @@ async def test_the_spend_cap_pauses_a_step_without_using_up_its_retries(with_mod
     assert research.next_attempt_at is not None and research.next_attempt_at > datetime.now(UTC) + timedelta(minutes=50)
     notices = " ".join(r[0] for r in _rows(app, "SELECT body FROM schedules WHERE workspace = %s", workspace))
     assert "⏸ Research 20 agencies that fit" in notices and "try again at" in notices
+
+
+async def test_the_coordinator_turns_an_objective_in_plain_words_into_a_draft_plan(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.models import call, last_tool_result
+
+    script = _retainer_script()
+    script.coordinator = [
+        call("propose_plan", objective="Land 3 new retainer clients by March"),
+        lambda messages: ModelResponse(parts=[TextPart(last_tool_result(messages))], usage=USAGE),
+    ]
+    app = with_model(script)
+
+    reply = await FakeChat(app, workspace).say("help me land three new retainer clients before spring")
+
+    (plan,) = await app.memory.plans.all(workspace)
+    assert plan.objective.status == "draft" and len(plan.tasks) == 4
+    assert f"`/plan {plan.objective.id} approve`" in reply and "Research 20 agencies that fit" in reply
+    assert script.calls["Research"] == 0  # nothing ran

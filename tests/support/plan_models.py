@@ -72,6 +72,7 @@ class PlanScript:
     prompts: dict[str, list[str]] = field(default_factory=dict)
     request_sizes: list[int] = field(default_factory=list)  # characters sent per planning request
     seen: dict[str, AgentInfo] = field(default_factory=dict)  # title word → what the specialist was given
+    coordinator: list[Callable[[list[ModelMessage]], ModelResponse]] = field(default_factory=list)
 
     def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         output = info.output_tools[0] if info.output_tools else None
@@ -86,6 +87,12 @@ class PlanScript:
             self.request_sizes.append(_size(messages, info))
             answer = self.tactics[min(n, len(self.tactics) - 1)]
             return ModelResponse(parts=[ToolCallPart(output.name, answer)], usage=USAGE)
+        if any(tool.name == "propose_plan" for tool in info.function_tools):
+            n = self.calls["coordinator"]
+            self.calls["coordinator"] += 1
+            if n < len(self.coordinator):
+                return self.coordinator[n](messages)
+            return ModelResponse(parts=[TextPart("I drafted a plan; approve it when you're ready.")], usage=USAGE)
         prompt = prompt_of(messages)
         title = next((line for line in prompt.splitlines() if line.startswith("Your task:")), "")
         for word, steps in self.behaviours.items():
