@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from agents.gate import Gate
 from agents.models import Budget
-from agents.plan_views import summary_line
+from agents.plan_views import next_for_you, summary_line
 from memory import Delivery, MemoryService
 
 CHART_DAYS = 14
@@ -77,7 +77,9 @@ async def assemble(
     lines += [f"- today: #{t.id} {t.title}" for t in due_today[:LIST_LIMIT]]
     if plans:
         lines.append(f"Plans: {len(plans)} open.")
-        lines += [f"- {summary_line(p, local_today)}" for p in plans[:LIST_LIMIT]]
+        for plan in plans[:LIST_LIMIT]:
+            lines.append(f"- {summary_line(plan, local_today)}")
+            lines += [f"  - next for you: task #{t.task_id} {t.title}" for t in next_for_you(plan)[:2]]
     lines.append(f"Waiting for your approval: {len(waiting)}." if waiting else "Nothing waits for your approval.")
     lines += [f"- {a.action.summary} (code {a.id})" for a in waiting[:LIST_LIMIT]]
     if overdue_invoices:

@@ -49,6 +49,11 @@ def progress(plan: Plan, today: date) -> Progress:
     )
 
 
+def next_for_you(plan: Plan) -> list[PlanTask]:
+    """The operator's steps that can be done now (everything they wait for is done)."""
+    return [t for t in plan.tasks if t.status in ("pending", "escalated") and t.task_id is not None and _ready(t, plan)]
+
+
 def _ready(task: PlanTask, plan: Plan) -> bool:
     status = {t.id: t.status for t in plan.tasks}
     return all(status.get(d) in ("done", "cancelled") for d in task.depends_on)
@@ -148,4 +153,13 @@ def render_diff(plan_id: int, revision: int, changes: tuple[Change, ...] | list[
     return "\n".join([head] + [f"- {describe_change(c)}" for c in changes])
 
 
-__all__ = ["MINUTES_SAVED", "Progress", "describe_change", "progress", "render_diff", "render_plan", "summary_line"]
+__all__ = [
+    "MINUTES_SAVED",
+    "Progress",
+    "describe_change",
+    "next_for_you",
+    "progress",
+    "render_diff",
+    "render_plan",
+    "summary_line",
+]

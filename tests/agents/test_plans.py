@@ -410,6 +410,13 @@ async def test_the_briefing_shows_plan_progress(with_model, workspace: str) -> N
     assert "Plans: 1 open." in briefing.text
     assert f"#{plan_id} Land 3 new retainer clients (by " in briefing.text
     assert "1/4 done" in briefing.text and "~0.8 h saved" in briefing.text
+    assert "next for you" not in briefing.text  # the operator's call waits for the ranking and the pitch
+    await _executor(app, script).run_until_idle(workspace, timezone=TZ)
+    briefing = await assemble(
+        app.memory, app.gate, workspace=workspace, timezone=TZ, budget=Budget(Decimal(1), Decimal(1)), chart=False
+    )
+    call = next(t for t in (await app.memory.plans.get(plan_id, workspace=workspace)).tasks if t.owner == "operator")
+    assert f"  - next for you: task #{call.task_id} Call the top five prospects" in briefing.text
 
 
 async def test_a_drafting_step_leaves_a_versioned_draft_that_a_rerun_reuses(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]

@@ -301,3 +301,37 @@ async def test_an_update_fetched_by_a_process_that_died_is_answered_after_the_re
     assert reply["text"].startswith("Noted that: the Hooli contract ends in June")
     assert await app.memory.inbox.pending("telegram", bot_id) == []  # handled, so not replayed again
     assert [m.text for m in await app.memory.list(workspace)] == ["the Hooli contract ends in June"]
+
+
+async def test_a_plan_is_approved_with_its_button_and_reports_through_telegram(
+    with_model, telegram: FakeTelegram, workspace: str
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.agents.test_plans import TZ, _executor, _retainer_script
+    from tests.bot.test_scheduler import lead, until
+
+    script = _retainer_script(Research=["Agencies: Northwind, Globex."])
+    app = with_model(script)
+    channel = await _channel(app, telegram, workspace)
+    app.outbound.register("telegram", channel.send)
+    try:
+        telegram.push_text("/objective Land 3 new retainer clients by March")
+        [drafted] = await telegram.wait_for("sendMessage", 1)
+        buttons = drafted["reply_markup"]["inline_keyboard"][0]
+        assert [b["text"] for b in buttons] == ["Approve plan", "Cancel"]
+        assert "<b>Plan #" in drafted["text"] and "Research 20 agencies that fit" in drafted["text"]
+        message = {"message_id": 5, "date": 0, "chat": {"id": OWNER, "type": "private"}, "text": "Plan"}
+        telegram.push_callback(buttons[0]["callback_data"], message=message)
+        [approved] = await telegram.wait_for("editMessageText", 1)
+        assert "approved" in approved["text"]
+
+        await _executor(app, script, batch=1).tick(workspace, timezone=TZ)  # the research step reports
+        await lead(app, "telegram")
+        await until(lambda: any("✓ Research" in m["text"] for m in telegram.calls("sendMessage")))
+    finally:
+        await app.scheduler.stop()
+        app.outbound.unregister("telegram")
+        await channel.stop()
+    report = next(m for m in telegram.calls("sendMessage") if "✓ Research" in m["text"])
+    assert int(report["chat_id"]) == OWNER and "Northwind, Globex" in report["text"]
+    (plan,) = await app.memory.plans.all(workspace)
+    assert plan.objective.conversation == f"telegram:{OWNER}" and plan.objective.status == "active"
