@@ -14,6 +14,7 @@ strategic and tactical passes); everything else works without one:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -45,18 +46,22 @@ def plan_choices(plan: Plan) -> Choices:
     return ()
 
 
-async def objective(
-    text: str,
-    *,
-    memory: MemoryService,
-    planner: Planner | None,
-    workspace: str,
-    operator: str,
-    conversation: str,
-    timezone: str,
-    today: date,
-) -> tuple[str, Choices, bool]:
+@dataclass(frozen=True)
+class PlanChat:
+    """Who is asking, where, and with what: the context every plan command runs in."""
+
+    memory: MemoryService
+    planner: Planner | None
+    workspace: str
+    operator: str
+    conversation: str
+    timezone: str
+    today: date
+
+
+async def objective(text: str, chat: PlanChat) -> tuple[str, Choices, bool]:
     """Draft a plan for an objective. Returns (reply, buttons, ok)."""
+    planner, today = chat.planner, chat.today
     if planner is None or not planner.available:
         outcome, _ = split_deadline(text, today=today)
         return (
@@ -68,7 +73,11 @@ async def objective(
         )
     try:
         drafted = await planner.draft(
-            text, workspace=workspace, operator=operator, conversation=conversation, timezone=timezone
+            text,
+            workspace=chat.workspace,
+            operator=chat.operator,
+            conversation=chat.conversation,
+            timezone=chat.timezone,
         )
     except BudgetExceeded as err:
         return f"{err}, so I made no plan and saved nothing.", (), False
@@ -89,26 +98,16 @@ async def objective(
     return reply, plan_choices(plan), True
 
 
-async def list_plans(memory: MemoryService, workspace: str, today: date) -> str:
-    plans = await memory.plans.all(workspace)
+async def list_plans(chat: PlanChat) -> str:
+    plans, today = await chat.memory.plans.all(chat.workspace), chat.today
     if not plans:
         return 'No open plans. State an objective: "/objective Land 3 new retainer clients by March".'
     return "\n".join(["*Plans*"] + [f"- {summary_line(p, today)}" for p in plans])
 
 
-async def plan_command(
-    objective_id: int,
-    rest: str,
-    *,
-    memory: MemoryService,
-    planner: Planner | None,
-    workspace: str,
-    conversation: str,
-    timezone: str,
-    today: date,
-) -> tuple[str, Choices]:
+async def plan_command(objective_id: int, rest: str, chat: PlanChat) -> tuple[str, Choices]:
     """``/plan <id> [subcommand]``. Business refusals are replies; unknown ids say so."""
-    plans = memory.plans
+    plans, workspace, today = chat.memory.plans, chat.workspace, chat.today
     rest = rest.strip()
     try:
         plan = await plans.get(objective_id, workspace=workspace)
@@ -116,7 +115,7 @@ async def plan_command(
         if not rest or verb in ("show", "details", "results"):
             return render_plan(plan, today, results=verb in ("details", "results")), plan_choices(plan)
         if verb in ("changes", "history", "diff"):
-            return await _history(plan, memory), ()
+            return await _history(plan, chat.memory), ()
         if verb == "approve":
             approved = await plans.approve(objective_id, workspace=workspace, operator=plan.objective.operator)
             mine = sum(1 for t in approved.tasks if t.owner == "operator")
@@ -131,29 +130,20 @@ async def plan_command(
         if verb == "cancel":
             await plans.cancel(objective_id, workspace=workspace)
             return f"Plan #{objective_id} cancelled; its open steps and tasks were cancelled too.", ()
-        return await _edit(plan, rest, memory, planner, workspace, conversation, timezone, today)
+        return await _edit(plan, rest, chat)
     except NotFound as err:
         return f"{_sentence(err)} /plans lists your plans.", ()
     except InvalidMemory as err:
         return f"I couldn't do that: {_sentence(err)}", ()
 
 
-async def _edit(
-    plan: Plan,
-    rest: str,
-    memory: MemoryService,
-    planner: Planner | None,
-    workspace: str,
-    conversation: str,
-    timezone: str,
-    today: date,
-) -> tuple[str, Choices]:
-    oid = plan.objective.id
+async def _edit(plan: Plan, rest: str, chat: PlanChat) -> tuple[str, Choices]:
+    oid, today = plan.objective.id, chat.today
     if m := _GOAL.match(rest):
-        return await _new_goal(plan, m["text"], memory, planner, workspace, conversation, timezone, today), ()
+        return await _new_goal(plan, m["text"], chat), ()
     if m := _RETRY.match(rest):
         task = _find(plan, m["task"])
-        await memory.plans.retry(task.id, workspace=workspace)
+        await chat.memory.plans.retry(task.id, workspace=chat.workspace)
         return f"“{task.title}” goes back to the {task.owner} agent with a fresh retry budget, from its checkpoint.", ()
     edits: list[Edit]
     if m := _MOVE.match(rest):
@@ -189,29 +179,22 @@ async def _edit(
             "`approve`, `cancel`, `changes`.",
             (),
         )
-    _, revision = await memory.plans.revise(
-        oid, workspace=workspace, reason="the operator edited the plan", edits=edits
+    _, revision = await chat.memory.plans.revise(
+        oid, workspace=chat.workspace, reason="the operator edited the plan", edits=edits
     )
     return _revised(oid, revision), ()
 
 
-async def _new_goal(
-    plan: Plan,
-    text: str,
-    memory: MemoryService,
-    planner: Planner | None,
-    workspace: str,
-    conversation: str,
-    timezone: str,
-    today: date,
-) -> str:
-    oid = plan.objective.id
+async def _new_goal(plan: Plan, text: str, chat: PlanChat) -> str:
+    oid, planner = plan.objective.id, chat.planner
     if planner is None or not planner.available:
-        outcome, deadline = split_deadline(text, today=today)
+        outcome, deadline = split_deadline(text, today=chat.today)
         edits = [Edit("outcome", title=outcome, why="you changed it")]
         if deadline:
             edits.append(Edit("deadline", due_on=deadline, why="you changed it"))
-        _, revision = await memory.plans.revise(oid, workspace=workspace, reason="the objective changed", edits=edits)
+        _, revision = await chat.memory.plans.revise(
+            oid, workspace=chat.workspace, reason="the objective changed", edits=edits
+        )
         return (
             _revised(oid, revision)
             + "\nThe steps are unchanged: re-planning them needs a language model (`soloos doctor`)."
@@ -221,9 +204,9 @@ async def _new_goal(
             plan,
             outcome=text,
             reason="you changed the objective",
-            workspace=workspace,
-            conversation=conversation,
-            timezone=timezone,
+            workspace=chat.workspace,
+            conversation=chat.conversation,
+            timezone=chat.timezone,
         )
     except BudgetExceeded as err:
         return f"{err}, so I did not re-plan; the plan is unchanged."
@@ -288,4 +271,4 @@ def today_in(timezone: str) -> date:
     return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
 
 
-__all__ = ["list_plans", "objective", "plan_choices", "plan_command", "today_in"]
+__all__ = ["PlanChat", "list_plans", "objective", "plan_choices", "plan_command", "today_in"]

@@ -364,31 +364,21 @@ async def _edit(token: str, field: str, value: str, ctx: LocalContext) -> Answer
 
 
 async def _plans(routed: Routed, ctx: LocalContext) -> Answer:
-    today = local_plans.today_in(ctx.timezone)
-    if routed.kind == "plans":
-        return Answer(await local_plans.list_plans(ctx.memory, ctx.workspace, today))
-    if routed.kind == "objective":
-        text, choices, ok = await local_plans.objective(
-            routed.text,
-            memory=ctx.memory,
-            planner=ctx.planner,
-            workspace=ctx.workspace,
-            operator=ctx.operator,
-            conversation=ctx.conversation,
-            timezone=ctx.timezone,
-            today=today,
-        )
-        return Answer(text, choices, ok=ok)
-    text, choices = await local_plans.plan_command(
-        int(routed.args["id"]),
-        routed.text,
-        memory=ctx.memory,
-        planner=ctx.planner,
-        workspace=ctx.workspace,
-        conversation=ctx.conversation,
-        timezone=ctx.timezone,
-        today=today,
+    chat = local_plans.PlanChat(
+        ctx.memory,
+        ctx.planner,
+        ctx.workspace,
+        ctx.operator,
+        ctx.conversation,
+        ctx.timezone,
+        local_plans.today_in(ctx.timezone),
     )
+    if routed.kind == "plans":
+        return Answer(await local_plans.list_plans(chat))
+    if routed.kind == "objective":
+        text, choices, ok = await local_plans.objective(routed.text, chat)
+        return Answer(text, choices, ok=ok)
+    text, choices = await local_plans.plan_command(int(routed.args["id"]), routed.text, chat)
     return Answer(text, choices)
 
 

@@ -5,33 +5,24 @@ Several processes may run it on one database: tasks are claimed with SKIP LOCKED
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from agents.executor import PlanExecutor
+from bot.background import Background
 
 log = logging.getLogger(__name__)
 
 
-class PlanWorker:
+class PlanWorker(Background):
+    name = "plan-worker"
+
     def __init__(self, executor: PlanExecutor, *, workspace: str, operator: str, timezone: str, every: float) -> None:
         self.executor = executor
         self.workspace = workspace
         self.operator = operator
         self.timezone = timezone
         self.every = every
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.stop()
-        self._task = asyncio.create_task(self._run(), name="plan-worker")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        super().__init__()
 
     async def _run(self) -> None:
         while True:

@@ -7,7 +7,6 @@ through the same at-most-once delivery log as reminders — never silence.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ import psycopg
 
 from agents.gate import Gate
 from agents.intake import take_mail_leads
+from bot.background import Background
 from bot.leadership import lead
 from connectors.registry import saved, sync
 from memory import MemoryService
@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 RUNBOOK = "docs/runbooks/connector-auth-failure.md"
 
 
-class Syncer:
+class Syncer(Background):
+    name = "connector-sync"
+
     def __init__(
         self,
         memory: MemoryService,
@@ -46,18 +48,7 @@ class Syncer:
         self.timezone = timezone
         self.conninfo = conninfo
         self.every = every
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.stop()
-        self._task = asyncio.create_task(self._run(), name="connector-sync")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        super().__init__()
 
     async def _run(self) -> None:
         await lead(

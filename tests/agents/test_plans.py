@@ -15,7 +15,7 @@ from agents.briefing import assemble
 from agents.executor import PlanExecutor
 from agents.planner import split_deadline
 from tests.support.chat import FakeChat
-from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, task
+from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, retainer_plan, task
 
 TZ = "Europe/Berlin"
 
@@ -40,34 +40,7 @@ def _day(n: int) -> str:
 
 
 def _retainer_script(**behaviours) -> PlanScript:  # type: ignore[no-untyped-def]
-    """Two projects; the second depends on the first across projects."""
-    return PlanScript(
-        strategy={
-            "success_measure": "3 signed retainers of at least 2k/month",
-            "deadline": None,
-            "projects": [
-                {"title": "Build the prospect list", "purpose": "know who to talk to"},
-                {"title": "Outreach", "purpose": "start conversations"},
-            ],
-        },
-        tactics=[
-            {
-                "tasks": [
-                    task("prospects", "Research 20 agencies that fit", "research", due=_day(7), mode="exploratory"),
-                    task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_day(9)),
-                ]
-            },
-            {
-                "tasks": [
-                    task(
-                        "pitch", "Draft the outreach pitch", "drafting", after=("rank",), due=_day(12), mode="creative"
-                    ),
-                    task("calls", "Call the top five prospects", "operator", after=("pitch",), due=_day(14)),
-                ]
-            },
-        ],
-        behaviours=behaviours,
-    )
+    return retainer_plan(**{word: steps if isinstance(steps, list) else [steps] for word, steps in behaviours.items()})
 
 
 def _executor(app, script: PlanScript, *, batch: int = 4) -> PlanExecutor:  # type: ignore[no-untyped-def]

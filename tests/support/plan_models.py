@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic_ai.exceptions import ModelAPIError
@@ -121,3 +122,43 @@ def _size(messages: list[ModelMessage], info: AgentInfo) -> int:
         for part in getattr(message, "parts", []):
             text += str(getattr(part, "content", "") or "")
     return len(text)
+
+
+def _in_days(n: int) -> str:
+    return (datetime.now(UTC).date() + timedelta(days=n)).isoformat()
+
+
+def retainer_plan(**behaviours: list[Behaviour]) -> PlanScript:
+    """ "Land 3 new retainer clients": two projects, four steps in a chain across the projects
+    (research → finance → drafting → the operator's calls)."""
+    return PlanScript(
+        strategy={
+            "success_measure": "3 signed retainers of at least 2,000 EUR a month",
+            "projects": [
+                {"title": "Build the prospect list", "purpose": "know who to talk to"},
+                {"title": "Outreach", "purpose": "start conversations"},
+            ],
+        },
+        tactics=[
+            {
+                "tasks": [
+                    task("prospects", "Research 20 agencies that fit", "research", due=_in_days(7), mode="exploratory"),
+                    task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_in_days(9)),
+                ]
+            },
+            {
+                "tasks": [
+                    task(
+                        "pitch",
+                        "Draft the outreach pitch",
+                        "drafting",
+                        after=("rank",),
+                        due=_in_days(12),
+                        mode="creative",
+                    ),
+                    task("calls", "Call the top five prospects", "operator", after=("pitch",), due=_in_days(14)),
+                ]
+            },
+        ],
+        behaviours=dict(behaviours),
+    )

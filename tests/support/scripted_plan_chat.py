@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
 
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 
 from bot.app import open_app
 from bot.console import run_interactive, run_piped
 from bot.settings import Settings
-from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, task
-
-
-def _day(n: int) -> str:
-    return (datetime.now(UTC).date() + timedelta(days=n)).isoformat()
+from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, retainer_plan
 
 
 def _research(messages: list[ModelMessage]) -> ModelResponse:
@@ -29,32 +24,7 @@ def _research(messages: list[ModelMessage]) -> ModelResponse:
 
 
 def script() -> PlanScript:
-    return PlanScript(
-        strategy={
-            "success_measure": "3 signed retainers of at least 2,000 EUR a month",
-            "projects": [
-                {"title": "Build the prospect list", "purpose": "know who to talk to"},
-                {"title": "Outreach", "purpose": "start conversations"},
-            ],
-        },
-        tactics=[
-            {
-                "tasks": [
-                    task("prospects", "Research 20 agencies that fit", "research", due=_day(7), mode="exploratory"),
-                    task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_day(9)),
-                ]
-            },
-            {
-                "tasks": [
-                    task(
-                        "pitch", "Draft the outreach pitch", "drafting", after=("rank",), due=_day(12), mode="creative"
-                    ),
-                    task("calls", "Call the top five prospects", "operator", after=("pitch",), due=_day(14)),
-                ]
-            },
-        ],
-        behaviours={"Research": [_research], "Rank": [fail("the finance model is overloaded")]},
-    )
+    return retainer_plan(Research=[_research], Rank=[fail("the finance model is overloaded")])
 
 
 async def main() -> int:
