@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import graphlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -182,45 +182,12 @@ class Step:
 
 
 def _objective(row: dict[str, Any]) -> Objective:
-    return Objective(
-        id=row["id"],
-        workspace=row["workspace"],
-        operator=row["operator"],
-        outcome=row["outcome"],
-        deadline=row["deadline"],
-        success_measure=row["success_measure"],
-        status=row["status"],
-        revision=row["revision"],
-        conversation=row["conversation"],
-        timezone=row["timezone"],
-        created_at=row["created_at"],
-        approved_at=row["approved_at"],
-    )
+    return Objective(**{f.name: row[f.name] for f in fields(Objective)})
 
 
 def _plan_task(row: dict[str, Any]) -> PlanTask:
-    return PlanTask(
-        id=row["id"],
-        objective_id=row["objective_id"],
-        project_id=row["project_id"],
-        position=row["position"],
-        key=row["key"],
-        title=row["title"],
-        instructions=row["instructions"],
-        owner=row["owner"],
-        mode=row["mode"],
-        depends_on=tuple(row["depends_on"] or ()),
-        due_on=row["due_on"],
-        status=row["status"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        checkpoint=row["checkpoint"],
-        result=row["result"],
-        error=row["error"],
-        task_id=row["task_id"],
-        finished_at=row["finished_at"],
-    )
+    values = {f.name: row[f.name] for f in fields(PlanTask)}
+    return PlanTask(**{**values, "depends_on": tuple(row["depends_on"] or ())})
 
 
 def _due_at(day: date | None, timezone: str) -> datetime | None:
