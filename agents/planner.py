@@ -305,6 +305,8 @@ def diff_edits(plan: Plan, proposed: Sequence[NewTask], outcome: str, deadline: 
             edits.append(Edit("move", old.id, due_on=new.due_on, why=why))
         if new.owner != old.owner:
             edits.append(Edit("reassign", old.id, owner=new.owner, why=why))
+        if new.instructions and new.instructions != old.instructions:
+            edits.append(Edit("instruct", old.id, title=new.instructions, why=why))
         rewired.append(Edit("depend", old.id, after=new.depends_on, why=why))
     edits += [Edit("drop", t.id, why=why) for key, t in open_tasks.items() if key not in matched]
     return edits + rewired  # after the additions, so a task may wait for a new one

@@ -161,7 +161,7 @@ class Edit:
     """A change an operator or the replanner asks for. ``task_id`` is None for objective-level edits
     and for ``add``."""
 
-    kind: Literal["move", "reassign", "drop", "add", "rename", "outcome", "deadline", "depend"]
+    kind: Literal["move", "reassign", "drop", "add", "rename", "outcome", "deadline", "depend", "instruct"]
     task_id: int | None = None
     due_on: date | None = None
     owner: Owner | None = None
@@ -541,6 +541,10 @@ class Plans:
             names = {v: k for k, v in keys.items()}
             before = ", ".join(names[d] for d in task.depends_on if d in names) or "nothing"
             return Change("reordered", task.title, before, ", ".join(edit.after) or "nothing", edit.why)
+        if edit.kind == "instruct":  # what the agent is told: not a change the operator needs to see
+            if edit.title is not None and edit.title != task.instructions:
+                cur.execute("UPDATE plan_tasks SET instructions = %s WHERE id = %s", (edit.title, task.id))
+            return None
         if edit.kind == "rename":
             if not edit.title or edit.title == task.title:
                 return None

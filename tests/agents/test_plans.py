@@ -286,7 +286,10 @@ async def test_changing_the_objective_replans_and_shows_the_diff(with_model, wor
     script.tactics.append(
         {
             "tasks": [
-                task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_day(20)),
+                {
+                    **task("rank", "Rank the prospects by fit", "finance", after=("prospects",), due=_day(20)),
+                    "instructions": "Rank for five clients now, not three.",
+                },
                 task("webinar", "Plan a webinar for prospects", "scheduling", after=("rank",), due=_day(25)),
                 task("calls", "Call the top five prospects", "operator", after=("webinar",), due=_day(28)),
             ]
@@ -305,6 +308,8 @@ async def test_changing_the_objective_replans_and_shows_the_diff(with_model, wor
     assert plan.objective.outcome == "Land 5 retainer clients" and plan.objective.deadline is not None
     assert plan.objective.deadline.month == 4
     assert next(t for t in plan.tasks if t.key == "prospects").status == "done"  # done work stays
+    rank = next(t for t in plan.tasks if t.key == "rank")
+    assert rank.instructions == "Rank for five clients now, not three."  # the agent is told the new aim
 
 
 async def test_operator_edits_in_chat(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
