@@ -80,10 +80,12 @@ class PlanExecutor:
             notes[objective_id].append("All steps are done: the objective is complete. 🎉")
         for objective_id, diff in (await self.replan_slips(workspace, today)).items():
             notes[objective_id].append(diff)
+        worker = self.memory.conversations.worker
+        await plans.release_orphans(workspace, worker=worker)
         ran: list[Ran] = []
         # One claim at a time, so a lease never runs out on a step still waiting behind others.
         for _ in range(self.batch if self.tiers.available else 0):
-            claimed = await plans.claim(workspace=workspace, limit=1, lease=self.lease)
+            claimed = await plans.claim(workspace=workspace, limit=1, lease=self.lease, worker=worker)
             if not claimed:
                 break
             done = await self.run_task(claimed[0], workspace=workspace, timezone=timezone)

@@ -26,6 +26,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from memory._postgres import Database
+from memory._records import worker_alive
 from memory.errors import InvalidMemory, MemoryError_, NotFound
 
 Owner = Literal["operator", "research", "drafting", "finance", "scheduling"]
@@ -203,7 +204,7 @@ def _label(day: date | None) -> str:
 # worker's lease ran out), and every task it depends on is done or cancelled.
 _CLAIM = """
     UPDATE plan_tasks SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
-           claimed_until = now() + %(lease)s
+           claimed_until = now() + %(lease)s, claimed_by = %(worker)s
     WHERE id IN (
         SELECT p.id FROM plan_tasks p JOIN objectives o ON o.id = p.objective_id
         WHERE o.status = 'active' AND (%(workspace)s::text IS NULL OR o.workspace = %(workspace)s)
@@ -623,13 +624,39 @@ class Plans:
 
     # -- execution -----------------------------------------------------------------------------
 
-    async def claim(self, *, workspace: str | None, limit: int, lease: timedelta) -> list[PlanTask]:
+    async def claim(self, *, workspace: str | None, limit: int, lease: timedelta, worker: int = 0) -> list[PlanTask]:
         """Take up to ``limit`` ready agent tasks (safe with several workers: SKIP LOCKED)."""
 
         def run() -> list[PlanTask]:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(_CLAIM, {"workspace": workspace, "limit": limit, "lease": lease}).fetchall()
+                rows = cur.execute(
+                    _CLAIM, {"workspace": workspace, "limit": limit, "lease": lease, "worker": worker}
+                ).fetchall()
             return [_plan_task(r) for r in rows]
+
+        return await asyncio.to_thread(run)
+
+    async def release_orphans(self, workspace: str, *, worker: int) -> list[int]:
+        """Steps whose worker process died (its liveness lock is gone) go back to be claimed at once,
+        their checkpoint kept; the lease is only the fallback for a worker that hangs."""
+
+        def run() -> list[int]:
+            with self.db.connection() as conn:
+                running = conn.execute(
+                    """SELECT p.id, p.claimed_by FROM plan_tasks p JOIN objectives o ON o.id = p.objective_id
+                       WHERE o.workspace = %s AND p.status = 'running' AND p.claimed_by IS NOT NULL
+                         AND p.claimed_by <> %s""",
+                    (workspace, worker),
+                ).fetchall()
+                dead = [int(task_id) for task_id, owner in running if not worker_alive(conn, owner)]
+                if dead:
+                    conn.execute(
+                        """UPDATE plan_tasks SET status = 'failed', next_attempt_at = now(), claimed_until = NULL,
+                               error = 'the process running it stopped', updated_at = now()
+                           WHERE id = ANY(%s) AND status = 'running'""",
+                        (dead,),
+                    )
+            return dead
 
         return await asyncio.to_thread(run)
 

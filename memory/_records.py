@@ -340,6 +340,15 @@ class Records:
 LIVENESS_CLASS = 0x50105  # advisory lock space of workers' liveness locks (two-int form)
 
 
+def worker_alive(conn: psycopg.Connection[Any], worker: int) -> bool:
+    """Whether the process with this worker id still holds its liveness lock."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LIVENESS_CLASS, worker)).fetchone()
+    if row and row[0]:  # we got it, so nobody holds it: that worker is gone
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LIVENESS_CLASS, worker))
+        return False
+    return True
+
+
 class Conversations:
     """Exactly-once handling of intents and the recent transcript (working context).
 
@@ -397,11 +406,7 @@ class Conversations:
 
     @staticmethod
     def _alive(conn: psycopg.Connection[Any], worker: int) -> bool:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LIVENESS_CLASS, worker)).fetchone()
-        if row and row[0]:  # we got it, so nobody holds it: that worker is gone
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LIVENESS_CLASS, worker))
-            return False
-        return True
+        return worker_alive(conn, worker)
 
     async def complete(
         self, key: str, *, workspace: str, conversation: str, operator_text: str, reply: dict[str, Any]

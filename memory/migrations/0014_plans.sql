@@ -46,6 +46,7 @@ CREATE TABLE plan_tasks (
     max_attempts    integer NOT NULL DEFAULT 3 CHECK (max_attempts > 0),
     next_attempt_at timestamptz,
     claimed_until   timestamptz,                 -- a running task whose worker died is taken over after this
+    claimed_by      integer,                     -- the worker (liveness lock) running it: dead → taken over at once
     checkpoint      jsonb,                       -- the agent run's messages so far: a retry resumes here
     result          text,
     error           text,

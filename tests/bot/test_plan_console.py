@@ -80,3 +80,49 @@ def test_an_objective_becomes_an_approved_plan_that_runs_retries_escalates_and_s
         proc.stdin.close()
         proc.wait(timeout=60)
     assert proc.returncode in (0, 1), proc.stderr.read() if proc.stderr else ""
+
+
+def test_a_step_cut_off_by_kill_9_resumes_from_its_checkpoint_in_the_next_process(tmp_path: Path) -> None:
+    marker = tmp_path / "research-stalled"
+    env = env_for(tmp_path, SOLOOS_PLAN_POLL_SECONDS="0.5", SOLOOS_PLAN_RETRY_SECONDS="0.5")
+
+    def start(**extra: str) -> tuple[subprocess.Popen[str], Reader]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.scripted_plan_chat"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, **extra},
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        return proc, Reader(proc)
+
+    first, out = start(SOLOOS_DEMO_SLOW_RESEARCH="120", SOLOOS_DEMO_MARKER=str(marker))
+    assert first.stdin is not None
+    first.stdin.write("/objective Land 3 new retainer clients by March\n")
+    first.stdin.flush()
+    out.until("[1] Approve plan")
+    first.stdin.write("1\n")
+    first.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not marker.exists():  # the research step searched, saved its checkpoint, and now stalls
+        assert time.monotonic() < deadline, "".join(out.seen)
+        time.sleep(0.2)
+    first.kill()  # kill -9, mid-step
+    first.wait(timeout=30)
+    assert not any("✓ Research" in line for line in out.seen)
+
+    second, out = start()
+    assert second.stdin is not None
+    try:
+        report = out.until("✓ Research 20 agencies that fit")
+        assert "resumed from the checkpoint: the search was not repeated" in report
+        second.stdin.write("/plan 1\n")
+        second.stdin.flush()
+        shown = out.until("Progress:")
+        assert "✓ 1. Research 20 agencies that fit" in shown
+    finally:
+        second.stdin.close()
+        second.wait(timeout=60)
+    assert sum("✓ Research" in line for line in out.seen) == 1

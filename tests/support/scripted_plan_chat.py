@@ -7,7 +7,10 @@ Used by tests/bot/test_plan_console.py and to try plans by hand."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import time
+from pathlib import Path
 
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 
@@ -16,11 +19,22 @@ from bot.console import run_interactive, run_piped
 from bot.settings import Settings
 from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, retainer_plan
 
+_asked: list[int] = []  # research requests made by this process
+
 
 def _research(messages: list[ModelMessage]) -> ModelResponse:
+    """Searches memory first, then answers. With SOLOOS_DEMO_SLOW_RESEARCH=<seconds> it stalls
+    before answering (after touching SOLOOS_DEMO_MARKER), so a test can kill the process there;
+    a process that starts with the search already in the history says it resumed."""
+    _asked.append(1)
     if not has_tool_result(messages, "search_memory"):
         return ModelResponse(parts=[ToolCallPart("search_memory", {"query": "ideal client"})], usage=USAGE)
-    return ModelResponse(parts=[TextPart("20 agencies that fit: Northwind, Globex, Initech, …")], usage=USAGE)
+    slow = float(os.environ.get("SOLOOS_DEMO_SLOW_RESEARCH", "0"))
+    if slow:
+        Path(os.environ["SOLOOS_DEMO_MARKER"]).touch()
+        time.sleep(slow)
+    resumed = " (resumed from the checkpoint: the search was not repeated)" if len(_asked) == 1 else ""
+    return ModelResponse(parts=[TextPart(f"20 agencies that fit: Northwind, Globex, Initech, …{resumed}")], usage=USAGE)
 
 
 def script() -> PlanScript:
