@@ -275,3 +275,24 @@ async def test_a_request_cut_off_by_a_crash_is_answered_after_the_restart(
     assert post["text"].startswith("Noted that: Globex renews in May") and post["channel"] == "D0OWNER"
     assert await app.memory.inbox.pending("slack", inbox) == []
     assert [m.text for m in await app.memory.list(workspace)] == ["Globex renews in May"]
+
+
+async def test_a_plan_is_drafted_and_approved_with_slack_buttons(with_model, slack: FakeSlack, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.agents.test_plans import _retainer_script
+
+    app = with_model(_retainer_script())
+    channel = await _channel(app, slack, workspace)
+    try:
+        await post_signed(channel.http_url, command_body("/objective Land 3 new retainer clients by March", user=OWNER))
+        [post] = await slack.wait_for("chat.postMessage", 1)
+        buttons = post["blocks"][-1]["elements"]
+        assert [b["text"]["text"] for b in buttons] == ["Approve plan", "Cancel"]
+        assert "Research 20 agencies that fit" in post["text"]
+        message = {"ts": "1700000000.000200", "text": post["text"], "blocks": post["blocks"]}
+        await post_signed(channel.http_url, button_body(buttons[0]["value"], user=OWNER, message=message))
+        [update] = await slack.wait_for("chat.update", 1)
+    finally:
+        await channel.stop()
+    assert "approved" in update["text"]
+    (plan,) = await app.memory.plans.all(workspace)
+    assert plan.objective.status == "active" and plan.objective.conversation.startswith("slack:")
