@@ -1066,13 +1066,14 @@ class _Queued:
     subject: str
     body: str
     attempts: int
+    in_reply_to: str | None = None
 
 
 def _claim_next(db: Database, workspace: str) -> _Queued | None:
     """Take the oldest due row: queued → sending, committed before anything is sent."""
     with db.connection() as conn:
         row = conn.execute(
-            """SELECT id, recipient, subject, body, attempts FROM outbox
+            """SELECT id, recipient, subject, body, attempts, in_reply_to FROM outbox
                WHERE workspace = %s AND channel = 'email' AND status = 'queued' AND send_after <= now()
                ORDER BY send_after, id LIMIT 1 FOR UPDATE SKIP LOCKED""",
             (workspace,),
@@ -1083,7 +1084,7 @@ def _claim_next(db: Database, workspace: str) -> _Queued | None:
             "UPDATE outbox SET status = 'sending', attempted_at = now(), attempts = attempts + 1 WHERE id = %s",
             (row[0],),
         )
-    return _Queued(row[0], row[1], row[2], row[3], row[4] + 1)
+    return _Queued(row[0], row[1], row[2], row[3], row[4] + 1, row[5])
 
 
 def _finish(db: Database, row: _Queued, *, sent: str | None = None, error: ConnectorError | None = None) -> None:
@@ -1126,7 +1127,10 @@ async def deliver_outbox(
         row = await asyncio.to_thread(_claim_next, db, workspace)
         if row is None:
             break
-        action = Action("email.send", {"to": row.recipient, "subject": row.subject, "body": row.body})
+        args = {"to": row.recipient, "subject": row.subject, "body": row.body}
+        if row.in_reply_to:
+            args["in_reply_to"] = row.in_reply_to  # a reply goes out in its thread
+        action = Action("email.send", args)
         try:
             outcome = await connector.send(action, f"outbox:{row.id}", db=db, workspace=workspace)
         except ConnectorError as err:

@@ -58,15 +58,21 @@ def _text(args: dict[str, Any], name: str, limit: int = 20_000) -> str:
     return value.strip()
 
 
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,990}@[^<>\s]{1,990}>")
+
+
 def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
     to, subject, body = _text(action.args, "to", 320), _text(action.args, "subject", 500), _text(action.args, "body")
     if "@" not in to:
         raise ConnectorError(f"{to!r} is not an e-mail address")
     grace = timedelta(seconds=int(action.args.get("__grace_seconds", 120)))
+    parent = action.args.get("in_reply_to")
+    if parent is not None and not (isinstance(parent, str) and _MESSAGE_ID.fullmatch(parent)):
+        raise ConnectorError(f"in_reply_to {str(parent)[:120]!r} is not a Message-ID like <id@host>")
     row = conn.execute(
-        """INSERT INTO outbox (workspace, recipient, subject, body, status, idempotency_key, send_after)
-           VALUES (%s, %s, %s, %s, 'queued', %s, now() + %s) RETURNING id""",
-        (workspace, to, subject, body, key, grace),
+        """INSERT INTO outbox (workspace, recipient, subject, body, status, idempotency_key, send_after, in_reply_to)
+           VALUES (%s, %s, %s, %s, 'queued', %s, now() + %s, %s) RETURNING id""",
+        (workspace, to, subject, body, key, grace, parent),
     ).fetchone()
     assert row is not None
     return Outcome(f"e-mail to {to} queued for sending (outbox #{row[0]})", {"kind": "outbox.cancel", "id": row[0]})

@@ -256,4 +256,6 @@ async def test_a_new_senders_mail_becomes_one_lead_and_automated_mail_does_not(
     await syncer.tick()
     sent = [m for _, m in mail_server.inbox() if m["To"] == "jane@newclient.test"]
     assert len(sent) == 1 and sent[0]["Subject"] == "Re: Website redesign"
+    assert sent[0]["In-Reply-To"] == "<lead-1@newclient.test>"  # the reply is in the lead's thread
+    assert "<lead-1@newclient.test>" in sent[0]["References"]
     assert "replied in" in await chat.say("/leads")
