@@ -583,3 +583,19 @@ async def test_the_coordinator_turns_an_objective_in_plain_words_into_a_draft_pl
     assert plan.objective.status == "draft" and len(plan.tasks) == 4
     assert f"`/plan {plan.objective.id} approve`" in reply and "Research 20 agencies that fit" in reply
     assert script.calls["Research"] == 0  # nothing ran
+
+
+async def test_undoing_the_operators_done_reopens_the_step(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script()
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    executor = _executor(app, script, batch=1)
+    plan = await app.memory.plans.get(plan_id, workspace=workspace)
+    calls = next(t for t in plan.tasks if t.owner == "operator")
+
+    await chat.say(f"done {calls.task_id}")
+    await executor.tick(workspace, timezone=TZ, report=False)
+    assert (await app.memory.plans.get(plan_id, workspace=workspace)).task(calls.id).status == "done"
+    assert "Undone" in await chat.say("/undo")
+    await executor.tick(workspace, timezone=TZ, report=False)
+    assert (await app.memory.plans.get(plan_id, workspace=workspace)).task(calls.id).status == "pending"
