@@ -47,7 +47,6 @@ SPECIALISTS: dict[str, Agent[TurnDeps, str]] = {
 MAX_RESULT_CHARS = 20_000
 MAX_INPUT_CHARS = 4_000  # of each upstream result given to a task
 SLIP_DAYS = 2  # a step past its due date moves this many days past today
-BUDGET_PAUSE = timedelta(hours=1)  # a step stopped by the spend cap waits this long, retries intact
 
 
 @dataclass(frozen=True)
@@ -118,10 +117,15 @@ class PlanExecutor:
         except Superseded:
             return Ran(task, "superseded", "")
         except BudgetExceeded as err:  # not the step's fault: wait for the budget, keep the retries
-            until = datetime.now(UTC) + BUDGET_PAUSE
+            until = budget_resets(err.period, datetime.now(UTC))
             postponed = await plans.postpone(task, error=str(err), until=until)
             when = until.astimezone(ZoneInfo(timezone))
-            text = f"⏸ {task.title}: {err}; I'll try again at {when:%H:%M}." if postponed else ""
+            text = (
+                f"⏸ {task.title}: {err}. I'll go on when it resets ({when:%a %d %b %H:%M}); "
+                f"after raising the cap, `/plan {task.objective_id} retry {task.id}` goes on now."
+                if postponed
+                else ""
+            )
             return Ran(postponed or task, "postponed" if postponed else "superseded", text)
         except (UsageLimitExceeded, ModelAPIError, UnexpectedModelBehavior) as err:
             return await self._failed(task, f"{type(err).__name__}: {err}", timezone)
@@ -268,6 +272,16 @@ _KINDS: tuple[tuple[DraftKind, tuple[str, ...]], ...] = (
     ("post", ("post", "linkedin", "blog", "newsletter", "article", "announcement")),
     ("email", ("e-mail", "email", "mail", "pitch", "outreach", "follow-up", "follow up", "message", "reply")),
 )
+
+
+def budget_resets(period: str, now: datetime) -> datetime:
+    """When a spent cap opens again: the next UTC day, or the next UTC month (the ledger's calendar)."""
+    day = now.astimezone(UTC).date()
+    if period == "monthly":
+        day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    else:
+        day += timedelta(days=1)
+    return datetime.combine(day, datetime.min.time(), UTC)
 
 
 def draft_kind(title: str) -> DraftKind:

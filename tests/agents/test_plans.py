@@ -562,9 +562,11 @@ async def test_the_spend_cap_pauses_a_step_without_using_up_its_retries(with_mod
     research = (await app.memory.plans.get(plan_id, workspace=workspace)).tasks[0]
     assert ran == 1 and script.calls["Research"] == 0
     assert (research.status, research.attempts) == ("failed", 0)
-    assert research.next_attempt_at is not None and research.next_attempt_at > datetime.now(UTC) + timedelta(minutes=50)
+    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
+    assert research.next_attempt_at == midnight  # when the daily cap opens again
     notices = " ".join(r[0] for r in _rows(app, "SELECT body FROM schedules WHERE workspace = %s", workspace))
-    assert "⏸ Research 20 agencies that fit" in notices and "try again at" in notices
+    assert "⏸ Research 20 agencies that fit" in notices and "I'll go on when it resets" in notices
+    assert f"`/plan {plan_id} retry {research.id}` goes on now" in notices
 
 
 async def test_the_coordinator_turns_an_objective_in_plain_words_into_a_draft_plan(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
