@@ -237,6 +237,42 @@ def status(
     raise typer.Exit(0 if found.met else 1)
 
 
+@app.command()
+def plans(
+    plan_id: Annotated[int | None, typer.Argument(help="One plan, with its steps.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    include_closed: Annotated[bool, typer.Option("--all", help="Also done and cancelled plans.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Your plans and their progress (the same as /plans and /plan N in chat)."""
+    import dataclasses
+    import json
+
+    from agents.local_plans import today_in
+    from agents.plan_views import progress, render_plan, summary_line
+
+    settings = _settings(workspace)
+
+    async def work(memory: MemoryService) -> list[Any]:
+        if plan_id is not None:
+            return [await memory.plans.get(plan_id, workspace=settings.workspace)]
+        return await memory.plans.all(settings.workspace, include_closed=include_closed)
+
+    found = _with_memory(settings, work)  # an unknown plan: one clear line, exit 2
+    today = today_in(settings.timezone)
+    if as_json:
+        rows = [{**dataclasses.asdict(p), "progress": dataclasses.asdict(progress(p, today))} for p in found]
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    if plan_id is not None:
+        out.print(render_plan(found[0], today, results=True).replace("*", ""), highlight=False)
+        return
+    if not found:
+        out.print("No plans. State an objective in chat: /objective Land 3 new retainer clients by March")
+    for plan in found:
+        out.print(summary_line(plan, today), highlight=False)
+
+
 @memory_app.command("add")
 def memory_add(
     text: str,

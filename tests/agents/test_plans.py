@@ -601,3 +601,21 @@ async def test_undoing_the_operators_done_reopens_the_step(with_model, workspace
     assert "Undone" in await chat.say("/undo")
     await executor.tick(workspace, timezone=TZ, report=False)
     assert (await app.memory.plans.get(plan_id, workspace=workspace)).task(calls.id).status == "pending"
+
+
+async def test_plans_from_the_command_line(with_model, workspace: str, run) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    script = _retainer_script()
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+
+    code, listed, _ = await asyncio.to_thread(run, "plans")
+    assert code == 0 and f"#{plan_id} Land 3 new retainer clients" in listed and "0/4 done" in listed
+    code, shown, _ = await asyncio.to_thread(run, "plans", str(plan_id))
+    assert code == 0 and "Research 20 agencies that fit" in shown and "Success measure" in shown
+    code, raw, _ = await asyncio.to_thread(run, "plans", "--json")
+    [row] = json.loads(raw)
+    assert row["objective"]["id"] == plan_id and len(row["tasks"]) == 4 and row["progress"]["total"] == 4
+    code, _, error = await asyncio.to_thread(run, "plans", "999999999")
+    assert code == 2 and "no plan #999999999" in error
