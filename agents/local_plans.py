@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-import dateparser
 from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
 
 from agents.models import BudgetExceeded
 from agents.plan_views import render_diff, render_plan, summary_line
-from agents.planner import Planner, slug, split_deadline
+from agents.planner import Planner, parse_day, slug, split_deadline
 from memory import OWNERS, Edit, InvalidMemory, MemoryService, NewTask, NotFound, Owner, Plan, PlanTask, Revision
 
 Choices = tuple[tuple[str, str], ...]
@@ -246,20 +245,12 @@ def _find(plan: Plan, ref: str) -> PlanTask:
 
 
 def _date(text: str, today: date) -> date:
-    found = dateparser.parse(
-        text,
-        settings={
-            "PREFER_DATES_FROM": "future",
-            "PREFER_DAY_OF_MONTH": "last",
-            "RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
-        },
-    )
+    found = parse_day(text, today=today)
     if found is None:
         raise InvalidMemory(f"I can't read {text!r} as a date; try 2026-12-10 or next friday")
-    if found.date() < today:
+    if found < today:
         raise InvalidMemory(f"{found:%a %d %b %Y} is in the past")
-    day: date = found.date()
-    return day
+    return found
 
 
 def _sentence(err: Exception) -> str:

@@ -353,17 +353,23 @@ def split_deadline(text: str, *, today: date) -> tuple[str, date | None]:
         if end < today and not quarter.group("year"):
             end = date(year + 1, end.month, 1) + relativedelta(months=1, days=-1)
         return match.group("outcome").strip(), end
-    when = dateparser.parse(
-        phrase,
+    when = parse_day(phrase, today=today)
+    if when is None:
+        return text, None
+    return match.group("outcome").strip(), when
+
+
+def parse_day(text: str, *, today: date) -> date | None:
+    """A day in the operator's words, preferring the future; a month alone means its last day."""
+    found = dateparser.parse(
+        text,
         settings={
             "PREFER_DATES_FROM": "future",
             "PREFER_DAY_OF_MONTH": "last",
             "RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
         },
     )
-    if when is None:
-        return text, None
-    return match.group("outcome").strip(), when.date()
+    return found.date() if found else None
 
 
 __all__ = [
@@ -375,6 +381,7 @@ __all__ = [
     "Tactics",
     "TaskSpec",
     "diff_edits",
+    "parse_day",
     "slug",
     "split_deadline",
     "strategist",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 
 
-class Background:
+class Background(ABC):
     name = "background"
 
     def __init__(self) -> None:
@@ -24,5 +25,6 @@ class Background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @abstractmethod
     async def _run(self) -> None:
-        raise NotImplementedError
+        """The job itself; runs until cancelled."""
