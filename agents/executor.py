@@ -91,6 +91,8 @@ class PlanExecutor:
             ran.append(done)
             if done.text:
                 notes[done.task.objective_id].append(done.text)
+            if done.outcome == "postponed":  # the spend cap: the next steps would stop there too
+                break
         if report:
             await self._report(workspace, timezone, notes)
         return ran
@@ -101,7 +103,7 @@ class PlanExecutor:
         for _ in range(rounds):
             ran = await self.tick(workspace, timezone=timezone, report=report)
             total += len(ran)
-            if not ran:
+            if not busy(ran):
                 break
         return total
 
@@ -274,6 +276,11 @@ _KINDS: tuple[tuple[DraftKind, tuple[str, ...]], ...] = (
 )
 
 
+def busy(ran: list[Ran]) -> bool:
+    """Whether a round did work that may have made more steps ready (not just hit the spend cap)."""
+    return any(r.outcome != "postponed" for r in ran)
+
+
 def budget_resets(period: str, now: datetime) -> datetime:
     """When a spent cap opens again: the next UTC day, or the next UTC month (the ledger's calendar)."""
     day = now.astimezone(UTC).date()
@@ -348,4 +355,4 @@ def _history(checkpoint: Any) -> list[ModelMessage] | None:
     return ModelMessagesTypeAdapter.validate_python(checkpoint["messages"])
 
 
-__all__ = ["SPECIALISTS", "PlanExecutor", "Ran", "slip_edits"]
+__all__ = ["SPECIALISTS", "PlanExecutor", "Ran", "busy", "slip_edits"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from agents.executor import PlanExecutor
+from agents.executor import PlanExecutor, busy
 from bot.background import Background
 
 log = logging.getLogger(__name__)
@@ -33,5 +33,5 @@ class PlanWorker(Background):
             except Exception:  # the database went away, a bug: log it, keep the loop alive
                 log.exception("plan worker round failed; trying again in %.0f s", self.every)
                 ran = []
-            if not ran:  # something ran: look again at once, its dependents may be ready
+            if not busy(ran):  # something ran: look again at once, its dependents may be ready
                 await asyncio.sleep(self.every)
