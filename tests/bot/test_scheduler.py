@@ -369,8 +369,11 @@ async def test_a_scheduled_briefing_arrives_on_the_console_with_real_content(app
     )
     await chat.say("add task call Jane today at 23:59")
     await chat.say("always invoice within 3 days of delivery")
-    await app.memory.records.add_event(
-        "Call with Acme", workspace=workspace, starts_at=datetime.now(UTC) + timedelta(minutes=30)
+    await app.memory.records.add_event(  # under way, so it is today's at any hour of the day
+        "Call with Acme",
+        workspace=workspace,
+        starts_at=datetime.now(UTC) - timedelta(minutes=5),
+        ends_at=datetime.now(UTC) + timedelta(hours=1),
     )
     today = datetime.now(ZoneInfoBerlin()).date()
     for number, client in (("INV-7", "Acme"), ("INV-8", "Hooli")):
