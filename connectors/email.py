@@ -56,7 +56,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.base import Capability, Health, ReadReport
-from connectors.local import ConnectorError, Outcome, claim_effect, settle_effect
+from connectors.local import MESSAGE_ID, ConnectorError, Outcome, claim_effect, settle_effect
 from memory import (
     Attachment,
     Database,
@@ -197,7 +197,7 @@ class EmailConfig(BaseModel):
 
 _LOCAL = re.compile(r"^[^\s@<>()\[\],;:\"\\]{1,64}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]*$")
-_MSGID = re.compile(r"<([!-;=?-~]{1,500})>")  # printable ASCII, as RFC 5322 allows; short enough to index
+_MSGID = MESSAGE_ID  # the same pattern the outbox checks a reply's In-Reply-To with
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _BLANK_LINES = re.compile(r"\n{3,}")

@@ -58,7 +58,9 @@ def _text(args: dict[str, Any], name: str, limit: int = 20_000) -> str:
     return value.strip()
 
 
-_MESSAGE_ID = re.compile(r"<[^<>\s]{1,990}@[^<>\s]{1,990}>")
+# A Message-ID as RFC 5322 allows it (printable ASCII in angle brackets), short enough to index; the
+# e-mail connector parses incoming ids with the same pattern, so any id it stored can be replied to.
+MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,500})>")
 
 
 def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
@@ -67,7 +69,7 @@ def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, k
         raise ConnectorError(f"{to!r} is not an e-mail address")
     grace = timedelta(seconds=int(action.args.get("__grace_seconds", 120)))
     parent = action.args.get("in_reply_to")
-    if parent is not None and not (isinstance(parent, str) and _MESSAGE_ID.fullmatch(parent)):
+    if parent is not None and not (isinstance(parent, str) and MESSAGE_ID.fullmatch(parent)):
         raise ConnectorError(f"in_reply_to {str(parent)[:120]!r} is not a Message-ID like <id@host>")
     row = conn.execute(
         """INSERT INTO outbox (workspace, recipient, subject, body, status, idempotency_key, send_after, in_reply_to)

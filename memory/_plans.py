@@ -86,6 +86,7 @@ class PlanTask:
     error: str | None
     task_id: int | None
     finished_at: datetime | None
+    claim_no: int = 0  # which claim this copy was read under (see ``Plans.finish``)
 
     @property
     def for_agent(self) -> bool:
@@ -204,7 +205,7 @@ def _label(day: date | None) -> str:
 # worker's lease ran out), and every task it depends on is done or cancelled.
 _CLAIM = """
     UPDATE plan_tasks SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
-           claimed_until = now() + %(lease)s, claimed_by = %(worker)s
+           claimed_until = now() + %(lease)s, claimed_by = %(worker)s, claim_no = claim_no + 1
     WHERE id IN (
         SELECT p.id FROM plan_tasks p JOIN objectives o ON o.id = p.objective_id
         WHERE o.status = 'active' AND (%(workspace)s::text IS NULL OR o.workspace = %(workspace)s)
@@ -624,7 +625,7 @@ class Plans:
 
     # -- execution -----------------------------------------------------------------------------
 
-    async def claim(self, *, workspace: str | None, limit: int, lease: timedelta, worker: int = 0) -> list[PlanTask]:
+    async def claim(self, *, workspace: str | None, limit: int, lease: timedelta, worker: int) -> list[PlanTask]:
         """Take up to ``limit`` ready agent tasks (safe with several workers: SKIP LOCKED)."""
 
         def run() -> list[PlanTask]:
@@ -648,15 +649,19 @@ class Plans:
                          AND p.claimed_by <> %s""",
                     (workspace, worker),
                 ).fetchall()
-                dead = [int(task_id) for task_id, owner in running if not worker_alive(conn, owner)]
-                if dead:
-                    conn.execute(
-                        """UPDATE plan_tasks SET status = 'failed', next_attempt_at = now(), claimed_until = NULL,
-                               error = 'the process running it stopped', updated_at = now()
-                           WHERE id = ANY(%s) AND status = 'running'""",
-                        (dead,),
-                    )
-            return dead
+                alive = {owner: worker_alive(conn, owner) for owner in {owner for _, owner in running}}
+                dead = [(int(task_id), int(owner)) for task_id, owner in running if not alive[owner]]
+                if not dead:
+                    return []
+                released = conn.execute(  # still held by that dead worker: not re-claimed meanwhile
+                    """UPDATE plan_tasks p SET status = 'failed', next_attempt_at = now(), claimed_until = NULL,
+                           error = 'the process running it stopped', updated_at = now()
+                       FROM unnest(%s::bigint[], %s::int[]) AS d(id, owner)
+                       WHERE p.id = d.id AND p.status = 'running' AND p.claimed_by = d.owner
+                       RETURNING p.id""",
+                    ([i for i, _ in dead], [o for _, o in dead]),
+                ).fetchall()
+            return [int(r[0]) for r in released]
 
         return await asyncio.to_thread(run)
 
@@ -672,9 +677,10 @@ class Plans:
 
         return await asyncio.to_thread(run)
 
-    # A claim is (task id, attempt): everything a worker writes back checks that the step is still
-    # running under its attempt. A step the operator dropped, reassigned or cancelled meanwhile, or
-    # that another worker took over after the lease ran out, is no longer the worker's to write.
+    # A claim is (task id, claim number): everything a worker writes back checks that the step is
+    # still running under its claim (the number only grows; attempts are reset by retry/reassign).
+    # A step the operator dropped, reassigned or cancelled meanwhile, or that another worker took
+    # over after the lease ran out, is no longer the worker's to write.
 
     async def save_checkpoint(self, claimed: PlanTask, checkpoint: Any, *, lease: timedelta) -> None:
         """Save the run so far and extend the lease; raises ``Superseded`` if the claim was lost."""
@@ -683,8 +689,8 @@ class Plans:
             with self.db.connection() as conn:
                 found = conn.execute(
                     """UPDATE plan_tasks SET checkpoint = %s, claimed_until = now() + %s, updated_at = now()
-                       WHERE id = %s AND status = 'running' AND attempts = %s RETURNING id""",
-                    (Jsonb(checkpoint), lease, claimed.id, claimed.attempts),
+                       WHERE id = %s AND status = 'running' AND claim_no = %s RETURNING id""",
+                    (Jsonb(checkpoint), lease, claimed.id, claimed.claim_no),
                 ).fetchone()
             if found is None:
                 raise Superseded(f"plan task {claimed.id} is no longer this worker's")
@@ -699,8 +705,8 @@ class Plans:
                 row = cur.execute(
                     """UPDATE plan_tasks SET status = 'done', result = %s, error = NULL, finished_at = now(),
                            claimed_until = NULL, updated_at = now()
-                       WHERE id = %s AND status = 'running' AND attempts = %s RETURNING *""",
-                    (result, claimed.id, claimed.attempts),
+                       WHERE id = %s AND status = 'running' AND claim_no = %s RETURNING *""",
+                    (result, claimed.id, claimed.claim_no),
                 ).fetchone()
             return _plan_task(row) if row else None
 
@@ -714,8 +720,8 @@ class Plans:
                 row = cur.execute(
                     """UPDATE plan_tasks SET status = 'failed', attempts = attempts - 1, error = %s,
                            next_attempt_at = %s, claimed_until = NULL, updated_at = now()
-                       WHERE id = %s AND status = 'running' AND attempts = %s RETURNING *""",
-                    (error, until, claimed.id, claimed.attempts),
+                       WHERE id = %s AND status = 'running' AND claim_no = %s RETURNING *""",
+                    (error, until, claimed.id, claimed.claim_no),
                 ).fetchone()
             return _plan_task(row) if row else None
 
@@ -730,8 +736,8 @@ class Plans:
         def run() -> Step | None:
             with self.db.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
-                    "SELECT * FROM plan_tasks WHERE id = %s AND status = 'running' AND attempts = %s FOR UPDATE",
-                    (task_id, claimed.attempts),
+                    "SELECT * FROM plan_tasks WHERE id = %s AND status = 'running' AND claim_no = %s FOR UPDATE",
+                    (task_id, claimed.claim_no),
                 ).fetchone()
                 if row is None:
                     return None

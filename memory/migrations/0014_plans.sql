@@ -47,6 +47,7 @@ CREATE TABLE plan_tasks (
     next_attempt_at timestamptz,
     claimed_until   timestamptz,                 -- a running task whose worker died is taken over after this
     claimed_by      integer,                     -- the worker (liveness lock) running it: dead → taken over at once
+    claim_no        bigint NOT NULL DEFAULT 0,   -- +1 per claim, never reset: a worker writes back only its own
     checkpoint      jsonb,                       -- the agent run's messages so far: a retry resumes here
     result          text,
     error           text,

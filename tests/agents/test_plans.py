@@ -471,14 +471,15 @@ async def test_a_step_dropped_or_reassigned_while_it_runs_is_not_brought_back(wi
     app = with_model(script)
     chat, plan_id = await _approved_plan(app, workspace, script)
     plans = app.memory.plans
-    (research,) = await plans.claim(workspace=workspace, limit=1, lease=timedelta(minutes=5))
+    worker = app.memory.conversations.worker
+    (research,) = await plans.claim(workspace=workspace, limit=1, lease=timedelta(minutes=5), worker=worker)
     assert research.key == "prospects" and research.status == "running"
 
     assert "removed" in await chat.say(f"/plan {plan_id} drop {research.id}")
     assert await plans.finish(research, result="late result") is None
     assert await plans.fail(research, error="late failure", retry_in=timedelta(0)) is None
     assert (await plans.get(plan_id, workspace=workspace)).task(research.id).status == "cancelled"
-    assert await plans.claim(workspace=workspace, limit=5, lease=timedelta(minutes=5)) != []  # rank is free now
+    assert await plans.claim(workspace=workspace, limit=5, lease=timedelta(minutes=5), worker=worker) != []
 
     rank = next(t for t in (await plans.get(plan_id, workspace=workspace)).tasks if t.key == "rank")
     assert rank.status == "running"
@@ -619,3 +620,44 @@ async def test_plans_from_the_command_line(with_model, workspace: str, run) -> N
     assert row["objective"]["id"] == plan_id and len(row["tasks"]) == 4 and row["progress"]["total"] == 4
     code, _, error = await asyncio.to_thread(run, "plans", "999999999")
     assert code == 2 and "no plan #999999999" in error
+
+
+async def test_a_stale_worker_cannot_write_back_after_its_step_was_claimed_again(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    """Reassigning resets the attempts; the claim number does not repeat, so the first worker's late
+    result cannot land on the second worker's claim."""
+    script = _retainer_script()
+    app = with_model(script)
+    chat, plan_id = await _approved_plan(app, workspace, script)
+    plans, lease = app.memory.plans, timedelta(minutes=5)
+    (first,) = await plans.claim(workspace=workspace, limit=1, lease=lease, worker=1)
+    await chat.say(f"/plan {plan_id} assign {first.id} to finance")
+    (second,) = await plans.claim(workspace=workspace, limit=1, lease=lease, worker=2)
+    assert second.id == first.id and second.attempts == first.attempts and second.claim_no > first.claim_no
+
+    assert await plans.finish(first, result="the research agent's late answer") is None
+    assert await plans.fail(first, error="late", retry_in=timedelta(0)) is None
+    step = (await plans.get(plan_id, workspace=workspace)).task(first.id)
+    assert (step.status, step.owner, step.result) == ("running", "finance", None)
+    assert (await plans.finish(second, result="ranked")) is not None
+
+
+async def test_only_the_steps_of_a_dead_worker_are_released(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    script = _retainer_script()
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    plans, me = app.memory.plans, app.memory.conversations.worker
+    (mine,) = await plans.claim(workspace=workspace, limit=1, lease=timedelta(minutes=5), worker=me)
+    with app.memory.db.connection() as conn:  # another step, claimed by a worker that holds no lock: dead
+        conn.execute(
+            "UPDATE plan_tasks SET status = 'running', claimed_by = 987654, claimed_until = now() + interval '1 hour'"
+            " WHERE objective_id = %s AND key = 'rank'",
+            (plan_id,),
+        )
+
+    released = await plans.release_orphans(workspace, worker=me + 1)  # as seen by some other worker
+
+    plan = await plans.get(plan_id, workspace=workspace)
+    rank = next(t for t in plan.tasks if t.key == "rank")
+    assert released == [rank.id]
+    assert (rank.status, rank.error) == ("failed", "the process running it stopped")
+    assert plan.task(mine.id).status == "running"  # this process is alive: its step stays its own
