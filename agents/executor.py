@@ -256,17 +256,13 @@ class PlanExecutor:
         """One notice per plan, to the conversation where it was made, through the delivery log."""
         for objective_id, lines in notes.items():
             o = await self.memory.plans.objective(objective_id, workspace=workspace)
-            body = "\n".join([f"*Plan #{o.id}: {o.outcome}*", *lines])
-            if len(body) > 990:
-                body = body[:960] + f"…\n(/plan {o.id} shows all)"
-            await self.memory.schedules.create(
+            await self.memory.schedules.notice(
                 workspace=workspace,
                 operator=o.operator,
-                kind="notice",
-                body=body,
-                conversation=o.conversation or f"console:{o.operator}",
+                body="\n".join([f"*Plan #{o.id}: {o.outcome}*", *lines]),
                 timezone=timezone,
-                fire_at=datetime.now(UTC),
+                conversation=o.conversation,
+                more=f"(/plan {o.id} shows all)",
             )
 
 

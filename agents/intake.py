@@ -381,17 +381,13 @@ async def take_mail_leads(
 async def _notify(
     memory: MemoryService, workspace: str, operator: str, timezone: str, taken: Taken, conversation: str | None
 ) -> None:
-    if conversation is None:
-        routes = await asyncio.to_thread(memory.schedules.recent_conversations_sync, workspace, timedelta(days=14))
-        conversation = routes[0] if routes else f"console:{operator}"
-    await memory.schedules.create(
+    await memory.schedules.notice(
         workspace=workspace,
         operator=operator,
-        kind="notice",
         body=taken.text,
-        conversation=conversation,
         timezone=timezone,
-        fire_at=datetime.now(UTC),
+        conversation=conversation,
+        more="/leads and /approvals show all of it.",
     )
 
 

@@ -41,9 +41,7 @@ def progress(plan: Plan, today: date) -> Progress:
         done=sum(1 for t in live if t.status == "done"),
         total=len(live),
         overdue=len(plan.overdue(today)),
-        waiting_for_you=sum(
-            1 for t in live if t.status in ("pending", "escalated") and t.task_id is not None and _ready(t, plan)
-        ),
+        waiting_for_you=len(next_for_you(plan)),
         failing=sum(1 for t in live if t.status == "failed"),
         minutes_saved=sum(MINUTES_SAVED.get(t.owner, 0) for t in live if t.status == "done" and t.task_id is None),
     )
@@ -51,12 +49,14 @@ def progress(plan: Plan, today: date) -> Progress:
 
 def next_for_you(plan: Plan) -> list[PlanTask]:
     """The operator's steps that can be done now (everything they wait for is done)."""
-    return [t for t in plan.tasks if t.status in ("pending", "escalated") and t.task_id is not None and _ready(t, plan)]
-
-
-def _ready(task: PlanTask, plan: Plan) -> bool:
     status = {t.id: t.status for t in plan.tasks}
-    return all(status.get(d) in ("done", "cancelled") for d in task.depends_on)
+    return [
+        t
+        for t in plan.tasks
+        if t.status in ("pending", "escalated")
+        and t.task_id is not None
+        and all(status.get(d) in ("done", "cancelled") for d in t.depends_on)
+    ]
 
 
 def summary_line(plan: Plan, today: date) -> str:
@@ -88,26 +88,25 @@ def render_plan(plan: Plan, today: date, *, results: bool = False) -> str:
         lines.append(f"Deadline: {o.deadline:%a %d %b %Y}.")
     if o.success_measure:
         lines.append(f"Success measure: {o.success_measure}")
-    keys = {t.id: t.key for t in plan.tasks}
     by_project: dict[int | None, list[PlanTask]] = {}
     for t in plan.tasks:
         by_project.setdefault(t.project_id, []).append(t)
     for project in plan.projects:
         lines.append(f"*{project.position}. {project.title}*")
         for t in by_project.get(project.id, []):
-            lines.append(_task_line(t, keys, today))
+            lines.append(_task_line(t, today))
             if results and t.result:
                 lines.append(f"    → {t.result[:300]}")
     loose = by_project.get(None, [])
     if loose:
         lines.append("*Other*")
-        lines += [_task_line(t, keys, today) for t in loose]
+        lines += [_task_line(t, today) for t in loose]
     p = progress(plan, today)
     lines.append(f"Progress: {p.done}/{p.total} done, {p.overdue} overdue, about {p.hours_saved} h of your time saved.")
     return "\n".join(lines)
 
 
-def _task_line(t: PlanTask, keys: dict[int, str], today: date) -> str:
+def _task_line(t: PlanTask, today: date) -> str:
     who = "you" if t.owner == "operator" or t.status == "escalated" else t.owner
     due = f", due {t.due_on:%a %d %b}" if t.due_on else ""
     late = " OVERDUE" if t.due_on and t.due_on < today and t.status not in ("done", "cancelled") else ""

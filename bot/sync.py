@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -115,21 +115,15 @@ class Syncer(Background):
         return [f"{new} new lead{'s' if new != 1 else ''}"] if new else []
 
     async def _notify(self, name: str, detail: str) -> None:
-        routes = await asyncio.to_thread(
-            self.memory.schedules.recent_conversations_sync, self.workspace, timedelta(days=14)
-        )
-        await self.memory.schedules.create(
+        await self.memory.schedules.notice(
             workspace=self.workspace,
             operator=self.operator,
-            kind="notice",
             body=(
                 f"Your {name} connection stopped working: {detail}. Nothing was lost; I'll keep trying every "
                 f"{int(self.every.total_seconds() // 60) or 1} min. `soloos connectors --check` shows its state; "
                 f"{RUNBOOK} says how to fix it."
             ),
-            conversation=routes[0] if routes else f"console:{self.operator}",
             timezone=self.timezone,
-            fire_at=datetime.now(UTC),
         )
 
 

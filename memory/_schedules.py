@@ -19,6 +19,7 @@ from memory.errors import InvalidMemory, NotFound
 
 NOTIFY_CHANNEL = "soloos_schedules"
 MAX_BODY_CHARS = 1000
+NOTICE_ROUTE_WITHIN = timedelta(days=14)  # a notice with no conversation goes where the operator talked lately
 
 ScheduleKind = Literal["reminder", "briefing", "notice"]
 
@@ -347,6 +348,36 @@ class Schedules:
             return [_delivery(r) for r in rows]
 
         return await asyncio.to_thread(run)
+
+    async def notice(
+        self,
+        *,
+        workspace: str,
+        operator: str,
+        body: str,
+        timezone: str,
+        conversation: str | None = None,
+        more: str = "",
+    ) -> Schedule:
+        """Tell the operator something now, through the delivery log (so it is retried, and reported
+        if it never arrives): to ``conversation``, else where they talked lately, else the console.
+        A body over the limit is cut, ending with ``more`` (where to read the rest)."""
+        if conversation is None:
+            routes = await asyncio.to_thread(self.recent_conversations_sync, workspace, NOTICE_ROUTE_WITHIN)
+            conversation = routes[0] if routes else f"console:{operator}"
+        body = body.strip()
+        if len(body) > MAX_BODY_CHARS:
+            tail = f"…\n{more}" if more else "…"
+            body = body[: MAX_BODY_CHARS - len(tail)].rstrip() + tail
+        return await self.create(
+            workspace=workspace,
+            operator=operator,
+            kind="notice",
+            body=body,
+            conversation=conversation,
+            timezone=timezone,
+            fire_at=datetime.now(UTC),
+        )
 
     def recent_conversations_sync(self, workspace: str, within: timedelta) -> list[str]:
         """Where the operator talked to us lately, most recent first: the fallback routes."""

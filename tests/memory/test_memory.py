@@ -236,3 +236,21 @@ async def test_mem0_pgvector_store_reads_the_same_rows(memory: MemoryService, wo
     results = store.search("Where is Hooli located?", vector, top_k=1, filters={"user_id": workspace})
     assert results and str(results[0].id) == str(item.id)
     assert results[0].payload["data"] == "Hooli's office is in Palo Alto"
+
+
+async def test_a_notice_goes_where_the_operator_talked_last_and_is_cut_to_the_limit(memory, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    await memory.conversations.complete(
+        "k-notice-1", workspace=workspace, conversation="nochannel:42", operator_text="hi", reply={"text": "hello"}
+    )
+
+    long = await memory.schedules.notice(
+        workspace=workspace, operator="sam", body="x" * 3000, timezone="UTC", more="(/plan 3 shows all)"
+    )
+    short = await memory.schedules.notice(
+        workspace=workspace, operator="sam", body="line one\nline two", timezone="UTC", conversation="nochannel:C1"
+    )
+
+    # (a channel no test serves, so these never fire into another test's fake Telegram or Slack)
+    assert long.conversation == "nochannel:42" and long.kind == "notice"
+    assert len(long.body) == 1000 and long.body.endswith("…\n(/plan 3 shows all)")
+    assert short.conversation == "nochannel:C1" and short.body == "line one\nline two"  # a notice keeps its lines
