@@ -35,7 +35,7 @@ async def list_drafts(ctx: LocalContext) -> Answer:
 
 
 async def show_draft(draft_id: int, ctx: LocalContext) -> Answer:
-    from agents.local_tier import Answer
+    from agents.local_tier import Answer, approval_choices
 
     try:
         draft = await ctx.memory.drafts.get(ctx.workspace, draft_id)
@@ -51,6 +51,9 @@ async def show_draft(draft_id: int, ctx: LocalContext) -> Answer:
             f"- v{version.version} #{version.id} by {version.created_by}, {made:%d %b %H:%M}, {version.status}{mark}: "
             + _inputs_line(version)
         )
+    if draft.status == "awaiting approval" and draft.approval_id:  # decide it from here too
+        lines.append(f"Its send waits for your approval (code {draft.approval_id}).")
+        return Answer("\n".join(lines), approval_choices(draft.approval_id))
     return Answer("\n".join(lines))
 
 

@@ -90,6 +90,8 @@ async def test_a_lead_from_chat_gets_contact_memory_reply_approval_and_task_once
     [draft] = await app.memory.drafts.latest(workspace)
     assert draft.created_by == "intake" and draft.approval_id == approval.id and draft.status == "awaiting approval"
     assert draft.inputs["writer"] == "template" and draft.inputs["facts"]["need"] == "a website redesign"
+    await chat.say(f"/draft {draft.id}")  # the draft can be approved from where it is shown, too
+    assert [b.action for b in chat.replies[-1].buttons][:1] == [f"/approve {approval.id}"]
     before = await counts(app, workspace)
     assert before == {"intakes": 1, "drafts": 1, "approvals": 1, "tasks": 1, "contacts": 1, "outbox": 0}
 
