@@ -114,7 +114,7 @@ async def plan_command(objective_id: int, rest: str, chat: PlanChat) -> tuple[st
         if not rest or verb in ("show", "details", "results"):
             return render_plan(plan, today, results=verb in ("details", "results")), plan_choices(plan)
         if verb in ("changes", "history", "diff"):
-            return await _history(plan, chat.memory), ()
+            return await _history(plan, chat), ()
         if verb == "approve":
             approved = await plans.approve(objective_id, workspace=workspace, operator=plan.objective.operator)
             mine = sum(1 for t in approved.tasks if t.owner == "operator")
@@ -145,8 +145,11 @@ async def _edit(plan: Plan, rest: str, chat: PlanChat) -> tuple[str, Choices]:
         await chat.memory.plans.retry(task.id, workspace=chat.workspace)
         return f"“{task.title}” goes back to the {task.owner} agent with a fresh retry budget, from its checkpoint.", ()
     edits: list[Edit]
+    warning = ""
     if m := _MOVE.match(rest):
-        edits = [Edit("move", _find(plan, m["task"]).id, due_on=_date(m["when"], today), why="you moved it")]
+        step, due = _find(plan, m["task"]), _date(m["when"], today)
+        edits = [Edit("move", step.id, due_on=due, why="you moved it")]
+        warning = _order_warning(plan, step, due)
     elif m := _ASSIGN.match(rest):
         owner = _OWNER_WORDS.get(m["owner"].strip().lower().removesuffix(" agent"))
         if owner is None:
@@ -166,10 +169,10 @@ async def _edit(plan: Plan, rest: str, chat: PlanChat) -> tuple[str, Choices]:
         owner = _OWNER_WORDS.get((m["owner"] or "me").lower())
         if owner is None:
             return f"Steps can go to: me, {', '.join(OWNERS[1:])}.", ()
-        title, due = split_deadline(m["title"], today=today)
-        if due is not None and due < today:
-            raise InvalidMemory(f"{due:%a %d %b %Y} is in the past")
-        new = NewTask(slug(title), title, owner, "exploratory" if owner == "research" else "deterministic", due_on=due)
+        title, by = split_deadline(m["title"], today=today)
+        if by is not None and by < today:
+            raise InvalidMemory(f"{by:%a %d %b %Y} is in the past")
+        new = NewTask(slug(title), title, owner, "exploratory" if owner == "research" else "deterministic", due_on=by)
         edits = [Edit("add", new_task=new, why="you added it")]
     else:
         return (
@@ -181,7 +184,20 @@ async def _edit(plan: Plan, rest: str, chat: PlanChat) -> tuple[str, Choices]:
     _, revision = await chat.memory.plans.revise(
         oid, workspace=chat.workspace, reason="the operator edited the plan", edits=edits
     )
-    return _revised(oid, revision), ()
+    return _revised(oid, revision) + warning, ()
+
+
+def _order_warning(plan: Plan, step: PlanTask, due: date) -> str:
+    """Moving a step before what it waits for (or after what waits for it) is allowed; say so."""
+    lines = []
+    for other in plan.tasks:
+        if other.status in ("done", "cancelled") or other.due_on is None:
+            continue
+        if other.id in step.depends_on and other.due_on > due:
+            lines.append(f"Note: it waits for “{other.title}”, due {other.due_on:%a %d %b}, so it can't start sooner.")
+        if step.id in other.depends_on and other.due_on < due:
+            lines.append(f"Note: “{other.title}” waits for it and is due earlier, {other.due_on:%a %d %b}.")
+    return "".join(f"\n{line}" for line in lines)
 
 
 async def _new_goal(plan: Plan, text: str, chat: PlanChat) -> str:
@@ -224,14 +240,16 @@ def _revised(objective_id: int, revision: Revision | None) -> str:
     return render_diff(objective_id, revision.revision, revision.changes)
 
 
-async def _history(plan: Plan, memory: MemoryService) -> str:
-    revisions = await memory.plans.revisions(plan.objective.id)
+async def _history(plan: Plan, chat: PlanChat) -> str:
+    revisions = await chat.memory.plans.revisions(plan.objective.id)
+    zone = ZoneInfo(chat.timezone)
     if not revisions:
         return f"Plan #{plan.objective.id} has not changed since it was made."
     parts = []
     for r in revisions:
         parts.append(
-            f"{r.created_at:%d %b %H:%M} — {r.reason}\n" + render_diff(plan.objective.id, r.revision, r.changes)
+            f"{r.created_at.astimezone(zone):%d %b %H:%M} — {r.reason}\n"
+            + render_diff(plan.objective.id, r.revision, r.changes)
         )
     return "\n\n".join(parts)
 

@@ -326,6 +326,8 @@ async def test_operator_edits_in_chat(with_model, workspace: str) -> None:  # ty
     )
     moved = await chat.say(f"/plan {plan_id} move pitch to {_day(30)}")
     assert "moved “Draft the outreach pitch”" in moved and "because you moved it" in moved
+    early = await chat.say(f"/plan {plan_id} move pitch to {_day(1)}")
+    assert "Note: it waits for “Rank the prospects by fit”" in early and "can't start sooner" in early
     added = await chat.say(f"/plan {plan_id} add research: compare three CRMs")
     assert "added “compare three CRMs” (research" in added
     assert "removed" in await chat.say(f"/plan {plan_id} drop rank")
