@@ -23,7 +23,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sync import Syncer
 from bot.tracing import configure_tracing, stop_tracing
-from memory import MemoryService, open_memory
+from memory import Clock, MemoryService, open_memory
 from policies import load_policy
 
 log = logging.getLogger(__name__)
@@ -88,14 +88,17 @@ def prices(settings: Settings) -> Prices:
 
 
 @contextlib.asynccontextmanager
-async def open_app(settings: Settings, *, tiers: ModelTiers | None = None) -> AsyncIterator[App]:
-    """Everything wired together. ``tiers`` overrides the models from settings (tests, benchmarks)."""
+async def open_app(
+    settings: Settings, *, tiers: ModelTiers | None = None, clock: Clock | None = None
+) -> AsyncIterator[App]:
+    """Everything wired together. ``tiers`` overrides the models from settings (tests, benchmarks).
+    ``clock`` is the one clock every part reads the time from (``memory.clock``)."""
     quiet_libraries()
     policy = load_policy(settings.policy_file)
     tracer = configure_tracing(settings.tracing, include_content=settings.tracing_content)
     async with contextlib.AsyncExitStack() as cleanup:
         cleanup.callback(stop_tracing, tracer)
-        memory = await cleanup.enter_async_context(open_memory(settings))
+        memory = await cleanup.enter_async_context(open_memory(settings, clock=clock or Clock()))
         gate = Gate(
             memory, policy, settings.timezone, timedelta(hours=settings.approval_ttl_hours), settings.send_grace_seconds
         )

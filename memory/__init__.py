@@ -73,6 +73,7 @@ from memory._types import (
     Task,
     Turn,
 )
+from memory.clock import Clock
 from memory.errors import DatabaseMisconfigured, DatabaseUnavailable, InvalidMemory, MemoryError_, NotFound
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ if TYPE_CHECKING:
 
 
 @contextlib.asynccontextmanager
-async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryService]:
+async def open_memory(settings: Settings | None = None, *, clock: Clock | None = None) -> AsyncIterator[MemoryService]:
     """Open the database (embedded or ``DATABASE_URL``), apply migrations, and yield the service."""
     if settings is None:
         from bot.settings import Settings
@@ -95,7 +96,9 @@ async def open_memory(settings: Settings | None = None) -> AsyncIterator[MemoryS
             stack.enter_context,
             open_database(database_url=url, home=settings.home, timeout=settings.db_connect_timeout),
         )
-        service = MemoryService(db, embedder, working_ttl=timedelta(hours=settings.working_memory_hours))
+        service = MemoryService(
+            db, embedder, working_ttl=timedelta(hours=settings.working_memory_hours), clock=clock or Clock()
+        )
         await asyncio.to_thread(service.conversations.start_liveness)
         stack.callback(service.conversations.stop_liveness)
         yield service
@@ -114,6 +117,7 @@ __all__ = [
     "AgentStore",
     "Attachment",
     "Change",
+    "Clock",
     "ConnectorConfigs",
     "ConnectorRecord",
     "Contact",

@@ -26,6 +26,7 @@ from psycopg.rows import dict_row
 from memory._postgres import Database
 from memory._reconcile import UNMATCHED, OpenInvoice, Reconciler
 from memory._types import ImportProblem
+from memory.clock import Clock
 from memory.errors import InvalidMemory
 
 InvoiceStatus = Literal["open", "partial", "paid", "void"]
@@ -242,8 +243,9 @@ def _batches(items: Iterable[StatementItem]) -> Iterator[list[StatementItem]]:
 class Finance:
     """Invoices and bank transactions of a workspace, and their reconciliation."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     # -- invoices -----------------------------------------------------------------------------
 
@@ -265,7 +267,7 @@ class Finance:
         amount = _money(amount, "invoice amount")
         if amount <= 0:
             raise InvalidMemory("an invoice amount must be positive")
-        issued = issued_at or date.today()
+        issued = issued_at or self.clock.today()
         if due_at < issued:
             raise InvalidMemory(f"invoice {number} would be due ({due_at}) before it is issued ({issued})")
         currency = _currency(currency)

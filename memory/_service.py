@@ -44,6 +44,7 @@ from memory._types import (
     MemoryItem,
     RecallMode,
 )
+from memory.clock import Clock
 from memory.errors import InvalidMemory, NotFound
 
 MAX_MEMORY_CHARS = 20_000
@@ -96,9 +97,7 @@ def _check_layer(layer: str) -> Layer:
     return layer
 
 
-def _aware(moment: datetime | None) -> datetime:
-    if moment is None:
-        return datetime.now(UTC)
+def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -126,12 +125,13 @@ def _item(row: dict[str, Any], *, current: bool = True, **extra: Any) -> MemoryI
 class MemoryService:
     """The memory API. Every method is async; blocking work runs in worker threads."""
 
-    def __init__(self, db: Database, embedder: Embedder, *, working_ttl: timedelta) -> None:
+    def __init__(self, db: Database, embedder: Embedder, *, working_ttl: timedelta, clock: Clock | None = None) -> None:
         self.db = db
+        self.clock = clock or Clock()
         self.embedder = embedder
         self.working_ttl = working_ttl
         self.records = Records(db)
-        self.finance = Finance(db)
+        self.finance = Finance(db, self.clock)
         self.messages = Messages(db)
         self.conversations = Conversations(db)
         self.agent_store = AgentStore(db)
@@ -191,14 +191,14 @@ class MemoryService:
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidMemory("metadata must be a JSON object")
         layer_ = _check_layer(layer)
-        expires = datetime.now(UTC) + self.working_ttl if layer_ == "working" else None
+        expires = self.clock.now() + self.working_ttl if layer_ == "working" else None
         return {
             "id": uuid.uuid4(),
             "text": clean,
             "layer": layer_,
             "workspace": workspace,
             "source": source,
-            "occurred_at": _aware(occurred_at),
+            "occurred_at": _aware(occurred_at) if occurred_at else self.clock.now(),
             "subject": normalize_subject(subject),
             "metadata": metadata or {},
             "expires_at": expires,

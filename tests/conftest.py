@@ -7,10 +7,13 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from bot.app import App, open_app, quiet_libraries
 from bot.settings import Settings
@@ -18,12 +21,76 @@ from memory import MemoryService
 
 quiet_libraries()
 
+BERLIN = ZoneInfo("Europe/Berlin")  # the tests' operator zone (``settings`` below)
+_TRAVEL = pytest.StashKey[time_machine.travel]()
+
+
+def _last_sunday(year: int, month: int) -> date:
+    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+def _next_change(now: datetime, month: int, clock: time) -> datetime:
+    """Two minutes before the operator's clocks change in ``month`` (3: forward, 10: back), next time."""
+    for year in (now.year, now.year + 1):
+        moment = datetime.combine(_last_sunday(year, month), clock, BERLIN)
+        if moment > now:
+            return moment
+    raise AssertionError("unreachable")
+
+
+def _late_evening(now: datetime) -> datetime:
+    """23:30 tomorrow on the operator's clock: "today" there is about to end."""
+    return datetime.combine(now.astimezone(BERLIN).date() + timedelta(days=1), time(23, 30), BERLIN)
+
+
+def _month_end(now: datetime) -> datetime:
+    """Five minutes before the month ends on the operator's clock."""
+    local = now.astimezone(BERLIN)
+    last = date(local.year + local.month // 12, local.month % 12 + 1, 1) - timedelta(days=1)
+    return datetime.combine(last, time(23, 55), BERLIN)
+
+
+# The moments CI moves the clock to (``--clock-at NAME``), relative to the real now so they never go stale.
+MOMENTS: dict[str, Callable[[datetime], datetime]] = {
+    "year-ahead": lambda now: now + timedelta(days=365),
+    "spring-forward": lambda now: _next_change(now, 3, time(1, 58)),  # 02:00 → 03:00
+    "fall-back": lambda now: _next_change(now, 10, time(2, 58, fold=0)),  # 03:00 → 02:00
+    "late-evening": _late_evening,
+    "month-end": _month_end,
+}
+
 try:  # no test may reach a model provider
     import pydantic_ai.models
 
     pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 except ImportError:  # pragma: no cover - pydantic-ai is a dependency
     pass
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-at",
+        default=None,
+        help="Run with the clock moved: an ISO 8601 moment or one of " + ", ".join(sorted(MOMENTS)),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clock: time-sensitive; CI runs it again with the clock moved (--clock-at)")
+    wanted = config.getoption("--clock-at")
+    if wanted:
+        moment = MOMENTS[wanted](datetime.now(UTC)) if wanted in MOMENTS else datetime.fromisoformat(wanted)
+        traveller = time_machine.travel(moment, tick=True)
+        traveller.start()
+        config.stash[_TRAVEL] = traveller
+        print(f"clock moved to {moment.isoformat()} ({wanted})")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVEL, None)
+    if traveller is not None:
+        traveller.stop()
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +196,18 @@ def run(monkeypatch: pytest.MonkeyPatch, settings: Settings, workspace: str, app
         return result.exit_code, result.stdout, result.stderr
 
     return invoke
+
+
+@pytest.fixture
+def clock_at() -> Iterator[Callable[[datetime], None]]:
+    """Set the clock for the rest of the test (it keeps ticking from there): ``clock_at(moment)``."""
+    travellers: list[time_machine.travel] = []
+
+    def move(moment: datetime) -> None:
+        traveller = time_machine.travel(moment, tick=True)
+        traveller.start()
+        travellers.append(traveller)
+
+    yield move
+    for traveller in reversed(travellers):
+        traveller.stop()

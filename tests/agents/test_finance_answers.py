@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime, time
 from decimal import Decimal
 
 import pytest
 
 from agents.finance_answers import finance_answer, period
 from memory import MemoryService, NewTransaction
+from tests.conftest import BERLIN
 
 TODAY = date(2026, 11, 25)  # a Wednesday: this week began on Monday the 23rd
+
+
+@pytest.fixture(autouse=True)
+def _today(clock_at: Callable[[datetime], None]) -> None:
+    """The clock says TODAY (noon in the operator's zone), so what the code checks agrees with the data."""
+    clock_at(datetime.combine(TODAY, time(12), BERLIN))
 
 
 async def _books(memory: MemoryService, workspace: str) -> None:

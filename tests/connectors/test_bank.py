@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,9 +13,16 @@ import pytest
 from connectors.bank import Statement, StatementError, read_statements
 from memory import Finance, InvalidMemory, MemoryService, NewTransaction, RejectedRow, StatementItem
 from memory._finance import BATCH
+from tests.conftest import BERLIN
 
 DATA = Path(__file__).parent / "data"
 TODAY = date(2026, 11, 25)  # the statements in data/ end here
+
+
+@pytest.fixture(autouse=True)
+def _today(clock_at: Callable[[datetime], None]) -> None:
+    """The clock says TODAY (noon in the operator's zone), so what the code checks agrees with the data."""
+    clock_at(datetime.combine(TODAY, time(12), BERLIN))
 
 
 def only(path: Path, **options: object) -> Statement:
