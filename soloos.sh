@@ -2,6 +2,8 @@
 # One entry point for a fresh machine (Python 3.11+ on PATH):
 #   ./soloos.sh chat     set up .venv if needed, then start the console assistant
 #   ./soloos.sh test     set up .venv with the dev tools, then run lint, types and the test suite
+#   ./soloos.sh clocks   the test suite again with the clock moved to each of CLOCK_MOMENTS (CI runs it;
+#                        needs libfaketime, installed here with apt-get when run as root)
 #   ./soloos.sh ARGS…    any other soloos command (doctor, memory …) after setting up
 # Set SOLOOS_TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu) where the CPU build of torch
 # is not the default; SOLOOS_PYTHON picks the interpreter.
@@ -38,6 +40,18 @@ case "${1:-chat}" in
     "$VENV/bin/ruff" check bot agents memory connectors policies tests bench
     "$VENV/bin/mypy"
     exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  clocks)
+    shift || true
+    bootstrap dev 2> >(grep -v "^WARNING: Location" >&2)
+    if [ -z "$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null)" ]; then
+      [ "$(id -u)" = 0 ] || { echo "the moved-clock runs need libfaketime: apt-get install faketime" >&2; exit 1; }
+      (apt-get install -y -qq faketime || (apt-get update -qq && apt-get install -y -qq faketime)) >/dev/null
+    fi
+    for moment in ${CLOCK_MOMENTS:-year-ahead spring-forward fall-back late-evening month-end}; do
+      echo "== the test suite with the clock at $moment"
+      "$VENV/bin/python" -m pytest -q -p no:cacheprovider --clock-at "$moment" "$@"
+    done
     ;;
   *)
     bootstrap base 2> >(grep -v "^WARNING: Location" >&2)

@@ -22,7 +22,8 @@ from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, Usage
 
 from agents.models import BudgetExceeded
 from agents.plan_views import render_diff, render_plan, summary_line
-from agents.planner import Planner, parse_day, slug, split_deadline
+from agents.planner import Planner, slug, split_deadline
+from agents.when import day as parse_day
 from memory import OWNERS, Edit, InvalidMemory, MemoryService, NewTask, NotFound, Owner, Plan, PlanTask, Revision
 
 Choices = tuple[tuple[str, str], ...]

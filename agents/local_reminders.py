@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from agents.reminders import ReminderError, clock_of, describe_rule, next_fire, parse_reminder
+from agents.reminders import ReminderError, describe_rule, next_fire, parse_reminder
+from agents.when import TimePhraseError
+from agents.when import clock_in as clock_of
 from memory import NotFound, Schedule
 
 if TYPE_CHECKING:
@@ -151,7 +153,7 @@ async def brief_schedule(when: str, ctx: LocalContext) -> str:
         return f"Daily briefing: {describe_schedule(current)}." if current else "No daily briefing is scheduled."
     try:
         clock = clock_of(phrase)
-    except ReminderError as err:
+    except TimePhraseError as err:
         return f"{err} For example: /brief at 07:30, or /brief off."
     days = "mon-fri" if "weekday" in phrase else "*"
     schedule = await schedules.create(

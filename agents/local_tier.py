@@ -15,8 +15,9 @@ from agents.briefing import assemble
 from agents.gate import Gate
 from agents.models import Budget
 from agents.planner import Planner
-from agents.router import Routed, split_due, subject_of
+from agents.router import Routed, subject_of
 from agents.status import SloTargets
+from agents.when import split_due
 from memory import MODES, InvalidMemory, Layer, MemoryHit, MemoryService, NotFound
 
 HELP = """I'm SoloOS, your business assistant. Without a language model I can already:

@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import dateparser
 from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry, RunContext
@@ -30,6 +29,7 @@ from pydantic_ai.usage import UsageLimits
 from agents.context import build_context
 from agents.models import Budget, MeteredModel, ModelTiers, Prices
 from agents.untrusted import UNTRUSTED_DATA_RULE
+from agents.when import day
 from memory import Edit, InvalidMemory, MemoryService, NewProject, NewTask, Plan, Revision
 
 MAX_PROJECTS = 10
@@ -353,23 +353,10 @@ def split_deadline(text: str, *, today: date) -> tuple[str, date | None]:
         if end < today and not quarter.group("year"):
             end = date(year + 1, end.month, 1) + relativedelta(months=1, days=-1)
         return match.group("outcome").strip(), end
-    when = parse_day(phrase, today=today)
+    when = day(phrase, today=today)
     if when is None:
         return text, None
     return match.group("outcome").strip(), when
-
-
-def parse_day(text: str, *, today: date) -> date | None:
-    """A day in the operator's words, preferring the future; a month alone means its last day."""
-    found = dateparser.parse(
-        text,
-        settings={
-            "PREFER_DATES_FROM": "future",
-            "PREFER_DAY_OF_MONTH": "last",
-            "RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
-        },
-    )
-    return found.date() if found else None
 
 
 __all__ = [
@@ -381,7 +368,6 @@ __all__ = [
     "Tactics",
     "TaskSpec",
     "diff_edits",
-    "parse_day",
     "slug",
     "split_deadline",
     "strategist",

@@ -1,8 +1,8 @@
 """Reminders in natural language → a fire time or a recurring rule, with no model.
 
 "remind me tomorrow at 9 to call Acme", "every Monday at 8am review invoices", "in 2 hours check
-the deploy". One-off dates go through ``dateparser``; relative offsets ("in 2 hours") are exact
-arithmetic on the instant, so they are right across a DST change; recurring rules are 5-field
+the deploy". The time phrase of a one-off reminder is read by ``agents.when`` (the one time-phrase
+parser); here we find where it starts and what the reminder is about. Recurring rules are 5-field
 crontab strings with named weekdays, which APScheduler evaluates in the operator's time zone.
 Anything we cannot read becomes a ``ReminderError`` whose message tells the operator what to say.
 """
@@ -17,13 +17,15 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from agents import when
+from agents.when import DEFAULT_TIME, TimePhraseError, localize
+
 MAX_AHEAD = timedelta(days=5 * 366)
-DEFAULT_TIME = time(9, 0)  # "remind me on Friday to …" means Friday morning
 EXAMPLES = 'for example "remind me tomorrow at 9 to call Acme" or "every Monday at 8am review invoices"'
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class ReminderError(ValueError):
+class ReminderError(TimePhraseError):
     """A reminder we could not set; the message is written for the operator."""
 
 
@@ -39,12 +41,6 @@ def _p(pattern: str) -> re.Pattern[str]:
 
 
 _PREFIX = _p(r"^\s*(?:/remind(?:@\w+)?|remind me|reminder:?|set (?:a )?reminder(?: for)?)\b\s*")
-_TIME = _p(r"\b(?:at\s+)?(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2}))?\s*(?P<ampm>a\.?m\.?|p\.?m\.?)?(?=\s|$|[,.;:!?])")
-_AT_TIME = _p(r"\bat\s+(?P<clock>\d{1,2}(?:[:.h]\d{2})?\s*(?:a\.?m\.?|p\.?m\.?)?|noon|midnight)(?=\s|$|[,.;:!?])")
-_BARE_CLOCK = _p(
-    r"(?<![\d-])(?P<clock>\d{1,2}(?:[:.h]\d{2}\s*(?:a\.?m\.?|p\.?m\.?)?|\s*(?:a\.?m\.?|p\.?m\.?)))(?=\s|$|[,;!?])"
-)
-_RELATIVE = _p(r"^in\s+(?P<n>an?|\d+(?:[.,]\d+)?)\s*(?P<unit>sec(?:ond)?s?|min(?:ute)?s?|hours?|hrs?|h|days?|weeks?)\b")
 _EVERY = _p(
     r"^(?:every|each)\s+(?P<period>"
     r"(?:other|second|\d+(?:st|nd|rd|th)?)\s+\w+|"
@@ -79,11 +75,11 @@ def parse_reminder(text: str, *, now: datetime, timezone: str) -> ReminderPlan:
 def _one_off(rest: str, *, now: datetime, tz: ZoneInfo) -> ReminderPlan:
     """Try each place the time phrase could start (front or back); the first reading that parses wins."""
     problem: ReminderError | None = None
-    for when, body in _splits(rest):
+    for phrase, body in _splits(rest):
         try:
-            fire_at = _parse_when(when, now=now, tz=tz)
-        except ReminderError as err:
-            problem = problem or err
+            fire_at = when.moment(phrase, now=now, timezone=tz.key)
+        except TimePhraseError as err:
+            problem = problem or ReminderError(str(err))
             continue
         if fire_at is None:
             continue
@@ -115,92 +111,6 @@ def _splits(rest: str) -> list[tuple[str, str]]:
     return candidates
 
 
-def _parse_when(when: str, *, now: datetime, tz: ZoneInfo) -> datetime | None:
-    """A time phrase → an aware instant, None when it is not one, ReminderError when it is a bad one."""
-    when = " ".join(when.split()).rstrip(",.")
-    relative = _RELATIVE.match(when)
-    if relative:
-        if when[relative.end() :].strip():
-            return None  # "in 2 hours to call" is split elsewhere
-        # on the instant, not the wall clock: aware arithmetic in one zone would add wall time
-        return now.astimezone(ZoneInfo("UTC")) + _offset(relative.group("n"), relative.group("unit"))
-    clock: time | None = None
-    date_part = when
-    found = _AT_TIME.search(when) or _BARE_CLOCK.search(when)
-    if found:
-        clock = _clock(found.group("clock"))
-        date_part = when[: found.start()] + " " + when[found.end() :]
-    date_part = re.sub(r"^(?:on|at)\s+", "", " ".join(date_part.split()), flags=re.IGNORECASE)
-    tonight = bool(re.fullmatch(r"tonight", date_part, re.IGNORECASE))
-    local_now = now.astimezone(tz)
-    if not date_part or tonight:
-        day = local_now.date()
-    else:
-        import dateparser
-
-        parsed = dateparser.parse(
-            date_part,
-            languages=["en"],
-            settings={"PREFER_DATES_FROM": "future", "RELATIVE_BASE": local_now.replace(tzinfo=None)},
-        )
-        if parsed is None:
-            return None
-        day = parsed.date()
-        if clock is None and day == local_now.date() and not tonight:
-            raise ReminderError('At what time today? Say, for example, "remind me today at 4pm to …".')
-    chosen = clock or (time(20, 0) if tonight else DEFAULT_TIME)
-    local = _localize(datetime.combine(day, chosen), tz)
-    if not date_part and local <= now:  # "at 5pm" after 5pm means tomorrow
-        local = _localize(datetime.combine(day + timedelta(days=1), chosen), tz)
-    return local
-
-
-def _offset(number: str, unit: str) -> timedelta:
-    amount = 1.0 if number.lower() in ("a", "an") else float(number.replace(",", "."))
-    if amount <= 0:
-        raise ReminderError("That offset is not in the future.")
-    unit = unit.lower()
-    if unit.startswith("s"):
-        return timedelta(seconds=amount)
-    if unit.startswith("min"):
-        return timedelta(minutes=amount)
-    if unit.startswith("h"):
-        return timedelta(hours=amount)
-    if unit.startswith("d"):
-        return timedelta(days=amount)
-    return timedelta(weeks=amount)
-
-
-def _clock(text: str) -> time:
-    """ "8", "8am", "08:30", "8.30pm", "noon" → a time of day, or a clear error ("25:00")."""
-    lowered = text.strip().lower()
-    if lowered == "noon":
-        return time(12, 0)
-    if lowered == "midnight":
-        return time(0, 0)
-    match = _TIME.fullmatch(lowered) or _TIME.match(lowered)
-    if not match:
-        raise ReminderError(f"I can't read {text!r} as a time of day; say 9, 9:30 or 5pm.")
-    hour, minute = int(match.group("h")), int(match.group("m") or 0)
-    ampm = (match.group("ampm") or "").replace(".", "")
-    if ampm and not 1 <= hour <= 12:
-        raise ReminderError(f"{text} isn't a valid time of day: with am/pm the hour goes from 1 to 12.")
-    if ampm == "pm" and hour != 12:
-        hour += 12
-    elif ampm == "am" and hour == 12:
-        hour = 0
-    if hour > 23 or minute > 59:
-        raise ReminderError(f"{text} isn't a valid time of day; the clock goes from 00:00 to 23:59.")
-    return time(hour, minute)
-
-
-def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
-    """Attach the zone. A wall time that does not exist (the hour skipped when clocks go forward)
-    moves forward by the gap, as a wall clock does; an ambiguous one (the hour repeated when clocks
-    go back) takes its first occurrence. Both are what ``fold=0`` means."""
-    return naive.replace(tzinfo=tz, fold=0).astimezone(ZoneInfo("UTC")).astimezone(tz)
-
-
 def _local(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%a %d %b %Y %H:%M")
 
@@ -213,10 +123,10 @@ def _recurring(rest: str) -> ReminderPlan:
     assert every is not None
     period = " ".join(every.group("period").lower().split())
     tail = rest[every.end() :]
-    at = _AT_TIME.search(tail)
+    at = when.AT_TIME.search(tail)
     clock: time | None = None
     if at:
-        clock = _clock(at.group("clock"))
+        clock = when.clock(at.group("clock"))
         tail = tail[: at.start()] + " " + tail[at.end() :]
     body = _BODY_LEAD.sub("", " ".join(tail.split())).strip()
     if not body:
@@ -278,14 +188,6 @@ def describe_rule(crontab: str) -> str:
     return f"every {joined} {clock}"
 
 
-def clock_of(phrase: str) -> time:
-    """The time of day in "at 07:30", "weekdays at 7am" or "7:30"."""
-    found = _AT_TIME.search(phrase) or _BARE_CLOCK.search(phrase) or re.fullmatch(r"(?P<clock>\d{1,2})", phrase.strip())
-    if not found:
-        raise ReminderError(f"I couldn't find a time of day in {phrase!r}.")
-    return _clock(found.group("clock"))
-
-
 class WallClockCron(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
     """A crontab evaluated on the wall clock of a time zone.
 
@@ -321,7 +223,7 @@ class WallClockCron(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships n
             candidate: datetime | None = self._wall.get_next_fire_time(None, wall)
             if candidate is None:
                 return None
-            instant = _localize(candidate.replace(tzinfo=None), tz).astimezone(ZoneInfo("UTC"))
+            instant = localize(candidate.replace(tzinfo=None), tz).astimezone(ZoneInfo("UTC"))
             if instant >= start:
                 return instant
             wall = candidate + timedelta(seconds=1)

@@ -14,11 +14,12 @@ import typer
 from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
+from agents import when
 from bot.app import open_app, quiet_libraries
 from bot.cli_connect import calendar_app, connect_app, connectors, sync
 from bot.cli_finance import bank_app, invoice_app
 from bot.settings import Settings
-from memory import LAYERS, InvalidMemory, Layer, MemoryError_, MemoryService, NotFound, open_memory
+from memory import LAYERS, Clock, InvalidMemory, Layer, MemoryError_, MemoryService, NotFound, open_memory
 
 T = TypeVar("T")
 
@@ -75,13 +76,11 @@ def _with_memory(settings: Settings, work: Callable[[MemoryService], Awaitable[T
 def _date(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
-    import dateparser
-
-    parsed = dateparser.parse(value, settings={"RETURN_AS_TIMEZONE_AWARE": True})
+    parsed = when.instant(value, now=Clock().now())
     if parsed is None:
         err.print(f"[red]error:[/] {name} {value!r} is not a date I understand (try 2026-01-31 or '3 weeks ago')")
         raise typer.Exit(2)
-    return cast(datetime, parsed)
+    return parsed
 
 
 @app.callback()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import glob
 import os
 import shutil
 import tempfile
@@ -23,6 +25,30 @@ quiet_libraries()
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the tests' operator zone (``settings`` below)
 _TRAVEL = pytest.StashKey[time_machine.travel]()
+_DATABASE_CLOCK: dict[str, str] = {}  # FAKETIME for the session's database server when the clock is moved
+
+
+@contextlib.contextmanager
+def _database_clock() -> Iterator[None]:
+    """Start the session's database server with its clock moved like ours (libfaketime, the ``faketime``
+    Debian package): timestamps Postgres writes (``DEFAULT now()``) must agree with the moved clock. Only
+    the server gets the library, so other child processes keep the real clock."""
+    if not _DATABASE_CLOCK:
+        yield
+        return
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    if not found:
+        raise pytest.UsageError("--clock-at needs libfaketime for the database: apt-get install faketime")
+    saved = {name: os.environ.get(name) for name in ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")}
+    os.environ.update(LD_PRELOAD=found[0], FAKETIME_DONT_FAKE_MONOTONIC="1", **_DATABASE_CLOCK)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _last_sunday(year: int, month: int) -> date:
@@ -77,14 +103,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "clock: time-sensitive; CI runs it again with the clock moved (--clock-at)")
+    config.addinivalue_line(
+        "markers",
+        "real_clock: other processes share the session database, not its moved clock (left out by --clock-at)",
+    )
     wanted = config.getoption("--clock-at")
     if wanted:
         moment = MOMENTS[wanted](datetime.now(UTC)) if wanted in MOMENTS else datetime.fromisoformat(wanted)
+        _DATABASE_CLOCK["FAKETIME"] = f"{round((moment - datetime.now(UTC)).total_seconds()):+d}"
         traveller = time_machine.travel(moment, tick=True)
         traveller.start()
         config.stash[_TRAVEL] = traveller
         print(f"clock moved to {moment.isoformat()} ({wanted})")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--clock-at"):
+        return
+    kept = [item for item in items if item.get_closest_marker("real_clock") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -126,7 +165,9 @@ def settings(soloos_home: Path) -> Settings:
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[App]:
     """The whole application on the session's embedded server; the server is stopped at the end."""
-    async with open_app(settings) as application:
+    async with contextlib.AsyncExitStack() as stack:
+        with _database_clock():
+            application = await stack.enter_async_context(open_app(settings))
         yield application
 
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents.router import route, split_due, subject_of
+from agents.router import route, subject_of
+from agents.when import split_due
 
 
 @pytest.mark.parametrize(

@@ -422,6 +422,7 @@ async def test_a_scheduled_briefing_arrives_on_the_console_with_real_content(app
 # -- replicas -------------------------------------------------------------------------------------
 
 
+@pytest.mark.real_clock
 async def test_two_processes_fire_each_reminder_once_and_the_standby_takes_over_after_kill_9(
     app: App, workspace: str, tmp_path: Any
 ) -> None:
@@ -486,6 +487,7 @@ async def test_two_processes_fire_each_reminder_once_and_the_standby_takes_over_
             await asyncio.to_thread(proc.wait, 30)
 
 
+@pytest.mark.real_clock
 async def test_the_leader_reconnects_after_its_database_session_is_killed(
     app: App, recorder: Recorder, workspace: str
 ) -> None:
