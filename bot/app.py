@@ -87,78 +87,87 @@ def prices(settings: Settings) -> Prices:
     return Prices(Decimal(str(settings.price_input_per_mtok)), Decimal(str(settings.price_output_per_mtok)))
 
 
+def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None = None) -> App:
+    """The application on an open memory service: gate, models, dispatcher, outbound, scheduler,
+    sync and plans, each built from ``settings``. Nothing starts here (``soloos run``/``chat`` start
+    what they serve). ``tiers`` overrides the models from settings (tests, benchmarks)."""
+    policy = load_policy(settings.policy_file)
+    gate = Gate(
+        memory, policy, settings.timezone, timedelta(hours=settings.approval_ttl_hours), settings.send_grace_seconds
+    )
+    runner = AgentRunner(
+        memory,
+        gate,
+        tiers if tiers is not None else model_tiers(settings),
+        budget(settings),
+        prices(settings),
+        UsageLimits(request_limit=settings.turn_request_limit, total_tokens_limit=settings.turn_token_limit),
+        settings.context_token_budget,
+    )
+    dispatcher = Dispatcher(
+        memory,
+        gate,
+        runner,
+        timezone=settings.timezone,
+        max_chars=settings.max_message_chars,
+        signature=settings.signature,
+        slo=slo_targets(settings),
+    )
+    outbound = Outbound()
+    deliveries = Deliveries(memory, gate, outbound, budget=runner.budget)
+    scheduler = Scheduler(
+        deliveries,
+        conninfo=memory.db.target.conninfo,
+        misfire_grace=timedelta(minutes=settings.misfire_grace_minutes),
+        standby_poll=settings.scheduler_standby_seconds,
+    )
+    syncer = Syncer(
+        memory,
+        workspace=settings.workspace,
+        operator=settings.operator,
+        timezone=settings.timezone,
+        conninfo=memory.db.target.conninfo,
+        every=timedelta(minutes=settings.sync_minutes),
+        gate=gate,
+        signature=settings.signature,
+    )
+    executor = PlanExecutor(
+        memory,
+        gate,
+        runner.tiers,
+        runner.budget,
+        runner.prices,
+        settings.context_token_budget,
+        retry_base=timedelta(seconds=settings.plan_retry_seconds),
+    )
+    plans = PlanWorker(
+        executor,
+        workspace=settings.workspace,
+        operator=settings.operator,
+        timezone=settings.timezone,
+        every=settings.plan_poll_seconds,
+    )
+    return App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer, plans)
+
+
 @contextlib.asynccontextmanager
 async def open_app(
     settings: Settings, *, tiers: ModelTiers | None = None, clock: Clock | None = None
 ) -> AsyncIterator[App]:
-    """Everything wired together. ``tiers`` overrides the models from settings (tests, benchmarks).
-    ``clock`` is the one clock every part reads the time from (``memory.clock``)."""
+    """Everything wired together on the database, torn down in reverse. ``tiers`` overrides the models
+    from settings (tests, benchmarks). ``clock`` is the one clock every part reads the time from
+    (``memory.clock``)."""
     quiet_libraries()
-    policy = load_policy(settings.policy_file)
     tracer = configure_tracing(settings.tracing, include_content=settings.tracing_content)
     async with contextlib.AsyncExitStack() as cleanup:
         cleanup.callback(stop_tracing, tracer)
         memory = await cleanup.enter_async_context(open_memory(settings, clock=clock or Clock()))
-        gate = Gate(
-            memory, policy, settings.timezone, timedelta(hours=settings.approval_ttl_hours), settings.send_grace_seconds
-        )
-        runner = AgentRunner(
-            memory,
-            gate,
-            tiers if tiers is not None else model_tiers(settings),
-            budget(settings),
-            prices(settings),
-            UsageLimits(request_limit=settings.turn_request_limit, total_tokens_limit=settings.turn_token_limit),
-            settings.context_token_budget,
-        )
-        dispatcher = Dispatcher(
-            memory,
-            gate,
-            runner,
-            timezone=settings.timezone,
-            max_chars=settings.max_message_chars,
-            signature=settings.signature,
-            slo=slo_targets(settings),
-        )
-        outbound = Outbound()
-        deliveries = Deliveries(memory, gate, outbound, budget=runner.budget)
-        scheduler = Scheduler(
-            deliveries,
-            conninfo=memory.db.target.conninfo,
-            misfire_grace=timedelta(minutes=settings.misfire_grace_minutes),
-            standby_poll=settings.scheduler_standby_seconds,
-        )
-        syncer = Syncer(
-            memory,
-            workspace=settings.workspace,
-            operator=settings.operator,
-            timezone=settings.timezone,
-            conninfo=memory.db.target.conninfo,
-            every=timedelta(minutes=settings.sync_minutes),
-            gate=gate,
-            signature=settings.signature,
-        )
-        executor = PlanExecutor(
-            memory,
-            gate,
-            runner.tiers,
-            runner.budget,
-            runner.prices,
-            settings.context_token_budget,
-            retry_base=timedelta(seconds=settings.plan_retry_seconds),
-        )
-        plans = PlanWorker(
-            executor,
-            workspace=settings.workspace,
-            operator=settings.operator,
-            timezone=settings.timezone,
-            every=settings.plan_poll_seconds,
-        )
-        for line in await gate.resume_approved():  # approvals clicked just before a crash
+        app = wire(settings, memory, tiers=tiers)
+        for line in await app.gate.resume_approved():  # approvals clicked just before a crash
             log.info("resumed after restart: %s", line)
         try:
-            yield App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer, plans)
+            yield app
         finally:
-            await plans.stop()
-            await syncer.stop()
-            await scheduler.stop()
+            await app.plans.stop()
+            await app.syncer.stop()
+            await app.scheduler.stop()

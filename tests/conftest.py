@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import glob
 import os
 import shutil
@@ -17,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot.app import App, open_app, quiet_libraries
+from bot.app import App, open_app, quiet_libraries, wire
 from bot.settings import Settings
 from memory import MemoryService
 
@@ -184,13 +183,8 @@ def workspace() -> str:
 
 @pytest.fixture
 def with_model(app: App, settings: Settings):  # type: ignore[no-untyped-def]
-    """The session's app with a scripted model in place of the configured tiers."""
-    from decimal import Decimal
-
-    from pydantic_ai.usage import UsageLimits
-
-    from agents import AgentRunner, Budget, Prices
-    from bot.dispatcher import Dispatcher
+    """The session's app rewired through the composition root with a scripted model in place of the
+    configured tiers (and the given caps, prices and per-turn request limit)."""
     from tests.support.models import Script
 
     def build(
@@ -202,19 +196,14 @@ def with_model(app: App, settings: Settings):  # type: ignore[no-untyped-def]
         price_out: str = "0",
         request_limit: int = 8,
     ) -> App:
-        runner = AgentRunner(
-            app.memory,
-            app.gate,
-            script.tiers(),
-            Budget(Decimal(daily), Decimal(monthly)),
-            Prices(Decimal(price_in), Decimal(price_out)),
-            UsageLimits(request_limit=request_limit),
-            settings.context_token_budget,
-        )
-        dispatcher = Dispatcher(
-            app.memory, app.gate, runner, timezone=settings.timezone, max_chars=settings.max_message_chars
-        )
-        return dataclasses.replace(app, runner=runner, dispatcher=dispatcher)
+        changed = {
+            "budget_daily_usd": float(daily),
+            "budget_monthly_usd": float(monthly),
+            "price_input_per_mtok": float(price_in),
+            "price_output_per_mtok": float(price_out),
+            "turn_request_limit": request_limit,
+        }
+        return wire(settings.model_copy(update=changed), app.memory, tiers=script.tiers())
 
     return build
 
