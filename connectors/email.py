@@ -56,7 +56,9 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.base import Capability, Health, ReadReport
-from connectors.local import MESSAGE_ID, ConnectorError, Outcome, claim_effect, settle_effect
+from connectors.checks import MESSAGE_ID
+from connectors.errors import ConnectorError, EmailError, SendUncertain
+from connectors.local import Outcome, claim_effect, settle_effect
 from memory import (
     Attachment,
     Database,
@@ -86,21 +88,6 @@ MAX_ATTACHMENTS = 100  # per message; the attachment note in the body names the 
 FETCH_CHUNK = 25
 OUTBOX_ATTEMPTS = 5  # a temporary failure is retried this many times, with growing pauses
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-class EmailError(ConnectorError):
-    """The mail server could not be reached or refused us; the message is written for the operator.
-
-    ``temporary`` errors (unreachable, timed out, 4xx) may succeed later; the others need a fix.
-    """
-
-    def __init__(self, message: str, *, temporary: bool = False) -> None:
-        super().__init__(message)
-        self.temporary = temporary
-
-
-class SendUncertain(EmailError):
-    """The connection broke after the message was handed over: it may or may not have been sent."""
 
 
 # -- configuration ---------------------------------------------------------------------------

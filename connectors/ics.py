@@ -39,8 +39,9 @@ import icalendar
 import recurring_ical_events
 
 from connectors.base import ReadReport
-from connectors.local import MAX_LOCATION_CHARS, ConnectorError
-from connectors.validation import EARLIEST_DATE
+from connectors.checks import EARLIEST_DATE
+from connectors.errors import IcsError
+from connectors.local import MAX_LOCATION_CHARS
 from memory import MAX_TITLE_CHARS, NewEvent
 
 if TYPE_CHECKING:
@@ -56,10 +57,6 @@ ICS_SOURCE = "ics"
 _TOO_FREQUENT = frozenset({"SECONDLY", "MINUTELY"})
 _SUB_HOUR = ("BYMINUTE", "BYSECOND")
 _ONCE = ("UID", "SUMMARY", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "STATUS", "TRANSP", "LOCATION")
-
-
-class IcsError(ConnectorError):
-    """The text is not an iCalendar file SoloOS can read; nothing was imported."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
+from connectors.checks import MESSAGE_ID
+from connectors.checks import text_arg as _text
+from connectors.errors import ConnectorError
 from memory import MAX_TITLE_CHARS
 from policies.engine import Action
 
@@ -36,10 +39,6 @@ MAX_LOCATION_CHARS = 1_000
 _ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 
 
-class ConnectorError(Exception):
-    """The connector could not carry out the action (bad arguments or a failed system)."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     summary: str
@@ -47,20 +46,6 @@ class Outcome:
 
 
 Executor = Callable[[psycopg.Connection[Any], str, Action, str], Outcome]
-
-
-def _text(args: dict[str, Any], name: str, limit: int = 20_000) -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ConnectorError(f"{name} is missing")
-    if len(value) > limit:
-        raise ConnectorError(f"{name} is longer than {limit} characters")
-    return value.strip()
-
-
-# A Message-ID as RFC 5322 allows it (printable ASCII in angle brackets), short enough to index; the
-# e-mail connector parses incoming ids with the same pattern, so any id it stored can be replied to.
-MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,500})>")
 
 
 def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:

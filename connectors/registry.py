@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from connectors.base import Connector, Health, ReadReport
+from connectors.errors import SetupError
 
 if TYPE_CHECKING:
     from memory import MemoryService
@@ -19,12 +20,8 @@ if TYPE_CHECKING:
 KINDS = {
     "email": "connectors.email:EmailConnector",
     "calendar": "connectors.calendar:CalendarConnector",
-    "bank": "connectors.statements:BankConnector",
+    "bank": "connectors.bank:BankConnector",
 }
-
-
-class SetupError(Exception):
-    """Settings that are invalid or do not work; the message says which and how to fix them."""
 
 
 def connector_class(name: str) -> type[Connector]:

@@ -31,8 +31,9 @@ from connectors.email import (
     html_to_text,
     parse_message,
 )
-from connectors.registry import SetupError, saved, stored
+from connectors.errors import SetupError
 from connectors.registry import connect as registry_connect
+from connectors.registry import saved, stored
 from memory import MemoryItem, MemoryService, NewMessage, RejectedMessage
 from policies import Action
 from tests.support.chat import FakeChat
