@@ -159,8 +159,8 @@ def calendar_import(
 ) -> None:
     """Import the events of an .ics file (re-importing updates them, never duplicates)."""
     from bot.cli import _settings, _with_memory, err, out
+    from connectors.calendar import import_ics
     from connectors.errors import IcsError
-    from connectors.ics import import_ics
 
     settings = _settings(workspace)
 
