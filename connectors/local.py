@@ -1,5 +1,6 @@
-"""The built-in local connectors: the effects SoloOS can carry out before the real email, calendar
-and bank connectors exist. Each executor runs inside the caller's transaction (so the effect, its
+"""The local effects behind the policy gate: what an allowed action changes in SoloOS's own tables
+(outbox, payments ledger, events, records); the email and calendar connectors later carry the queued
+ones out to the servers. Each executor runs inside the caller's transaction (so the effect, its
 idempotency key and its audit event commit together) and returns its outcome and undo handle.
 
 - ``email.send`` queues the message in the outbox (delivered by the email connector once it is

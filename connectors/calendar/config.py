@@ -37,4 +37,6 @@ class CalendarConfig(BaseModel):
         return name
 
 
-__all__ = ["CalendarConfig"]
+__all__ = [
+    "CalendarConfig",
+]

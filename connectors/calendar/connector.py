@@ -206,4 +206,7 @@ if TYPE_CHECKING:
         return connector
 
 
-__all__ = ["CalendarConnector", "SyncReport"]
+__all__ = [
+    "CalendarConnector",
+    "SyncReport",
+]
