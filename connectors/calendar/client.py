@@ -4,7 +4,6 @@ message for the operator; the functions below it are the blocking operations on 
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -20,8 +19,6 @@ from connectors.calendar.config import CalendarConfig
 from connectors.calendar.drafts import Draft
 from connectors.errors import CalendarError
 from connectors.local import Outcome
-
-log = logging.getLogger(__name__)
 
 CALDAV_SOURCE = "caldav"
 SETUP_HINT = "then run `soloos connect calendar` again"

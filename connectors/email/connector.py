@@ -18,13 +18,7 @@ from connectors.email.outbox import Ledger, deliver_outbox
 from connectors.email.smtp import SentEmail, close_smtp, smtp_open, smtp_send
 from connectors.errors import ConnectorError, EmailError, SendUncertain
 from connectors.local import Outcome
-from memory import (
-    Clock,
-    Database,
-    MailCursor,
-    MailItem,
-    MemoryService,
-)
+from memory import Clock, Database, MailCursor, MailItem, MemoryService
 from policies.engine import Action
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,7 @@ from connectors.email.config import EmailConfig
 from connectors.email.parsing import MAX_MESSAGE_BYTES, parse_message
 from connectors.email.servers import explain_connect, login_failed, server_text
 from connectors.errors import EmailError
-from memory import (
-    MailCursor,
-    MailItem,
-    RejectedMessage,
-)
+from memory import MailCursor, MailItem, RejectedMessage
 
 log = logging.getLogger(__name__)
 

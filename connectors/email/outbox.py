@@ -20,12 +20,7 @@ from connectors.email.parsing import message_ids, printable
 from connectors.email.smtp import Outgoing, SentEmail, compose
 from connectors.errors import ConnectorError, EmailError, SendUncertain
 from connectors.local import claim_effect, settle_effect
-from memory import (
-    Database,
-    MemoryService,
-    Messages,
-    NewMessage,
-)
+from memory import Database, MemoryService, Messages, NewMessage
 from policies.engine import Action
 
 if TYPE_CHECKING:

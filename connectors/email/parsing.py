@@ -10,7 +10,6 @@ import codecs
 import email
 import email.policy
 import hashlib
-import logging
 import re
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header
@@ -19,14 +18,7 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from connectors.checks import MESSAGE_ID
 from connectors.email.html_text import html_to_text
-from memory import (
-    Attachment,
-    MailItem,
-    NewMessage,
-    RejectedMessage,
-)
-
-log = logging.getLogger(__name__)
+from memory import Attachment, Clock, MailItem, NewMessage, RejectedMessage
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # what most providers accept; bigger mail is quarantined
 MAX_BODY_CHARS = 100_000
@@ -264,8 +256,9 @@ def parse_message(
     raw: bytes, *, uid: int | None = None, internal_date: datetime | None = None, now: datetime | None = None
 ) -> MailItem:
     """One raw RFC 5322 message as a canonical ``NewMessage``, or a ``RejectedMessage`` saying why
-    not. Never raises, whatever the bytes."""
-    moment = now or datetime.now(UTC)
+    not. Never raises, whatever the bytes. ``now`` (default: ``memory.Clock``) bounds a plausible
+    ``Date:`` header when the server gave no INTERNALDATE."""
+    moment = now or Clock().now()
     try:
         return _parse(raw, uid, internal_date, moment)
     except _Invalid as err:
