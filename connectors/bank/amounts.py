@@ -129,9 +129,4 @@ def parse_date(text: str, order: DateOrder = "dmy") -> date:
     raise InvalidValue(f"date {text.strip()!r} is not a date (expected YYYY-MM-DD, DD.MM.YYYY or {shape})")
 
 
-__all__ = [
-    "NUMBER",
-    "DateOrder",
-    "parse_amount",
-    "parse_date",
-]
+__all__ = ["NUMBER", "DateOrder", "parse_amount", "parse_date"]

@@ -123,3 +123,6 @@ if TYPE_CHECKING:
 
     def _is_a_connector(connector: BankConnector) -> Connector:  # checked by mypy, never run
         return connector
+
+
+__all__ = ["SUFFIXES", "BankConfig", "BankConnector"]

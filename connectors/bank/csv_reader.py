@@ -275,7 +275,4 @@ def _csv_item(line: int, row: list[str], layout: _Layout) -> StatementItem:
     return NewTransaction(text("id"), posted, amount, currency, text("counterparty"), memo)
 
 
-__all__ = [
-    "Field",
-    "read_csv",
-]
+__all__ = ["Field", "read_csv"]

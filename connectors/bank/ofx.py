@@ -92,6 +92,4 @@ def _ofx_item(element: ET.Element, line: int, default_currency: str, today: date
     return rejected_row(line, raw, problems) if problems else record
 
 
-__all__ = [
-    "read_ofx",
-]
+__all__ = ["read_ofx"]

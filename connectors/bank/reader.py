@@ -59,6 +59,4 @@ def _refuse_non_text(path: Path, head: bytes) -> None:
         raise StatementError(f"{path}: binary data, not text; {EXPECTED}")
 
 
-__all__ = [
-    "read_statements",
-]
+__all__ = ["read_statements"]

@@ -37,9 +37,4 @@ def rejected_row(line: int, raw: str, problems: list[str]) -> RejectedRow:
     return RejectedRow(line, raw[:MAX_RAW_CHARS], "; ".join(problems)[:MAX_PROBLEM_CHARS])
 
 
-__all__ = [
-    "EXPECTED",
-    "Statement",
-    "clean_text",
-    "rejected_row",
-]
+__all__ = ["EXPECTED", "Statement", "clean_text", "rejected_row"]

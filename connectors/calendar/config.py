@@ -1,4 +1,4 @@
-"""What ``soloos connect calendar`` asks for."""
+"""The calendar connector's settings (``CalendarConfig``) and their validation."""
 
 from __future__ import annotations
 
@@ -37,6 +37,4 @@ class CalendarConfig(BaseModel):
         return name
 
 
-__all__ = [
-    "CalendarConfig",
-]
+__all__ = ["CalendarConfig"]

@@ -206,7 +206,4 @@ if TYPE_CHECKING:
         return connector
 
 
-__all__ = [
-    "CalendarConnector",
-    "SyncReport",
-]
+__all__ = ["CalendarConnector", "SyncReport"]

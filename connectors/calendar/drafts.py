@@ -78,7 +78,4 @@ def new_event(args: dict[str, Any], *, uid: str, now: datetime) -> Draft:
     return Draft(uid, title, starts, ends, place or None, attendee, now.astimezone(UTC))
 
 
-__all__ = [
-    "Draft",
-    "new_event",
-]
+__all__ = ["Draft", "new_event"]

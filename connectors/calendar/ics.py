@@ -345,11 +345,4 @@ async def import_ics(
     )
 
 
-__all__ = [
-    "MAX_REPORTED_PROBLEMS",
-    "ParsedCalendar",
-    "import_ics",
-    "parse_ics",
-    "read_ics",
-    "zone_named",
-]
+__all__ = ["MAX_REPORTED_PROBLEMS", "ParsedCalendar", "import_ics", "parse_ics", "read_ics", "zone_named"]

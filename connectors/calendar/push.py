@@ -78,10 +78,4 @@ def note_error(db: Database, item: Waiting, error: str, *, give_up: bool) -> Non
         )
 
 
-__all__ = [
-    "Waiting",
-    "forget",
-    "hand_to_sync",
-    "note_error",
-    "waiting",
-]
+__all__ = ["Waiting", "forget", "hand_to_sync", "note_error", "waiting"]

@@ -111,7 +111,4 @@ def _gaps(
         yield cursor, closes
 
 
-__all__ = [
-    "find_free_slots",
-    "free_slots",
-]
+__all__ = ["find_free_slots", "free_slots"]

@@ -102,7 +102,4 @@ class EmailConfig(BaseModel):
         return ssl.create_default_context(cafile=str(self.tls_ca_file) if self.tls_ca_file else None)
 
 
-__all__ = [
-    "EmailConfig",
-    "Security",
-]
+__all__ = ["EmailConfig", "Security"]

@@ -167,6 +167,4 @@ if TYPE_CHECKING:
         return connector
 
 
-__all__ = [
-    "EmailConnector",
-]
+__all__ = ["EmailConnector"]

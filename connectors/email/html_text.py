@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 log = logging.getLogger(__name__)
 
-BLANK_LINES = re.compile(r"\n{3,}")
+_BLANK_LINES = re.compile(r"\n{3,}")
 _PARAGRAPH_TAGS = frozenset(
     {"address", "article", "aside", "blockquote", "dl", "fieldset", "figure", "footer", "form", "header", "hr"}
     | {"h1", "h2", "h3", "h4", "h5", "h6", "main", "nav", "ol", "p", "pre", "section", "table", "ul"}
@@ -62,7 +62,7 @@ class _TextExtractor(HTMLParser):
     def text(self) -> str:
         rendered = "".join("\n" * part if isinstance(part, int) else part for part in self.parts)
         lines = (" ".join(line.split()) for line in rendered.split("\n"))
-        return BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+        return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def html_to_text(html: str) -> str:
@@ -76,7 +76,4 @@ def html_to_text(html: str) -> str:
     return extractor.text()
 
 
-__all__ = [
-    "BLANK_LINES",
-    "html_to_text",
-]
+__all__ = ["html_to_text"]

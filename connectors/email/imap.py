@@ -213,12 +213,4 @@ def parsed(mail: RawMail, now: datetime) -> MailItem:
     return parse_message(mail.raw, uid=mail.uid, internal_date=mail.internal_date, now=now)
 
 
-__all__ = [
-    "Batch",
-    "RawMail",
-    "close_imap",
-    "fetch_batch",
-    "imap_open",
-    "parsed",
-    "select_mailbox",
-]
+__all__ = ["Batch", "RawMail", "close_imap", "fetch_batch", "imap_open", "parsed", "select_mailbox"]

@@ -180,8 +180,4 @@ async def deliver_outbox(
     return sent
 
 
-__all__ = [
-    "OUTBOX_ATTEMPTS",
-    "Ledger",
-    "deliver_outbox",
-]
+__all__ = ["OUTBOX_ATTEMPTS", "Ledger", "deliver_outbox"]

@@ -68,8 +68,4 @@ def login_failed(what: str, host: str, port: int, config: EmailConfig, err: Base
     )
 
 
-__all__ = [
-    "explain_connect",
-    "login_failed",
-    "server_text",
-]
+__all__ = ["explain_connect", "login_failed", "server_text"]

@@ -134,12 +134,4 @@ def smtp_send(config: EmailConfig, outgoing: Outgoing) -> list[str]:
     return sorted(refused)
 
 
-__all__ = [
-    "MAX_RECIPIENTS",
-    "Outgoing",
-    "SentEmail",
-    "close_smtp",
-    "compose",
-    "smtp_open",
-    "smtp_send",
-]
+__all__ = ["MAX_RECIPIENTS", "Outgoing", "SentEmail", "close_smtp", "compose", "smtp_open", "smtp_send"]
