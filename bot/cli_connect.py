@@ -20,7 +20,8 @@ Password = Annotated[str, typer.Option(prompt=True, hide_input=True, help="Asked
 
 def _connect(name: str, settings_in: dict[str, Any], workspace: str | None) -> None:
     from bot.cli import _settings, _with_memory, err, out
-    from connectors.registry import SetupError, connect
+    from connectors.errors import SetupError
+    from connectors.registry import connect
 
     settings = _settings(workspace)
 
@@ -130,7 +131,7 @@ def sync(
 ) -> None:
     """Read new data from a connector now."""
     from bot.cli import _settings, _with_memory, err, out
-    from connectors.registry import SetupError
+    from connectors.errors import SetupError
     from connectors.registry import sync as read_now
 
     settings = _settings(workspace)
@@ -158,7 +159,8 @@ def calendar_import(
 ) -> None:
     """Import the events of an .ics file (re-importing updates them, never duplicates)."""
     from bot.cli import _settings, _with_memory, err, out
-    from connectors.ics import IcsError, import_ics
+    from connectors.calendar import import_ics
+    from connectors.errors import IcsError
 
     settings = _settings(workspace)
 

@@ -16,7 +16,7 @@ import typer
 
 from bot.settings import Settings
 from connectors.bank import DateOrder, StatementError, parse_amount, parse_date, read_statements
-from connectors.validation import InvalidRecord, check_amount, check_currency
+from connectors.checks import InvalidValue, check_amount, check_currency
 from memory import ImportSummary, Invoice, MemoryService
 
 bank_app = typer.Typer(help="Bank statements: import and reconcile against invoices.", no_args_is_help=True)
@@ -107,7 +107,7 @@ def _day(value: str, option: str) -> date:
 
     try:
         return parse_date(value)
-    except InvalidRecord:
+    except InvalidValue:
         parsed = _date(value, option)  # words such as "in 30 days"; exits with a clear message otherwise
         assert parsed is not None
         return parsed.date()
@@ -143,7 +143,7 @@ def invoice_add(
         value, written = parse_amount(amount)
         value = check_amount(value)
         code = check_currency(currency)
-    except InvalidRecord as error:
+    except InvalidValue as error:
         raise _fail(str(error)) from error
     if written and written != code:
         raise _fail(f"--amount says {written} but --currency says {code}")

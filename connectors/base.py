@@ -42,7 +42,8 @@ class ReadReport:
 
 
 class Connector(Protocol):
-    """Built as ``Kind(config, db=database, workspace=workspace)`` by ``connectors.registry``."""
+    """Built as ``Kind(config, db=database, workspace=workspace, clock=memory.clock.now)`` by
+    ``connectors.registry``; ``clock`` is where the connector reads "now" (``memory.Clock``)."""
 
     name: ClassVar[str]  # "email", "calendar", "bank"
     capabilities: ClassVar[Capability]

@@ -1,5 +1,6 @@
-"""The built-in local connectors: the effects SoloOS can carry out before the real email, calendar
-and bank connectors exist. Each executor runs inside the caller's transaction (so the effect, its
+"""The local effects behind the policy gate: what an allowed action changes in SoloOS's own tables
+(outbox, payments ledger, events, records); the email and calendar connectors later carry the queued
+ones out to the servers. Each executor runs inside the caller's transaction (so the effect, its
 idempotency key and its audit event commit together) and returns its outcome and undo handle.
 
 - ``email.send`` queues the message in the outbox (delivered by the email connector once it is
@@ -25,6 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
+from connectors.checks import MESSAGE_ID
+from connectors.checks import text_arg as _text
+from connectors.errors import ConnectorError
 from memory import MAX_TITLE_CHARS
 from policies.engine import Action
 
@@ -36,10 +40,6 @@ MAX_LOCATION_CHARS = 1_000
 _ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 
 
-class ConnectorError(Exception):
-    """The connector could not carry out the action (bad arguments or a failed system)."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     summary: str
@@ -47,20 +47,6 @@ class Outcome:
 
 
 Executor = Callable[[psycopg.Connection[Any], str, Action, str], Outcome]
-
-
-def _text(args: dict[str, Any], name: str, limit: int = 20_000) -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ConnectorError(f"{name} is missing")
-    if len(value) > limit:
-        raise ConnectorError(f"{name} is longer than {limit} characters")
-    return value.strip()
-
-
-# A Message-ID as RFC 5322 allows it (printable ASCII in angle brackets), short enough to index; the
-# e-mail connector parses incoming ids with the same pattern, so any id it stored can be replied to.
-MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,500})>")
 
 
 def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:

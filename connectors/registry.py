@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from connectors.base import Connector, Health, ReadReport
+from connectors.errors import SetupError
 
 if TYPE_CHECKING:
     from memory import MemoryService
@@ -19,12 +20,8 @@ if TYPE_CHECKING:
 KINDS = {
     "email": "connectors.email:EmailConnector",
     "calendar": "connectors.calendar:CalendarConnector",
-    "bank": "connectors.statements:BankConnector",
+    "bank": "connectors.bank:BankConnector",
 }
-
-
-class SetupError(Exception):
-    """Settings that are invalid or do not work; the message says which and how to fix them."""
 
 
 def connector_class(name: str) -> type[Connector]:
@@ -35,14 +32,15 @@ def connector_class(name: str) -> type[Connector]:
 
 
 def build(name: str, settings: dict[str, Any], *, memory: MemoryService, workspace: str) -> Connector:
-    """A connector from its settings, bound to the database and workspace its writes are recorded in."""
+    """A connector from its settings, bound to the database and workspace its writes are recorded in, and
+    reading the time from the memory service's clock."""
     kind = connector_class(name)
     try:
         config = kind.Config.model_validate(settings)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise SetupError(f"the {name} settings are not valid: {problems}") from err
-    return kind(config, db=memory.db, workspace=workspace)  # type: ignore[call-arg]
+    return kind(config, db=memory.db, workspace=workspace, clock=memory.clock.now)  # type: ignore[call-arg]
 
 
 def stored(config: BaseModel) -> dict[str, Any]:

@@ -168,7 +168,7 @@ def test_bank_statements_dropped_in_a_folder_are_imported_once(run, tmp_path) ->
 def test_an_ics_file_imports_from_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
     from pathlib import Path
 
-    data = Path(__file__).parents[1] / "connectors" / "data"
+    data = Path(__file__).parents[1] / "connectors" / "calendar" / "data"
     code, out, _ = run("calendar", "import", str(data / "one_broken.ics"))
     assert code == 0 and out.startswith("one_broken.ics: 2 events imported, 0 already known, 1 quarantined")
     assert "it ends (2027-03-05 12:00 UTC) before it starts" in out

@@ -20,7 +20,8 @@ from pydantic import SecretStr
 from agents.gate import Executed, Gate
 from bot.app import App
 from connectors.calendar import CalendarConfig, CalendarConnector, CalendarError
-from connectors.local import ConnectorError, event_uid
+from connectors.errors import ConnectorError
+from connectors.local import event_uid
 from connectors.registry import connect, saved
 from memory import MemoryService
 from policies.engine import Action

@@ -39,9 +39,10 @@ import icalendar
 import recurring_ical_events
 
 from connectors.base import ReadReport
-from connectors.local import MAX_LOCATION_CHARS, ConnectorError
-from connectors.validation import EARLIEST_DATE
-from memory import MAX_TITLE_CHARS, NewEvent
+from connectors.checks import EARLIEST_DATE
+from connectors.errors import IcsError
+from connectors.local import MAX_LOCATION_CHARS
+from memory import MAX_TITLE_CHARS, Clock, NewEvent
 
 if TYPE_CHECKING:
     from memory import MemoryService
@@ -56,10 +57,6 @@ ICS_SOURCE = "ics"
 _TOO_FREQUENT = frozenset({"SECONDLY", "MINUTELY"})
 _SUB_HOUR = ("BYMINUTE", "BYSECOND")
 _ONCE = ("UID", "SUMMARY", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "STATUS", "TRANSP", "LOCATION")
-
-
-class IcsError(ConnectorError):
-    """The text is not an iCalendar file SoloOS can read; nothing was imported."""
 
 
 @dataclass(frozen=True)
@@ -325,10 +322,11 @@ async def import_ics(
     """Import an .ics file into the workspace's events in one transaction; re-importing updates.
 
     ``timezone`` reads floating times; recurring series are expanded within ``window`` (default:
-    ``DEFAULT_PAST`` before ``now`` to ``DEFAULT_AHEAD`` after it). Raises ``IcsError`` when the
-    file is not iCalendar; broken VEVENTs are reported in the result, the others are imported.
+    ``DEFAULT_PAST`` before ``now``, itself by default from ``memory.Clock``, to ``DEFAULT_AHEAD``
+    after it). Raises ``IcsError`` when the file is not iCalendar; broken VEVENTs are reported in the
+    result, the others are imported.
     """
-    now = now or datetime.now(UTC)
+    now = now or Clock().now()
     window = window or (now - DEFAULT_PAST, now + DEFAULT_AHEAD)
     text = await asyncio.to_thread(read_ics, path)
     parsed = await asyncio.to_thread(parse_ics, text, window=window, now=now, timezone=timezone, name=path.name)
@@ -345,3 +343,6 @@ async def import_ics(
         quarantined=len(parsed.problems),
         problems=parsed.problems[:MAX_REPORTED_PROBLEMS],
     )
+
+
+__all__ = ["MAX_REPORTED_PROBLEMS", "ParsedCalendar", "import_ics", "parse_ics", "read_ics", "zone_named"]

@@ -1,17 +1,51 @@
-"""Semantic validation of the records connectors produce, before anything is saved.
+"""The checks connectors apply before anything is saved or sent: one place, each limit defined once.
 
-Each check returns the cleaned value or raises ``InvalidRecord`` with a message an operator can
-act on; ``transaction_problems`` collects every problem of one bank transaction, so a quarantined
-row says everything that is wrong with it at once.
+Each check returns the cleaned value or raises ``InvalidValue`` with a message an operator (or the
+model) can act on. ``text_arg`` checks the text arguments of gated writes (e-mail, calendar, local
+effects); the record checks guard what connectors bring in, and ``transaction_problems`` collects
+every problem of one bank transaction, so a quarantined row says everything that is wrong with it at
+once.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from connectors.local import ConnectorError
+from connectors.errors import InvalidValue
 from memory import NewTransaction
+
+# -- text arguments of gated writes ------------------------------------------------------------
+
+MAX_ADDRESS_CHARS = 320  # an e-mail address (RFC 5321: 64 + @ + 255)
+MAX_MAIL_SUBJECT_CHARS = 500  # an outgoing subject
+MAX_MAIL_BODY_CHARS = 20_000  # an outgoing body; also the default limit of ``text_arg``
+MAX_TIME_CHARS = 64  # an ISO 8601 time argument
+MAX_UID_CHARS = 500  # an iCalendar UID argument
+
+# A Message-ID as RFC 5322 allows it (printable ASCII in angle brackets), short enough to index; the
+# e-mail connector parses incoming ids with the same pattern, so any id it stored can be replied to.
+MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,500})>")
+
+
+def text_arg(args: dict[str, Any], name: str, limit: int = MAX_MAIL_BODY_CHARS, *, one_line: bool = False) -> str:
+    """The text argument ``name``, stripped: present, not blank, at most ``limit`` characters.
+
+    ``one_line`` folds runs of white space (line breaks too) into one space before measuring.
+    """
+    value = args.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue(f"{name} is missing")
+    if one_line:
+        value = " ".join(value.split())
+    if len(value) > limit:
+        raise InvalidValue(f"{name} is longer than {limit} characters")
+    return value.strip()
+
+
+# -- records from connectors -------------------------------------------------------------------
 
 # ISO 4217 active codes (2024), without funds codes, precious metals and testing codes.
 ISO_CURRENCIES: frozenset[str] = frozenset(
@@ -181,20 +215,16 @@ MAX_TEXT_CHARS = 1_000
 CENT = Decimal("0.01")
 
 
-class InvalidRecord(ConnectorError, ValueError):
-    """A record from a connector failed semantic validation; it is quarantined, not saved."""
-
-
 def check_amount(amount: Decimal) -> Decimal:
     """A finite, non-zero amount with at most two decimals, within what the ledger can hold."""
     if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise InvalidRecord(f"amount {amount} is not a finite number")
+        raise InvalidValue(f"amount {amount} is not a finite number")
     if abs(amount) > MAX_AMOUNT:  # checked first: quantize() fails on numbers beyond the context precision
-        raise InvalidRecord(f"amount {amount} is larger than {MAX_AMOUNT}")
+        raise InvalidValue(f"amount {amount} is larger than {MAX_AMOUNT}")
     if amount != amount.quantize(CENT):
-        raise InvalidRecord(f"amount {amount} has more than 2 decimals")
+        raise InvalidValue(f"amount {amount} has more than 2 decimals")
     if amount == 0:
-        raise InvalidRecord("amount is zero: not a money movement")
+        raise InvalidValue("amount is zero: not a money movement")
     return amount.quantize(CENT)
 
 
@@ -202,28 +232,28 @@ def check_currency(code: str) -> str:
     """An active ISO 4217 code; case and surrounding spaces are forgiven."""
     cleaned = code.strip().upper() if isinstance(code, str) else ""
     if cleaned not in ISO_CURRENCIES:
-        raise InvalidRecord(f"currency {code!r} is not an ISO 4217 code such as EUR or USD")
+        raise InvalidValue(f"currency {code!r} is not an ISO 4217 code such as EUR or USD")
     return cleaned
 
 
 def check_posted_date(posted: date, today: date) -> date:
     """Not before 1990 and at most a week after ``today``."""
     if posted < EARLIEST_DATE:
-        raise InvalidRecord(f"date {posted.isoformat()} is before {EARLIEST_DATE.year}")
+        raise InvalidValue(f"date {posted.isoformat()} is before {EARLIEST_DATE.year}")
     if posted > today + FUTURE_SLACK:
-        raise InvalidRecord(f"date {posted.isoformat()} is more than {FUTURE_SLACK.days} days in the future")
+        raise InvalidValue(f"date {posted.isoformat()} is more than {FUTURE_SLACK.days} days in the future")
     return posted
 
 
 def check_description(counterparty: str, memo: str) -> None:
     """Someone must be able to tell what the transaction was: a counterparty or a memo."""
     if not counterparty.strip() and not memo.strip():
-        raise InvalidRecord("no counterparty and no memo: nothing says what this transaction is")
+        raise InvalidValue("no counterparty and no memo: nothing says what this transaction is")
     for name, text in (("counterparty", counterparty), ("memo", memo)):
         if len(text) > MAX_TEXT_CHARS:
-            raise InvalidRecord(f"{name} is longer than {MAX_TEXT_CHARS} characters")
+            raise InvalidValue(f"{name} is longer than {MAX_TEXT_CHARS} characters")
         if any(ord(c) < 32 for c in text):
-            raise InvalidRecord(f"{name} contains control characters")
+            raise InvalidValue(f"{name} contains control characters")
 
 
 def transaction_problems(record: NewTransaction, today: date) -> list[str]:
@@ -238,7 +268,7 @@ def transaction_problems(record: NewTransaction, today: date) -> list[str]:
     for check in checks:
         try:
             check()
-        except InvalidRecord as err:
+        except InvalidValue as err:
             problems.append(str(err))
     if not record.external_id.strip():
         problems.append("no transaction id")
@@ -249,10 +279,17 @@ __all__ = [
     "EARLIEST_DATE",
     "FUTURE_SLACK",
     "ISO_CURRENCIES",
-    "InvalidRecord",
+    "MAX_ADDRESS_CHARS",
+    "MAX_MAIL_BODY_CHARS",
+    "MAX_MAIL_SUBJECT_CHARS",
+    "MAX_TIME_CHARS",
+    "MAX_UID_CHARS",
+    "MESSAGE_ID",
+    "InvalidValue",
     "check_amount",
     "check_currency",
     "check_description",
     "check_posted_date",
+    "text_arg",
     "transaction_problems",
 ]

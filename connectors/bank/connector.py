@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.bank import DateOrder, StatementError, read_statements
+from connectors.bank.amounts import DateOrder
+from connectors.bank.reader import read_statements
 from connectors.base import Capability, Connector, Health, ReadReport
-from connectors.local import ConnectorError, Outcome
+from connectors.errors import ConnectorError, StatementError
+from connectors.local import Outcome
+from memory import Clock
 
 if TYPE_CHECKING:
     from memory import Database, MemoryService
@@ -41,8 +45,16 @@ class BankConnector:
     capabilities: ClassVar[Capability] = Capability.READ | Capability.IMPORT
     Config: ClassVar[type[BaseModel]] = BankConfig
 
-    def __init__(self, config: BankConfig, *, db: Database | None = None, workspace: str | None = None) -> None:
+    def __init__(
+        self,
+        config: BankConfig,
+        *,
+        db: Database | None = None,
+        workspace: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.config = config
+        self.clock = clock or Clock().now  # "today" bounds plausible posting dates; "now" names a repeated file
 
     async def health(self) -> Health:
         def check() -> Health:
@@ -72,11 +84,11 @@ class BankConnector:
                     path,
                     currency=self.config.currency,
                     date_order=self.config.date_order,
-                    today=datetime.now(UTC).date(),
+                    today=self.clock().astimezone(UTC).date(),
                 )
             except StatementError as err:
                 problems.append(f"{path.name}: {err}")
-                await asyncio.to_thread(_move, path, folder / "rejected", note=str(err))
+                await asyncio.to_thread(_move, path, folder / "rejected", self.clock(), note=str(err))
                 continue
             for statement in statements:
                 account = self.config.account or statement.account or "main"
@@ -85,7 +97,7 @@ class BankConnector:
                 duplicates += summary.duplicates
                 quarantined += summary.quarantined
                 problems += [f"{path.name} line {p.line}: {p.message}" for p in summary.problems[:3]]
-            await asyncio.to_thread(_move, path, folder / "imported")
+            await asyncio.to_thread(_move, path, folder / "imported", self.clock())
         return ReadReport(imported, duplicates, quarantined, tuple(problems[:10]))
 
     async def write(self, action: Action, idempotency_key: str) -> Outcome:
@@ -97,11 +109,11 @@ class BankConnector:
         return 0
 
 
-def _move(path: Path, into: Path, *, note: str | None = None) -> None:
+def _move(path: Path, into: Path, now: datetime, *, note: str | None = None) -> None:
     into.mkdir(parents=True, exist_ok=True)
     target = into / path.name
     if target.exists():  # the same name again (banks reuse "statement.csv"): keep both
-        target = into / f"{path.stem}-{datetime.now(UTC):%Y%m%d%H%M%S}{path.suffix}"
+        target = into / f"{path.stem}-{now.astimezone(UTC):%Y%m%d%H%M%S}{path.suffix}"
     shutil.move(path, target)
     if note:
         target.with_name(target.name + ".why.txt").write_text(note + "\n", encoding="utf-8")
@@ -111,3 +123,6 @@ if TYPE_CHECKING:
 
     def _is_a_connector(connector: BankConnector) -> Connector:  # checked by mypy, never run
         return connector
+
+
+__all__ = ["SUFFIXES", "BankConfig", "BankConnector"]

@@ -20,9 +20,16 @@ from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
 from connectors.base import Capability
-from connectors.calendar import CalendarConfig, CalendarConnector, find_free_slots, free_slots
-from connectors.ics import IcsError, import_ics, parse_ics
-from connectors.local import ConnectorError
+from connectors.calendar import (
+    CalendarConfig,
+    CalendarConnector,
+    IcsError,
+    find_free_slots,
+    free_slots,
+    import_ics,
+    parse_ics,
+)
+from connectors.errors import ConnectorError
 from memory import MemoryService
 from memory._records import NewEvent
 from policies.engine import Action

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.bank import StatementError, parse_amount, parse_date, read_statements
-from connectors.validation import (
+from connectors.checks import (
     EARLIEST_DATE,
     ISO_CURRENCIES,
-    InvalidRecord,
+    InvalidValue,
     check_amount,
     check_currency,
     check_posted_date,
@@ -64,7 +64,7 @@ def accounting(amount: Decimal) -> str:  # (1,234.56) for money out
 def test_parse_amount_never_crashes_on_any_text(text: str) -> None:
     try:
         amount, currency = parse_amount(text)
-    except InvalidRecord as err:
+    except InvalidValue as err:
         assert str(err)
         return
     assert amount.is_finite()
@@ -92,7 +92,7 @@ def test_a_files_decimal_mark_reads_its_own_style(amount: Decimal, style: object
 def test_parse_date_never_crashes_on_any_text(text: str, order: str) -> None:
     try:
         parsed = parse_date(text, order)  # type: ignore[arg-type]
-    except InvalidRecord as err:
+    except InvalidValue as err:
         assert str(err)
         return
     assert isinstance(parsed, date)
@@ -120,7 +120,7 @@ def test_check_amount_accepts_exactly_finite_nonzero_cents(value: Decimal) -> No
     )
     try:
         checked = check_amount(value)
-    except InvalidRecord:
+    except InvalidValue:
         assert not valid
         return
     assert valid and checked == value and checked.as_tuple().exponent == -2
@@ -131,7 +131,7 @@ def test_check_amount_accepts_exactly_finite_nonzero_cents(value: Decimal) -> No
 def test_check_currency_accepts_only_iso_codes(text: str) -> None:
     try:
         code = check_currency(text)
-    except InvalidRecord:
+    except InvalidValue:
         assert text.strip().upper() not in ISO_CURRENCIES
         return
     assert code in ISO_CURRENCIES and code == text.strip().upper()
@@ -142,7 +142,7 @@ def test_check_posted_date_window(day: date) -> None:
     plausible = EARLIEST_DATE <= day <= TODAY + timedelta(days=7)
     try:
         assert check_posted_date(day, TODAY) == day and plausible
-    except InvalidRecord:
+    except InvalidValue:
         assert not plausible
 
 

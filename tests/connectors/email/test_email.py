@@ -31,8 +31,9 @@ from connectors.email import (
     html_to_text,
     parse_message,
 )
-from connectors.registry import SetupError, saved, stored
+from connectors.errors import SetupError
 from connectors.registry import connect as registry_connect
+from connectors.registry import saved, stored
 from memory import MemoryItem, MemoryService, NewMessage, RejectedMessage
 from policies import Action
 from tests.support.chat import FakeChat
@@ -721,7 +722,7 @@ async def test_an_attachment_becomes_a_document_of_its_message_once(
 async def test_an_attachment_over_the_limit_keeps_its_metadata_without_content(
     mail_server: MailServer, memory: MemoryService, workspace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("connectors.email.MAX_ATTACHMENT_BYTES", len(PDF) - 1)
+    monkeypatch.setattr("connectors.email.parsing.MAX_ATTACHMENT_BYTES", len(PDF) - 1)
     mail_server.deliver(_with_pdf("Big invoice"))
 
     assert (await _connector(mail_server, memory, workspace).read(memory, workspace)).imported == 1
