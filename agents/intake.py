@@ -29,8 +29,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from agents.drafts import DraftRequest, Writer, ask_gate, describe, produce, send_action
-from agents.gate import Gate
+from agents.drafts import DraftRequest, Writer, describe, produce, send_action
+from agents.gate import Gate, Parked, Refused, messages
 from agents.models import BudgetExceeded
 from memory import Draft, Intake, MemoryService, Message
 from policies import Approval
@@ -233,8 +233,7 @@ async def take_lead(
     approval: Approval | None = None
     outcome = ""
     if intake.approval_id is None and lead.email:
-        result = await ask_gate(
-            gate,
+        submitted = await gate.submit(
             send_action(draft, lead.email, in_reply_to=lead.message_id),
             workspace=workspace,
             operator=operator,
@@ -242,12 +241,14 @@ async def take_lead(
             mode=mode,
             key=f"intake:{intake.id}:reply",
         )
-        if isinstance(result, Approval):
-            approval = result
-            await memory.drafts.link_approval(workspace, draft.id, result.id)
-            await memory.intakes.record(intake.id, approval_id=result.id)
+        if isinstance(submitted, Parked):
+            approval = submitted.approval
+            await memory.drafts.link_approval(workspace, draft.id, approval.id)
+            await memory.intakes.record(intake.id, approval_id=approval.id)
+        elif isinstance(submitted, Refused):
+            outcome = messages.refused(submitted.decision)
         else:
-            outcome = result
+            outcome = messages.done(submitted)
     elif not lead.email:
         outcome = f"I have no e-mail address for {lead.name}, so the reply waits as a draft."
 

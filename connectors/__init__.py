@@ -1,6 +1,6 @@
-"""Drivers that act on the world. Today: the local connectors (outbox, payments ledger, records).
-Email, calendar and bank drivers are issue #6."""
+"""Drivers that read and write external systems (email, calendar, bank) and translate into canonical
+records. The effects SoloOS carries out itself are the policy gate's (``agents.gate.executors``)."""
 
-from connectors.local import EXECUTORS, ConnectorError, Executor, Outcome, claim_effect, settle_effect, undo
+from connectors.errors import ConnectorError
 
-__all__ = ["EXECUTORS", "ConnectorError", "Executor", "Outcome", "claim_effect", "settle_effect", "undo"]
+__all__ = ["ConnectorError"]

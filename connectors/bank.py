@@ -47,7 +47,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from connectors.local import ConnectorError
+from connectors.errors import ConnectorError
 from connectors.validation import ISO_CURRENCIES, InvalidRecord, check_currency, transaction_problems
 from memory import NewTransaction, RejectedRow, StatementItem
 

@@ -44,15 +44,9 @@ from caldav.lib import error as dav_error
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import Capability, Connector, Health, ReadReport
+from connectors.effects import MAX_EVENT_AHEAD, MAX_EVENT_LENGTH, MAX_LOCATION_CHARS, Outcome, event_uid
+from connectors.errors import ConnectorError
 from connectors.ics import MAX_REPORTED_PROBLEMS, IcsError, import_ics, parse_ics, zone_named
-from connectors.local import (
-    MAX_EVENT_AHEAD,
-    MAX_EVENT_LENGTH,
-    MAX_LOCATION_CHARS,
-    ConnectorError,
-    Outcome,
-    event_uid,
-)
 from memory import MAX_TITLE_CHARS, NewEvent
 from policies.engine import Action
 

@@ -56,7 +56,8 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.base import Capability, Health, ReadReport
-from connectors.local import MESSAGE_ID, ConnectorError, Outcome, claim_effect, settle_effect
+from connectors.effects import MESSAGE_ID, Outcome
+from connectors.errors import ConnectorError
 from memory import (
     Attachment,
     Database,
@@ -66,6 +67,8 @@ from memory import (
     Messages,
     NewMessage,
     RejectedMessage,
+    claim_effect,
+    settle_effect,
 )
 from policies.engine import Action
 

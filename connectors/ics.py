@@ -39,7 +39,8 @@ import icalendar
 import recurring_ical_events
 
 from connectors.base import ReadReport
-from connectors.local import MAX_LOCATION_CHARS, ConnectorError
+from connectors.effects import MAX_LOCATION_CHARS
+from connectors.errors import ConnectorError
 from connectors.validation import EARLIEST_DATE
 from memory import MAX_TITLE_CHARS, NewEvent
 

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.bank import DateOrder, StatementError, read_statements
 from connectors.base import Capability, Connector, Health, ReadReport
-from connectors.local import ConnectorError, Outcome
+from connectors.effects import Outcome
+from connectors.errors import ConnectorError
 
 if TYPE_CHECKING:
     from memory import Database, MemoryService

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from connectors.local import ConnectorError
+from connectors.errors import ConnectorError
 from memory import NewTransaction
 
 # ISO 4217 active codes (2024), without funds codes, precious metals and testing codes.

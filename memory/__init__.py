@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
 from memory._connectors import ConnectorConfigs, ConnectorRecord
 from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts, Intake, Intakes
+from memory._effects import claim_effect, settle_effect
 from memory._embedder import Embedder, prepare_mem0_environment
 from memory._finance import (
     Finance,
@@ -181,5 +182,7 @@ __all__ = [
     "Superseded",
     "Task",
     "Turn",
+    "claim_effect",
     "open_memory",
+    "settle_effect",
 ]

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
+from connectors import ConnectorError
 from connectors.base import Capability
 from connectors.calendar import CalendarConfig, CalendarConnector, find_free_slots, free_slots
 from connectors.ics import IcsError, import_ics, parse_ics
-from connectors.local import ConnectorError
 from memory import MemoryService
 from memory._records import NewEvent
 from policies.engine import Action

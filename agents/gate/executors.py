@@ -1,6 +1,7 @@
-"""The built-in local connectors: the effects SoloOS can carry out before the real email, calendar
-and bank connectors exist. Each executor runs inside the caller's transaction (so the effect, its
-idempotency key and its audit event commit together) and returns its outcome and undo handle.
+"""The effects SoloOS carries out itself, until (and beside) the real email, calendar and bank
+connectors. Each executor runs inside the gate's transaction (so the effect, its idempotency key and
+its audit event commit together) and returns its outcome and undo handle. Only ``Gate`` calls them:
+an executor called anywhere else raises ``GateBypassed``.
 
 - ``email.send`` queues the message in the outbox (delivered by the email connector once it is
   configured), after a grace window in which ``/undo`` cancels it.
@@ -8,45 +9,62 @@ idempotency key and its audit event commit together) and returns its outcome and
 - ``payment.create`` schedules a payment in the payments ledger.
 - ``calendar.create`` records an event as 'pending' in ``events``; the calendar connector's ``flush``
   puts it on the CalDAV server (its UID derives from the idempotency key, see ``event_uid``).
-- ``memory.write`` / ``memory.delete``, ``task.create`` / ``task.complete`` change records.
+- ``memory.delete``, ``task.create`` change records.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
+from connectors import ConnectorError
+from connectors.effects import MAX_EVENT_AHEAD, MAX_EVENT_LENGTH, MAX_LOCATION_CHARS, MESSAGE_ID, Outcome, event_uid
 from memory import MAX_TITLE_CHARS
 from policies.engine import Action
 
 EVENT_SOURCE = "soloos"  # events the gate recorded and the calendar connector has not pushed yet
-MAX_EVENT_LENGTH = timedelta(days=31)  # longer is almost certainly a wrong date
-MAX_EVENT_AHEAD = timedelta(days=3653)
 EVENT_PAST_GRACE = timedelta(days=1)  # "this morning's call" may still be recorded
-MAX_LOCATION_CHARS = 1_000
 _ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 
+Executor = Callable[[psycopg.Connection[Any], str, Action, str, datetime], Outcome]
+"""``(conn, workspace, action, idempotency key, now) -> Outcome``, inside the caller's transaction."""
 
-class ConnectorError(Exception):
-    """The connector could not carry out the action (bad arguments or a failed system)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    summary: str
-    undo: dict[str, Any] | None = None
+_inside_gate: ContextVar[bool] = ContextVar("soloos_inside_gate", default=False)
 
 
-Executor = Callable[[psycopg.Connection[Any], str, Action, str], Outcome]
+class GateBypassed(RuntimeError):
+    """An executor was called other than through the policy gate: a programming error, never a user's."""
+
+
+@contextmanager
+def through_gate() -> Iterator[None]:
+    """The passage ``Gate`` opens around an executor call; nothing else may open it."""
+    token = _inside_gate.set(True)
+    try:
+        yield
+    finally:
+        _inside_gate.reset(token)
+
+
+def _gated(executor: Executor) -> Executor:
+    @functools.wraps(executor)
+    def run(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
+        if not _inside_gate.get():
+            raise GateBypassed(f"{action.type} can only be carried out through the policy gate (Gate.submit)")
+        return executor(conn, workspace, action, key, now)
+
+    return run
 
 
 def _text(args: dict[str, Any], name: str, limit: int = 20_000) -> str:
@@ -58,12 +76,7 @@ def _text(args: dict[str, Any], name: str, limit: int = 20_000) -> str:
     return value.strip()
 
 
-# A Message-ID as RFC 5322 allows it (printable ASCII in angle brackets), short enough to index; the
-# e-mail connector parses incoming ids with the same pattern, so any id it stored can be replied to.
-MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,500})>")
-
-
-def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
+def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     to, subject, body = _text(action.args, "to", 320), _text(action.args, "subject", 500), _text(action.args, "body")
     if "@" not in to:
         raise ConnectorError(f"{to!r} is not an e-mail address")
@@ -80,7 +93,7 @@ def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, k
     return Outcome(f"e-mail to {to} queued for sending (outbox #{row[0]})", {"kind": "outbox.cancel", "id": row[0]})
 
 
-def _email_draft(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
+def _email_draft(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     to, subject, body = _text(action.args, "to", 320), _text(action.args, "subject", 500), _text(action.args, "body")
     row = conn.execute(
         """INSERT INTO outbox (workspace, recipient, subject, body, status, idempotency_key)
@@ -91,7 +104,7 @@ def _email_draft(conn: psycopg.Connection[Any], workspace: str, action: Action, 
     return Outcome(f"draft to {to} saved (outbox #{row[0]})", {"kind": "outbox.delete_draft", "id": row[0]})
 
 
-def _payment(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
+def _payment(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     payee = _text(action.args, "payee", 200)
     try:
         amount = Decimal(str(action.args.get("amount")))
@@ -109,11 +122,6 @@ def _payment(conn: psycopg.Connection[Any], workspace: str, action: Action, key:
     return Outcome(
         f"payment of {amount} {currency} to {payee} scheduled (#{row[0]})", {"kind": "payment.cancel", "id": row[0]}
     )
-
-
-def event_uid(idempotency_key: str) -> str:
-    """The iCalendar UID of the event a gated write creates: the same key always gives the same UID."""
-    return "soloos-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -201,8 +209,8 @@ def _record_event(conn: psycopg.Connection[Any], workspace: str, event: _NewEven
     return int(row[0])
 
 
-def _calendar_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
-    event = _new_event(action, datetime.now(UTC))
+def _calendar_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
+    event = _new_event(action, now)
     row_id = _record_event(conn, workspace, event, key)
     connected = conn.execute(
         "SELECT 1 FROM connector_configs WHERE workspace = %s AND name = 'calendar'", (workspace,)
@@ -216,7 +224,7 @@ def _calendar_create(conn: psycopg.Connection[Any], workspace: str, action: Acti
     return Outcome(f"event “{event.title}” on {when} {where}", {"kind": "calendar.cancel", "id": row_id})
 
 
-def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
+def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     try:
         memory_id = uuid.UUID(str(action.args.get("memory_id")))
     except ValueError as err:
@@ -229,7 +237,7 @@ def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action
     return Outcome(f"forgot: {row[0]}")
 
 
-def _task_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str) -> Outcome:
+def _task_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     title = _text(action.args, "title", 500)
     row = conn.execute(
         "INSERT INTO tasks (workspace, title, due_at, source) VALUES (%s, %s, %s, %s) RETURNING id",
@@ -240,12 +248,12 @@ def _task_create(conn: psycopg.Connection[Any], workspace: str, action: Action, 
 
 
 EXECUTORS: dict[str, Executor] = {
-    "email.send": _email_send,
-    "email.draft": _email_draft,
-    "payment.create": _payment,
-    "memory.delete": _memory_delete,
-    "task.create": _task_create,
-    "calendar.create": _calendar_create,
+    "email.send": _gated(_email_send),
+    "email.draft": _gated(_email_draft),
+    "payment.create": _gated(_payment),
+    "memory.delete": _gated(_memory_delete),
+    "task.create": _gated(_task_create),
+    "calendar.create": _gated(_calendar_create),
 }
 
 # How to reverse what an executor (or the local tier) did. Each returns a sentence, or raises
@@ -308,19 +316,4 @@ def undo(conn: psycopg.Connection[Any], workspace: str, handle: dict[str, Any]) 
     return str(row[columns.index("done")]) if "done" in columns else done
 
 
-def claim_effect(conn: psycopg.Connection[Any], key: str, workspace: str, action_type: str) -> str | None:
-    """Reserve an idempotency key in the caller's transaction. Returns the earlier result when the
-    effect already happened (the caller must then not act again), else None."""
-    row = conn.execute(
-        """INSERT INTO side_effects (idempotency_key, workspace, action_type, result) VALUES (%s, %s, %s, '')
-           ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1""",
-        (key, workspace, action_type),
-    ).fetchone()
-    if row is not None:
-        return None
-    done = conn.execute("SELECT result FROM side_effects WHERE idempotency_key = %s", (key,)).fetchone()
-    return str(done[0]) if done else ""
-
-
-def settle_effect(conn: psycopg.Connection[Any], key: str, result: str) -> None:
-    conn.execute("UPDATE side_effects SET result = %s WHERE idempotency_key = %s", (result, key))
+__all__ = ["EVENT_SOURCE", "EXECUTORS", "Executor", "GateBypassed", "through_gate", "undo"]
