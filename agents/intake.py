@@ -88,7 +88,7 @@ def _compact(text: str) -> str:
 
 async def mail_leads(memory: MemoryService, gate: Gate, workspace: str) -> list[Lead]:
     """The stored mail that is a lead and has not been taken."""
-    candidates = await memory.intakes.mail_candidates(workspace, since=datetime.now(UTC) - LEAD_WINDOW)
+    candidates = await memory.intakes.mail_candidates(workspace, since=memory.clock.now() - LEAD_WINDOW)
     if not candidates:
         return []
     known = await asyncio.to_thread(memory.records.known_counterparties_sync, workspace)

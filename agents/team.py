@@ -23,7 +23,7 @@ from agents.gate.deferral import action_from_metadata
 from agents.models import Budget, MeteredModel, ModelTiers, Prices, Tier
 from agents.plan_views import render_plan
 from agents.planner import Planner
-from agents.untrusted import UNTRUSTED_DATA_RULE, fence_email
+from agents.untrusted import UNTRUSTED_DATA_RULE, fence_email, recalled
 from connectors.calendar import free_slots
 from memory import DraftKind, InvalidMemory, MemoryService, NotFound
 from policies import Action
@@ -111,7 +111,7 @@ async def search_memory(ctx: RunContext[TurnDeps], query: str) -> str:
     hits = await ctx.deps.memory.recall(query, workspace=ctx.deps.workspace, k=8)
     if not hits:
         return "No memories match."
-    return "\n".join(f"[{h.short_id}] {h.occurred_at:%Y-%m-%d} {h.text}" for h in hits)
+    return "\n".join(recalled(h.text, occurred_at=h.occurred_at, ref=h.short_id) for h in hits)
 
 
 async def read_inbox(ctx: RunContext[TurnDeps], limit: int = 10) -> str:
