@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_ai.usage import RunUsage
 
 from agents import untrusted
-from agents.gate import Gate, Parked, Refused, messages
+from agents.gate import Gate, Parked, messages
 from memory import Draft, DraftAuthor, DraftKind, MemoryService, NotFound
 from policies import Action, Approval
 
@@ -296,9 +296,7 @@ async def send(
     if isinstance(outcome, Parked):
         await memory.drafts.link_approval(workspace, draft.id, outcome.approval.id)
         return outcome.approval
-    if isinstance(outcome, Refused):
-        return messages.refused(outcome.decision)
-    return messages.done(outcome)
+    return messages.to_operator(outcome)
 
 
 __all__ = [

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from agents.drafts import DraftRequest, Writer, describe, produce, send_action
-from agents.gate import Gate, Parked, Refused, messages
+from agents.gate import Gate, Parked, messages
 from agents.models import BudgetExceeded
 from memory import Draft, Intake, MemoryService, Message
 from policies import Approval
@@ -245,10 +245,8 @@ async def take_lead(
             approval = submitted.approval
             await memory.drafts.link_approval(workspace, draft.id, approval.id)
             await memory.intakes.record(intake.id, approval_id=approval.id)
-        elif isinstance(submitted, Refused):
-            outcome = messages.refused(submitted.decision)
         else:
-            outcome = messages.done(submitted)
+            outcome = messages.to_operator(submitted)
     elif not lead.email:
         outcome = f"I have no e-mail address for {lead.name}, so the reply waits as a draft."
 

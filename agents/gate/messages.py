@@ -7,7 +7,7 @@ saw before the gate had one entry point.
 
 from __future__ import annotations
 
-from agents.gate.outcomes import Executed
+from agents.gate.outcomes import Executed, Refused
 from policies import Approval, Decision
 
 
@@ -18,6 +18,11 @@ def done(executed: Executed) -> str:
 def told(executed: Executed) -> str:
     """The note for an action the policy allowed on condition that the operator is told."""
     return f"Done (you asked to be told): {executed.summary} [#{executed.audit_id}]"
+
+
+def to_operator(outcome: Executed | Refused) -> str:
+    """An outcome that did not wait for approval, told to the operator."""
+    return refused(outcome.decision) if isinstance(outcome, Refused) else done(outcome)
 
 
 def refused(decision: Decision) -> str:
@@ -102,5 +107,6 @@ __all__ = [
     "failed_to_model",
     "refused",
     "refused_to_model",
+    "to_operator",
     "told",
 ]
