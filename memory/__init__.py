@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
 from memory._connectors import ConnectorConfigs, ConnectorRecord
 from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts, Intake, Intakes
-from memory._effects import claim_effect, settle_effect
 from memory._embedder import Embedder, prepare_mem0_environment
 from memory._finance import (
     Finance,
@@ -75,6 +74,7 @@ from memory._types import (
     Turn,
 )
 from memory.clock import Clock
+from memory.effects import claim_effect, settle_effect
 from memory.errors import DatabaseMisconfigured, DatabaseUnavailable, InvalidMemory, MemoryError_, NotFound
 
 if TYPE_CHECKING:

@@ -10,6 +10,8 @@ an executor called anywhere else raises ``GateBypassed``.
 - ``calendar.create`` records an event as 'pending' in ``events``; the calendar connector's ``flush``
   puts it on the CalDAV server (its UID derives from the idempotency key, see ``event_uid``).
 - ``memory.delete``, ``task.create`` change records.
+
+An executor checks the arguments and words the outcome; the statements are ``memory.effects``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import psycopg
 
 from connectors import ConnectorError
 from connectors.effects import MAX_EVENT_AHEAD, MAX_EVENT_LENGTH, MAX_LOCATION_CHARS, MESSAGE_ID, Outcome, event_uid
-from memory import MAX_TITLE_CHARS
+from memory import MAX_TITLE_CHARS, effects
 from policies.engine import Action
 
 EVENT_SOURCE = "soloos"  # events the gate recorded and the calendar connector has not pushed yet
@@ -84,24 +86,16 @@ def _email_send(conn: psycopg.Connection[Any], workspace: str, action: Action, k
     parent = action.args.get("in_reply_to")
     if parent is not None and not (isinstance(parent, str) and MESSAGE_ID.fullmatch(parent)):
         raise ConnectorError(f"in_reply_to {str(parent)[:120]!r} is not a Message-ID like <id@host>")
-    row = conn.execute(
-        """INSERT INTO outbox (workspace, recipient, subject, body, status, idempotency_key, send_after, in_reply_to)
-           VALUES (%s, %s, %s, %s, 'queued', %s, now() + %s, %s) RETURNING id""",
-        (workspace, to, subject, body, key, grace, parent),
-    ).fetchone()
-    assert row is not None
-    return Outcome(f"e-mail to {to} queued for sending (outbox #{row[0]})", {"kind": "outbox.cancel", "id": row[0]})
+    queued = effects.queue_email(
+        conn, workspace, to=to, subject=subject, body=body, key=key, grace=grace, in_reply_to=parent
+    )
+    return Outcome(f"e-mail to {to} queued for sending (outbox #{queued})", {"kind": "outbox.cancel", "id": queued})
 
 
 def _email_draft(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     to, subject, body = _text(action.args, "to", 320), _text(action.args, "subject", 500), _text(action.args, "body")
-    row = conn.execute(
-        """INSERT INTO outbox (workspace, recipient, subject, body, status, idempotency_key)
-           VALUES (%s, %s, %s, %s, 'draft', %s) RETURNING id""",
-        (workspace, to, subject, body, key),
-    ).fetchone()
-    assert row is not None
-    return Outcome(f"draft to {to} saved (outbox #{row[0]})", {"kind": "outbox.delete_draft", "id": row[0]})
+    saved = effects.save_email_draft(conn, workspace, to=to, subject=subject, body=body, key=key)
+    return Outcome(f"draft to {to} saved (outbox #{saved})", {"kind": "outbox.delete_draft", "id": saved})
 
 
 def _payment(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
@@ -113,14 +107,18 @@ def _payment(conn: psycopg.Connection[Any], workspace: str, action: Action, key:
     if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
         raise ConnectorError("amount must be positive with at most two decimals")
     currency = str(action.args.get("currency") or "EUR").upper()
-    row = conn.execute(
-        """INSERT INTO payments (workspace, payee, amount, currency, reference, idempotency_key)
-           VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
-        (workspace, payee, amount, currency, action.args.get("reference"), key),
-    ).fetchone()
-    assert row is not None
+    scheduled = effects.schedule_payment(
+        conn,
+        workspace,
+        payee=payee,
+        amount=amount,
+        currency=currency,
+        reference=action.args.get("reference"),
+        key=key,
+    )
     return Outcome(
-        f"payment of {amount} {currency} to {payee} scheduled (#{row[0]})", {"kind": "payment.cancel", "id": row[0]}
+        f"payment of {amount} {currency} to {payee} scheduled (#{scheduled})",
+        {"kind": "payment.cancel", "id": scheduled},
     )
 
 
@@ -181,43 +179,23 @@ def _local(moment: datetime, zone_name: object) -> str:
     return f"{shown:%a %d %b %Y %H:%M} {shown:%Z}"
 
 
-def _record_event(conn: psycopg.Connection[Any], workspace: str, event: _NewEvent, key: str) -> int:
-    """The id of the 'pending' row for ``key``: inserted, or the one an earlier try made."""
-    uid = event_uid(key)
-    row = conn.execute(
-        "SELECT id FROM events WHERE workspace = %s AND uid = %s AND push_status IS NOT NULL", (workspace, uid)
-    ).fetchone()
-    if row is None:
-        row = conn.execute(
-            """INSERT INTO events (workspace, source, external_id, uid, title, starts_at, ends_at, location,
-                                   attendee, push_status, push_key)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s) RETURNING id""",
-            (
-                workspace,
-                EVENT_SOURCE,
-                uid,
-                uid,
-                event.title,
-                event.starts_at,
-                event.ends_at,
-                event.location,
-                event.attendee,
-                key,
-            ),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def _calendar_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     event = _new_event(action, now)
-    row_id = _record_event(conn, workspace, event, key)
-    connected = conn.execute(
-        "SELECT 1 FROM connector_configs WHERE workspace = %s AND name = 'calendar'", (workspace,)
-    ).fetchone()
+    row_id = effects.record_pending_event(
+        conn,
+        workspace,
+        source=EVENT_SOURCE,
+        uid=event_uid(key),
+        title=event.title,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        location=event.location,
+        attendee=event.attendee,
+        key=key,
+    )
     where = (
         "added to your calendar (it reaches the server within minutes)"
-        if connected
+        if effects.connector_saved(conn, workspace, "calendar")
         else "saved in SoloOS; no calendar server is connected yet (`soloos connect calendar` puts it there)"
     )
     when = _local(event.starts_at, action.args.get("__timezone"))
@@ -229,22 +207,18 @@ def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action
         memory_id = uuid.UUID(str(action.args.get("memory_id")))
     except ValueError as err:
         raise ConnectorError("memory_id is not a memory id") from err
-    row = conn.execute(
-        "DELETE FROM memories WHERE id = %s AND workspace = %s RETURNING text", (memory_id, workspace)
-    ).fetchone()
-    if row is None:
+    text = effects.delete_memory(conn, workspace, memory_id)
+    if text is None:
         raise ConnectorError("no such memory in this workspace")
-    return Outcome(f"forgot: {row[0]}")
+    return Outcome(f"forgot: {text}")
 
 
 def _task_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     title = _text(action.args, "title", 500)
-    row = conn.execute(
-        "INSERT INTO tasks (workspace, title, due_at, source) VALUES (%s, %s, %s, %s) RETURNING id",
-        (workspace, title, action.args.get("due_at"), action.args.get("source", "agent")),
-    ).fetchone()
-    assert row is not None
-    return Outcome(f"added task #{row[0]}: {title}", {"kind": "task.delete", "id": row[0]})
+    task_id = effects.add_task(
+        conn, workspace, title=title, due_at=action.args.get("due_at"), source=action.args.get("source", "agent")
+    )
+    return Outcome(f"added task #{task_id}: {title}", {"kind": "task.delete", "id": task_id})
 
 
 EXECUTORS: dict[str, Executor] = {
@@ -256,64 +230,17 @@ EXECUTORS: dict[str, Executor] = {
     "calendar.create": _gated(_calendar_create),
 }
 
-# How to reverse what an executor (or the local tier) did. Each returns a sentence, or raises
-# ConnectorError when it is too late. A statement that returns a ``done`` column says its own sentence
-# (when what was undone depends on how far the action had got).
-_UNDO_SQL: dict[str, tuple[str, str]] = {
-    "outbox.cancel": (
-        "UPDATE outbox SET status = 'cancelled' WHERE id = %s AND workspace = %s AND status = 'queued' "
-        "AND send_after > now() RETURNING id",
-        "the e-mail was cancelled before sending",
-    ),
-    "outbox.delete_draft": (
-        "DELETE FROM outbox WHERE id = %s AND workspace = %s AND status = 'draft' RETURNING id",
-        "the draft was deleted",
-    ),
-    "payment.cancel": (
-        "UPDATE payments SET status = 'cancelled' WHERE id = %s AND workspace = %s AND status = 'scheduled' "
-        "RETURNING id",
-        "the payment was cancelled",
-    ),
-    "task.delete": ("DELETE FROM tasks WHERE id = %s AND workspace = %s RETURNING id", "the task was removed"),
-    "task.reopen": (
-        "UPDATE tasks SET status = 'open', done_at = NULL WHERE id = %s AND workspace = %s RETURNING id",
-        "the task is open again",
-    ),
-    "schedule.cancel": (
-        "WITH c AS (UPDATE schedules SET status = 'cancelled' WHERE id = %s AND workspace = %s AND status = 'active' "
-        "RETURNING id) SELECT id, pg_notify('soloos_schedules', id::text) FROM c",
-        "the reminder was cancelled",
-    ),
-    "memory.delete": ("DELETE FROM memories WHERE id = %s AND workspace = %s RETURNING id", "the memory was removed"),
-    # Not on the server yet: forget it (a flush that was pushing it meanwhile takes it off again).
-    # Already there: the next flush deletes it on the server, then here.
-    "calendar.cancel": (
-        """WITH target AS (SELECT %s::bigint AS id, %s::text AS workspace),
-           removed AS (
-               DELETE FROM events e USING target t
-               WHERE e.id = t.id AND e.workspace = t.workspace AND e.push_status IN ('pending', 'failed')
-               RETURNING e.id, 'the event was removed before it reached your calendar server'::text AS done),
-           marked AS (
-               UPDATE events e SET push_status = 'cancelled', push_error = NULL, updated_at = now() FROM target t
-               WHERE e.id = t.id AND e.workspace = t.workspace AND e.push_status = 'pushed'
-               RETURNING e.id, 'the event is deleted from your calendar server within minutes'::text AS done)
-           SELECT id, done FROM removed UNION ALL SELECT id, done FROM marked""",
-        "the event was cancelled",
-    ),
-}
-
 
 def undo(conn: psycopg.Connection[Any], workspace: str, handle: dict[str, Any]) -> str:
+    """Reverse what an executor (or the local tier) did, by its undo handle: a sentence saying what
+    was undone, or ``ConnectorError`` when it is too late."""
     kind = handle.get("kind")
-    if kind not in _UNDO_SQL:
+    if kind not in effects.UNDO_KINDS:
         raise ConnectorError(f"don't know how to undo {kind!r}")
-    sql, done = _UNDO_SQL[kind]
-    cursor = conn.execute(sql.encode(), (handle["id"], workspace))
-    row = cursor.fetchone()
-    if row is None:
+    done = effects.reverse(conn, workspace, str(kind), handle["id"])
+    if done is None:
         raise ConnectorError("it is too late to undo that (already sent, changed or gone)")
-    columns = [column.name for column in cursor.description or ()]
-    return str(row[columns.index("done")]) if "done" in columns else done
+    return done
 
 
 __all__ = ["EVENT_SOURCE", "EXECUTORS", "Executor", "GateBypassed", "through_gate", "undo"]
