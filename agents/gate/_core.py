@@ -152,15 +152,15 @@ class Gate:
                 audit_id = audit.record(
                     conn,
                     _event(
-                        "action.executed",
-                        action,
-                        workspace,
-                        operator,
-                        intent_key,
-                        decision,
-                        approval_id,
-                        outcome.summary,
-                        outcome.undo,
+                        name="action.executed",
+                        action=action,
+                        workspace=workspace,
+                        operator=operator,
+                        intent_key=intent_key,
+                        decision=decision,
+                        approval_id=approval_id,
+                        outcome=outcome.summary,
+                        undo=outcome.undo,
                     ),
                 )
                 settle_effect(conn, key, outcome.summary)
@@ -171,7 +171,16 @@ class Gate:
             with self.db.connection() as conn:
                 audit.record(
                     conn,
-                    _event("action.failed", action, workspace, operator, intent_key, decision, approval_id, str(err)),
+                    _event(
+                        name="action.failed",
+                        action=action,
+                        workspace=workspace,
+                        operator=operator,
+                        intent_key=intent_key,
+                        decision=decision,
+                        approval_id=approval_id,
+                        outcome=str(err),
+                    ),
                 )
                 if approval_id:
                     approvals.finish(conn, approval_id, ok=False, outcome=str(err))
@@ -203,14 +212,14 @@ class Gate:
             audit.record(
                 conn,
                 _event(
-                    "action.pending",
-                    action,
-                    workspace,
-                    operator,
-                    intent_key,
-                    decision,
-                    approval.id,
-                    "waiting for approval",
+                    name="action.pending",
+                    action=action,
+                    workspace=workspace,
+                    operator=operator,
+                    intent_key=intent_key,
+                    decision=decision,
+                    approval_id=approval.id,
+                    outcome="waiting for approval",
                 ),
             )
         return approval
@@ -220,7 +229,16 @@ class Gate:
     ) -> None:
         with self.db.connection() as conn:
             audit.record(
-                conn, _event("action.refused", action, workspace, operator, intent_key, decision, None, decision.reason)
+                conn,
+                _event(
+                    name="action.refused",
+                    action=action,
+                    workspace=workspace,
+                    operator=operator,
+                    intent_key=intent_key,
+                    decision=decision,
+                    outcome=decision.reason,
+                ),
             )
 
     def record_turn(
@@ -320,14 +338,14 @@ class Gate:
                     audit.record(
                         conn,
                         _event(
-                            "approval.denied",
-                            action,
-                            current.workspace,
-                            operator,
-                            current.intent_key,
-                            decision,
-                            token,
-                            decision.reason,
+                            name="approval.denied",
+                            action=action,
+                            workspace=current.workspace,
+                            operator=operator,
+                            intent_key=current.intent_key,
+                            decision=decision,
+                            approval_id=token,
+                            outcome=decision.reason,
                         ),
                     )
                     return f"After that edit the policy refuses it: {decision.reason}. Nothing was done.", False
@@ -336,14 +354,14 @@ class Gate:
                 audit.record(
                     conn,
                     _event(
-                        "approval.edited",
-                        action,
-                        current.workspace,
-                        operator,
-                        current.intent_key,
-                        decision,
-                        token,
-                        f"{field} changed",
+                        name="approval.edited",
+                        action=action,
+                        workspace=current.workspace,
+                        operator=operator,
+                        intent_key=current.intent_key,
+                        decision=decision,
+                        approval_id=token,
+                        outcome=f"{field} changed",
                     ),
                 )
             if decision.level in ("allow", "notify"):
@@ -457,20 +475,21 @@ class Gate:
                     records = recent if not ref else []
             if not records:
                 return f"I have no record of {ref!r}. /why takes an action number or an approval code."
-            return _story(records)
+            return messages.story(records)
 
         return await asyncio.to_thread(run)
 
 
 def _event(
+    *,
     name: str,
     action: Action,
     workspace: str,
     operator: str,
     intent_key: str | None,
     decision: Decision | None,
-    approval_id: str | None,
     outcome: str,
+    approval_id: str | None = None,
     undo: dict[str, Any] | None = None,
 ) -> AuditEvent:
     return AuditEvent(
@@ -489,25 +508,6 @@ def _event(
 
 def _public(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if not k.startswith("__")}
-
-
-def _story(records: list[Any]) -> str:
-    lines = []
-    for r in records:
-        e = r.event
-        line = f"#{r.id} {r.created_at:%d %b %H:%M} {e.name}"
-        if e.action_type:
-            line += f" {e.action_type}"
-        if e.outcome:
-            line += f": {e.outcome}"
-        lines.append(line)
-        if e.decision:
-            lines.append(f"  why: {e.decision.reason} → {e.decision.level}")
-            if e.decision.risks:
-                lines.append(f"  risks: {'; '.join(e.decision.risks)}")
-        if r.undone_at:
-            lines.append(f"  undone at {r.undone_at:%d %b %H:%M}")
-    return "\n".join(lines)
 
 
 __all__ = ["OPERATORS_OWN_COMMAND", "Gate"]

@@ -8,7 +8,7 @@ saw before the gate had one entry point.
 from __future__ import annotations
 
 from agents.gate.outcomes import Executed, Refused
-from policies import Approval, Decision
+from policies import Approval, AuditRecord, Decision
 
 
 def done(executed: Executed) -> str:
@@ -92,6 +92,26 @@ def approvals_requested(parked: tuple[Approval, ...], notes: list[str]) -> str:
     return "\n\n".join(parts)
 
 
+def story(records: list[AuditRecord]) -> str:
+    """``/why``: the audit events of an action, oldest first."""
+    lines = []
+    for r in records:
+        e = r.event
+        line = f"#{r.id} {r.created_at:%d %b %H:%M} {e.name}"
+        if e.action_type:
+            line += f" {e.action_type}"
+        if e.outcome:
+            line += f": {e.outcome}"
+        lines.append(line)
+        if e.decision:
+            lines.append(f"  why: {e.decision.reason} → {e.decision.level}")
+            if e.decision.risks:
+                lines.append(f"  risks: {'; '.join(e.decision.risks)}")
+        if r.undone_at:
+            lines.append(f"  undone at {r.undone_at:%d %b %H:%M}")
+    return "\n".join(lines)
+
+
 __all__ = [
     "NOT_RECORDED",
     "NOT_YOURS",
@@ -107,6 +127,7 @@ __all__ = [
     "failed_to_model",
     "refused",
     "refused_to_model",
+    "story",
     "to_operator",
     "told",
 ]
