@@ -10,7 +10,8 @@ and refuses it, parks it for their approval, or carries it out exactly once; ``d
 - ``messages``: every sentence an outcome becomes
 - ``deferral``: an approval on the model path (``ApprovalRequired`` metadata)
 - ``toolset``: ``GatedToolset``
-- ``executors``: the effects themselves, their undo
+- ``executors``: the effects themselves (argument checks, wording) and their undo; the statements
+  they run are ``memory.effects``
 """
 
 from agents.gate import messages
