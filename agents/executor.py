@@ -34,6 +34,7 @@ from agents.gate import Gate
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
+from agents.untrusted import earlier_result
 from memory import DraftKind, Edit, MemoryService, Objective, Plan, PlanTask, Superseded
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class PlanExecutor:
         """One round: follow the operator's tasks, move slipped steps, run the ready agent tasks."""
         plans = self.memory.plans
         _, finished = await plans.follow_operator_tasks(workspace)
-        today = datetime.now(ZoneInfo(timezone)).date()
+        today = self.memory.clock.today(timezone)
         notes: dict[int, list[str]] = defaultdict(list)
         for objective_id in finished:
             notes[objective_id].append("All steps are done: the objective is complete. 🎉")
@@ -119,7 +120,7 @@ class PlanExecutor:
         except Superseded:
             return Ran(task, "superseded", "")
         except BudgetExceeded as err:  # not the step's fault: wait for the budget, keep the retries
-            until = budget_resets(err.period, datetime.now(UTC))
+            until = budget_resets(err.period, self.memory.clock.now())
             postponed = await plans.postpone(task, error=str(err), until=until)
             when = until.astimezone(ZoneInfo(timezone))
             text = (
@@ -341,7 +342,7 @@ def _prompt(objective: Objective, task: PlanTask, upstream: dict[int, PlanTask])
     for d in task.depends_on:
         done = upstream.get(d)
         if done and done.result:
-            lines.append(f"Result of “{done.title}” (earlier step, untrusted data):\n{done.result[:MAX_INPUT_CHARS]}")
+            lines.append(earlier_result(done.title, done.result, limit=MAX_INPUT_CHARS))
     return "\n\n".join(lines)
 
 

@@ -29,8 +29,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from agents.drafts import DraftRequest, Writer, ask_gate, describe, produce, send_action
-from agents.gate import Gate
+from agents.drafts import DraftRequest, Writer, describe, produce, send_action
+from agents.gate import Gate, Parked, messages
 from agents.models import BudgetExceeded
 from memory import Draft, Intake, MemoryService, Message
 from policies import Approval
@@ -88,7 +88,7 @@ def _compact(text: str) -> str:
 
 async def mail_leads(memory: MemoryService, gate: Gate, workspace: str) -> list[Lead]:
     """The stored mail that is a lead and has not been taken."""
-    candidates = await memory.intakes.mail_candidates(workspace, since=datetime.now(UTC) - LEAD_WINDOW)
+    candidates = await memory.intakes.mail_candidates(workspace, since=memory.clock.now() - LEAD_WINDOW)
     if not candidates:
         return []
     known = await asyncio.to_thread(memory.records.known_counterparties_sync, workspace)
@@ -233,8 +233,7 @@ async def take_lead(
     approval: Approval | None = None
     outcome = ""
     if intake.approval_id is None and lead.email:
-        result = await ask_gate(
-            gate,
+        submitted = await gate.submit(
             send_action(draft, lead.email, in_reply_to=lead.message_id),
             workspace=workspace,
             operator=operator,
@@ -242,12 +241,12 @@ async def take_lead(
             mode=mode,
             key=f"intake:{intake.id}:reply",
         )
-        if isinstance(result, Approval):
-            approval = result
-            await memory.drafts.link_approval(workspace, draft.id, result.id)
-            await memory.intakes.record(intake.id, approval_id=result.id)
+        if isinstance(submitted, Parked):
+            approval = submitted.approval
+            await memory.drafts.link_approval(workspace, draft.id, approval.id)
+            await memory.intakes.record(intake.id, approval_id=approval.id)
         else:
-            outcome = result
+            outcome = messages.to_operator(submitted)
     elif not lead.email:
         outcome = f"I have no e-mail address for {lead.name}, so the reply waits as a draft."
 

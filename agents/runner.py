@@ -14,13 +14,14 @@ from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
-from agents.gate import Gate
+from agents.gate import Gate, describe_approval
+from agents.gate.messages import approvals_requested
 from agents.local_tier import needs_model_message
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, Tier, choose_tier
 from agents.planner import Planner
-from agents.team import TurnDeps, action_from_metadata, coordinator
+from agents.team import TurnDeps, coordinator
 from memory import MemoryService
-from policies import Approval, Decision
+from policies import Approval
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,16 @@ class AgentRunner:
         output = result.output
         if isinstance(output, DeferredToolRequests):
             run_state = ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json")
-            parked = await asyncio.to_thread(self._park, output, run_state, workspace, operator, intent_key)
+            parked = await asyncio.to_thread(
+                self.gate.park_deferred,
+                output,
+                run_state,
+                workspace=workspace,
+                operator=operator,
+                intent_key=intent_key,
+            )
             return TurnOutcome(
-                _approval_text(parked, deps.notes),
+                approvals_requested(parked, deps.notes),
                 parked,
                 model.tier,
                 context_tokens=context.tokens,
@@ -116,50 +124,5 @@ class AgentRunner:
             reply += "\n" + "\n".join(deps.notes)
         return TurnOutcome(reply, (), model.tier, context_tokens=context.tokens, sources=context.sources)
 
-    def _park(
-        self, requests: DeferredToolRequests, run_state: object, workspace: str, operator: str, intent_key: str
-    ) -> tuple[Approval, ...]:
-        parked = []
-        for call in requests.approvals:
-            meta = requests.metadata.get(call.tool_call_id)
-            if not meta:  # only our gate raises ApprovalRequired, always with metadata
-                continue
-            d = meta["decision"]
-            decision = Decision(d["level"], d["reason"], tuple(d["risks"]), d["reversible"])
-            parked.append(
-                self.gate.request_approval(
-                    action_from_metadata(meta),
-                    decision,
-                    workspace=workspace,
-                    operator=operator,
-                    intent_key=intent_key,
-                    tool_call_id=call.tool_call_id,
-                    run_state=run_state,
-                )
-            )
-        return tuple(parked)
 
-
-def describe_approval(approval: Approval, *, full: bool = False) -> str:
-    lines = [f"*{approval.action.summary}*", f"Why I'm asking: {approval.reason}."]
-    if approval.risks:
-        lines.append("What could go wrong: " + "; ".join(approval.risks) + ".")
-    args = {k: v for k, v in approval.action.args.items() if not k.startswith("__")}
-    body = args.pop("body", None)
-    if full:
-        lines += [f"{k}: {v}" for k, v in args.items()]
-    elif args:
-        lines.append(" · ".join(f"{k}: {str(v)[:80]}" for k, v in args.items()))
-    if body:
-        preview = body if full or len(body) <= 600 else body[:600] + "…"
-        lines += ["", preview]
-    lines.append(f"Code {approval.id}, expires {approval.expires_at:%d %b %H:%M} UTC.")
-    return "\n".join(lines)
-
-
-def _approval_text(parked: tuple[Approval, ...], notes: list[str]) -> str:
-    if not parked:
-        return "I wanted to do something that needs approval but could not record it; nothing was done."
-    head = "I need your approval before I go on:" if len(parked) == 1 else f"I need {len(parked)} approvals:"
-    parts = [head] + [describe_approval(a) for a in parked] + notes
-    return "\n\n".join(parts)
+__all__ = ["AgentRunner", "TurnOutcome", "describe_approval"]

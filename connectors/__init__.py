@@ -1,13 +1,15 @@
-"""Drivers that act on the world: e-mail (IMAP/SMTP), calendar (CalDAV, .ics) and bank (statement
-files), plus the local effects the policy gate's executors carry out (``connectors.local``).
+"""Drivers that read and write external systems (e-mail over IMAP/SMTP, calendars over CalDAV and
+.ics, bank statement files) and translate them into canonical records. The effects SoloOS carries out
+itself are the policy gate's (``agents.gate.executors``); a connector's writes reach it only through them.
 
 Each connector is a package with fixed roles (``config``, ``connector``, the raw client, the pure
 parsing) and is built by ``connectors.registry``; argument and record checks live in
-``connectors.checks``, every error in ``connectors.errors``. Other packages use what is exported here
-or from a connector package's ``__init__``.
+``connectors.checks``, every error in ``connectors.errors``, what the gate's executors and the drivers
+share (the outcome of an effect, event ids) in ``connectors.effects``.
 """
 
 from connectors.base import Capability, Connector, Health, ReadReport
+from connectors.effects import Outcome
 from connectors.errors import (
     CalendarError,
     ConnectorError,
@@ -18,16 +20,13 @@ from connectors.errors import (
     SetupError,
     StatementError,
 )
-from connectors.local import EXECUTORS, Executor, Outcome, claim_effect, settle_effect, undo
 
 __all__ = [
-    "EXECUTORS",
     "CalendarError",
     "Capability",
     "Connector",
     "ConnectorError",
     "EmailError",
-    "Executor",
     "Health",
     "IcsError",
     "InvalidValue",
@@ -36,7 +35,4 @@ __all__ = [
     "SendUncertain",
     "SetupError",
     "StatementError",
-    "claim_effect",
-    "settle_effect",
-    "undo",
 ]

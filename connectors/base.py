@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from connectors.local import Outcome
+    from connectors.effects import Outcome
     from memory import MemoryService
     from policies.engine import Action
 

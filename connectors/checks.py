@@ -25,6 +25,12 @@ MAX_MAIL_BODY_CHARS = 20_000  # an outgoing body; also the default limit of ``te
 MAX_TIME_CHARS = 64  # an ISO 8601 time argument
 MAX_UID_CHARS = 500  # an iCalendar UID argument
 
+MAX_PAYEE_CHARS = 200
+MAX_TASK_TITLE_CHARS = 500
+MAX_EVENT_LENGTH = timedelta(days=31)  # a longer event is almost certainly a wrong date
+MAX_EVENT_AHEAD = timedelta(days=3653)  # ten years
+MAX_LOCATION_CHARS = 1_000
+
 # A Message-ID as RFC 5322 allows it (printable ASCII in angle brackets), short enough to index; the
 # e-mail connector parses incoming ids with the same pattern, so any id it stored can be replied to.
 MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,500})>")
@@ -280,8 +286,13 @@ __all__ = [
     "FUTURE_SLACK",
     "ISO_CURRENCIES",
     "MAX_ADDRESS_CHARS",
+    "MAX_EVENT_AHEAD",
+    "MAX_EVENT_LENGTH",
+    "MAX_LOCATION_CHARS",
     "MAX_MAIL_BODY_CHARS",
     "MAX_MAIL_SUBJECT_CHARS",
+    "MAX_PAYEE_CHARS",
+    "MAX_TASK_TITLE_CHARS",
     "MAX_TIME_CHARS",
     "MAX_UID_CHARS",
     "MESSAGE_ID",

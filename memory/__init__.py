@@ -74,6 +74,7 @@ from memory._types import (
     Turn,
 )
 from memory.clock import Clock
+from memory.effects import claim_effect, settle_effect
 from memory.errors import DatabaseMisconfigured, DatabaseUnavailable, InvalidMemory, MemoryError_, NotFound
 
 if TYPE_CHECKING:
@@ -181,5 +182,7 @@ __all__ = [
     "Superseded",
     "Task",
     "Turn",
+    "claim_effect",
     "open_memory",
+    "settle_effect",
 ]

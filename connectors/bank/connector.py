@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors.bank.amounts import DateOrder
 from connectors.bank.reader import read_statements
 from connectors.base import Capability, Connector, Health, ReadReport
+from connectors.effects import Outcome
 from connectors.errors import ConnectorError, StatementError
-from connectors.local import Outcome
 from memory import Clock
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from caldav.lib import error as dav_error
 
 from connectors.calendar.config import CalendarConfig
 from connectors.calendar.drafts import Draft
+from connectors.effects import Outcome
 from connectors.errors import CalendarError
-from connectors.local import Outcome
 
 CALDAV_SOURCE = "caldav"
 SETUP_HINT = "then run `soloos connect calendar` again"

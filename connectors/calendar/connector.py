@@ -13,7 +13,7 @@ with a message for the operator; ``CalendarConnector`` maps what it fetches into
   offset or with a ``timezone`` arg, optional ``location`` and ``attendee``) and ``event.delete`` (arg
   ``uid``). The created event's UID is derived from the idempotency key, so a retried write finds the
   event it already made instead of adding a second one.
-- ``flush`` carries out what the policy gate recorded (``calendar.create`` in ``connectors.local``; see ``push``):
+- ``flush`` carries out what the policy gate recorded (``calendar.create`` in ``agents.gate.executors``; see ``push``):
   'pending' events are created on the server with the gate's key, then handed to the sync (source
   'caldav', same UID), so ``read`` updates that one row instead of adding a copy; events undone after
   they reached the server ('cancelled') are deleted there and then here. When the server cannot be
@@ -41,8 +41,8 @@ from connectors.calendar.drafts import new_event
 from connectors.calendar.ics import MAX_REPORTED_PROBLEMS, import_ics, parse_ics
 from connectors.calendar.push import Waiting, forget, hand_to_sync, note_error, waiting
 from connectors.checks import MAX_UID_CHARS, text_arg
+from connectors.effects import Outcome, event_uid
 from connectors.errors import CalendarError, ConnectorError, IcsError
-from connectors.local import Outcome, event_uid
 from memory import Clock, NewEvent
 from policies.engine import Action
 

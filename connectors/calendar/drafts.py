@@ -9,9 +9,15 @@ from typing import Any
 import icalendar
 
 from connectors.calendar.ics import zone_named
-from connectors.checks import MAX_ADDRESS_CHARS, MAX_TIME_CHARS, text_arg
+from connectors.checks import (
+    MAX_ADDRESS_CHARS,
+    MAX_EVENT_AHEAD,
+    MAX_EVENT_LENGTH,
+    MAX_LOCATION_CHARS,
+    MAX_TIME_CHARS,
+    text_arg,
+)
 from connectors.errors import ConnectorError
-from connectors.local import MAX_EVENT_AHEAD, MAX_EVENT_LENGTH, MAX_LOCATION_CHARS
 from memory import MAX_TITLE_CHARS
 
 

@@ -39,9 +39,8 @@ import icalendar
 import recurring_ical_events
 
 from connectors.base import ReadReport
-from connectors.checks import EARLIEST_DATE
+from connectors.checks import EARLIEST_DATE, MAX_LOCATION_CHARS
 from connectors.errors import IcsError
-from connectors.local import MAX_LOCATION_CHARS
 from memory import MAX_TITLE_CHARS, Clock, NewEvent
 
 if TYPE_CHECKING:

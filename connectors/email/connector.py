@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel
 
 from connectors.base import Capability, Connector, Health, ReadReport
+from connectors.effects import Outcome
 from connectors.email.config import EmailConfig
 from connectors.email.imap import Batch, close_imap, fetch_batch, imap_open, parsed, select_mailbox
 from connectors.email.outbox import Ledger, deliver_outbox
 from connectors.email.smtp import SentEmail, close_smtp, smtp_open, smtp_send
 from connectors.errors import ConnectorError, EmailError, SendUncertain
-from connectors.local import Outcome
 from memory import Clock, Database, MailCursor, MailItem, MemoryService
 from policies.engine import Action
 

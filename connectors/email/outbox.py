@@ -19,8 +19,7 @@ import psycopg
 from connectors.email.parsing import message_ids, printable
 from connectors.email.smtp import Outgoing, SentEmail, compose
 from connectors.errors import ConnectorError, EmailError, SendUncertain
-from connectors.local import claim_effect, settle_effect
-from memory import Database, MemoryService, Messages, NewMessage
+from memory import Database, MemoryService, Messages, NewMessage, claim_effect, settle_effect
 from policies.engine import Action
 
 if TYPE_CHECKING:

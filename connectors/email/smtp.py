@@ -14,11 +14,11 @@ from email.utils import format_datetime, formataddr, getaddresses
 from typing import Any
 
 from connectors.checks import MAX_MAIL_SUBJECT_CHARS, text_arg
+from connectors.effects import Outcome
 from connectors.email.config import EmailConfig
 from connectors.email.parsing import clean_address, one_line, printable
 from connectors.email.servers import explain_connect, login_failed, server_text
 from connectors.errors import ConnectorError, EmailError, SendUncertain
-from connectors.local import Outcome
 
 MAX_RECIPIENTS = 50
 

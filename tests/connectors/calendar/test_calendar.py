@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
+from connectors import ConnectorError
 from connectors.base import Capability
 from connectors.calendar import (
     CalendarConfig,
@@ -29,7 +30,6 @@ from connectors.calendar import (
     import_ics,
     parse_ics,
 )
-from connectors.errors import ConnectorError
 from memory import MemoryService
 from memory._records import NewEvent
 from policies.engine import Action

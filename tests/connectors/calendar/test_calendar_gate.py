@@ -19,9 +19,9 @@ from pydantic import SecretStr
 
 from agents.gate import Executed, Gate
 from bot.app import App
+from connectors import ConnectorError
 from connectors.calendar import CalendarConfig, CalendarConnector, CalendarError
-from connectors.errors import ConnectorError
-from connectors.local import event_uid
+from connectors.effects import event_uid
 from connectors.registry import connect, saved
 from memory import MemoryService
 from policies.engine import Action

@@ -19,8 +19,10 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 from agents import ModelTiers
+from agents.gate import Gate
+from agents.gate.executors import undo
 from agents.untrusted import UNTRUSTED_DATA_RULE, fence, fence_email
-from connectors import EXECUTORS, ConnectorError, undo
+from connectors import ConnectorError
 from connectors.base import Capability, Connector, redacted
 from connectors.email import (
     EmailConfig,
@@ -35,7 +37,7 @@ from connectors.errors import SetupError
 from connectors.registry import connect as registry_connect
 from connectors.registry import saved, stored
 from memory import MemoryItem, MemoryService, NewMessage, RejectedMessage
-from policies import Action
+from policies import Action, load_policy
 from tests.support.chat import FakeChat
 from tests.support.mail_server import MailServer, free_port, running_mail_server
 from tests.support.models import Script
@@ -363,12 +365,23 @@ async def test_a_failed_send_can_be_retried_with_the_same_key(
 # -- the outbox ------------------------------------------------------------------------------
 
 
+def _gate(memory: MemoryService, grace_seconds: int = 0) -> Gate:
+    return Gate(memory, load_policy(), "UTC", timedelta(hours=1), grace_seconds)
+
+
 def _queue(memory: MemoryService, workspace: str, subject: str, grace_seconds: int) -> dict[str, Any]:
-    action = Action("email.send", {"to": JANE, "subject": subject, "body": "b", "__grace_seconds": grace_seconds})
+    """An e-mail queued in the outbox by the gate's ``email.send`` (as after the operator's approval)."""
+    action = Action("email.send", {"to": JANE, "subject": subject, "body": "b"})
+    gate = _gate(memory, grace_seconds)
+    gate.execute(
+        action, workspace=workspace, operator="op", intent_key=None, decision=None, key=f"{workspace}:{subject}"
+    )
     with memory.db.connection() as conn:
-        outcome = EXECUTORS["email.send"](conn, workspace, action, f"{workspace}:{subject}")
-    assert outcome.undo is not None
-    return outcome.undo
+        row = conn.execute(
+            "SELECT id FROM outbox WHERE workspace = %s AND idempotency_key = %s", (workspace, f"{workspace}:{subject}")
+        ).fetchone()
+    assert row is not None
+    return {"kind": "outbox.cancel", "id": row[0]}
 
 
 async def test_deliver_outbox_sends_due_mail_exactly_once(
@@ -380,9 +393,14 @@ async def test_deliver_outbox_sends_due_mail_exactly_once(
     cancelled = _queue(memory, workspace, "cancelled", 3600)
     with memory.db.connection() as conn:
         undo(conn, workspace, cancelled)
-        EXECUTORS["email.draft"](
-            conn, workspace, Action("email.draft", {"to": JANE, "subject": "draft", "body": "b"}), "d"
-        )
+    _gate(memory).execute(
+        Action("email.draft", {"to": JANE, "subject": "draft", "body": "b"}),
+        workspace=workspace,
+        operator="op",
+        intent_key=None,
+        decision=None,
+        key=f"{workspace}:d",
+    )
     connector = _connector(mail_server, memory, workspace)
 
     counts = await asyncio.gather(*(deliver_outbox(memory, connector, workspace) for _ in range(3)))

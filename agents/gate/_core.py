@@ -1,31 +1,33 @@
 """The policy enforcement point. Every side effect an agent (or the operator) causes goes through
-``Gate``: judged by the pure policy engine, executed by a connector inside one transaction with its
-idempotency key and audit event, or turned into a durable approval. The model has no other way to
-act: its tools only call this."""
+``Gate.submit``: judged by the pure policy engine, then refused (audited), parked as a durable
+approval, or executed by an executor inside one transaction with its idempotency key and audit
+event. The model has no other way to act: its side-effect tools only build an ``Action``, and the
+gated toolset submits it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from connectors import EXECUTORS, ConnectorError, claim_effect, settle_effect
-from connectors import undo as undo_effect
-from memory import MemoryService
+from pydantic_ai import ApprovalRequired, DeferredToolRequests
+
+from agents.gate import messages
+from agents.gate.deferral import action_from_metadata, approval_metadata, decision_from_metadata
+from agents.gate.executors import EXECUTORS, through_gate
+from agents.gate.executors import undo as undo_effect
+from agents.gate.outcomes import Executed, Parked, Refused
+from connectors import ConnectorError
+from memory import MemoryService, claim_effect, settle_effect
 from policies import Action, Approval, AuditEvent, Decision, Policy, PolicyContext, approvals, audit, decide
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Executed:
-    summary: str
-    audit_id: int
-    repeated: bool = False  # the idempotency key had already been used: nothing was done again
+OPERATORS_OWN_COMMAND = Decision("allow", "operator's own command", (), True)
 
 
 @dataclass
@@ -40,9 +42,84 @@ class Gate:
     def db(self) -> Any:
         return self.memory.db
 
+    # -- the one entry point ---------------------------------------------------------------------
+
+    async def submit(
+        self,
+        action: Action,
+        *,
+        workspace: str,
+        operator: str,
+        intent_key: str | None,
+        mode: str,
+        key: str,
+        defer: bool = False,
+    ) -> Executed | Parked | Refused:
+        """Judge ``action`` by the operator's policy, then refuse it (audited), park it for their
+        approval, or carry it out exactly once for ``key``. A failed effect raises ``ConnectorError``
+        after its ``action.failed`` event.
+
+        ``defer`` is for a model run (the gated toolset): an action that needs approval raises
+        pydantic-ai's ``ApprovalRequired`` instead of being parked now; the run ends with
+        ``DeferredToolRequests`` and ``park_deferred`` parks it with the run's messages."""
+        decision = await asyncio.to_thread(self.judge, action, workspace=workspace, mode=mode)
+        if decision.level == "deny":
+            await asyncio.to_thread(
+                self.refuse, action, decision, workspace=workspace, operator=operator, intent_key=intent_key
+            )
+            return Refused(decision)
+        if decision.level == "approve":
+            if defer:
+                raise ApprovalRequired(metadata=approval_metadata(action, decision))
+            approval = await asyncio.to_thread(
+                self.request_approval,
+                action,
+                decision,
+                workspace=workspace,
+                operator=operator,
+                intent_key=intent_key,
+                tool_call_id=f"local:{uuid.uuid4().hex}",
+                run_state=None,
+            )
+            return Parked(approval, decision)
+        return await asyncio.to_thread(
+            self.execute,
+            action,
+            workspace=workspace,
+            operator=operator,
+            intent_key=intent_key,
+            decision=decision,
+            key=key,
+        )
+
+    def park_deferred(
+        self, requests: DeferredToolRequests, run_state: object, *, workspace: str, operator: str, intent_key: str
+    ) -> tuple[Approval, ...]:
+        """The actions a model run left waiting for approval (``submit(..., defer=True)``), as durable
+        approvals carrying the run's messages."""
+        parked = []
+        for call in requests.approvals:
+            meta = requests.metadata.get(call.tool_call_id)
+            if not meta:  # only the gate raises ApprovalRequired, always with metadata
+                continue
+            parked.append(
+                self.request_approval(
+                    action_from_metadata(meta),
+                    decision_from_metadata(meta),
+                    workspace=workspace,
+                    operator=operator,
+                    intent_key=intent_key,
+                    tool_call_id=call.tool_call_id,
+                    run_state=run_state,
+                )
+            )
+        return tuple(parked)
+
+    # -- the steps of ``submit`` ------------------------------------------------------------------
+
     def judge(self, action: Action, *, workspace: str, mode: str) -> Decision:
         known = self.memory.records.known_counterparties_sync(workspace)
-        now_local = datetime.now(UTC).astimezone(ZoneInfo(self.timezone))
+        now_local = self.memory.clock.local(self.timezone)
         return decide(action, PolicyContext(self.policy, now_local, known, mode))  # type: ignore[arg-type]
 
     def execute(
@@ -56,49 +133,54 @@ class Gate:
         key: str,
         approval_id: str | None = None,
     ) -> Executed:
-        """Carry out an allowed or approved action exactly once for ``key``."""
+        """Carry out an allowed or approved action exactly once for ``key``: the step of ``submit``
+        after the policy said yes, and of an approval after the operator did."""
         executor = EXECUTORS.get(action.type)
         if executor is None:
             raise ConnectorError(f"no connector can perform {action.type}")
         if action.type == "email.send":
-            action = Action(
-                action.type,
-                {**action.args, "__grace_seconds": self.grace_seconds},
-                action.summary,
-                action.amount,
-                action.counterparty,
-            )
+            action = replace(action, args={**action.args, "__grace_seconds": self.grace_seconds})
         if action.type == "calendar.create":  # the outcome names the time on the operator's clock
             action = replace(action, args={**action.args, "__timezone": self.timezone})
         try:
             with self.db.connection() as conn:
                 earlier = claim_effect(conn, key, workspace, action.type)
                 if earlier is not None:
-                    return Executed(earlier or "already done", 0, repeated=True)
-                outcome = executor(conn, workspace, action, key)
+                    return Executed(earlier or "already done", 0, repeated=True, decision=decision)
+                with through_gate():
+                    outcome = executor(conn, workspace, action, key, self.memory.clock.now())
                 audit_id = audit.record(
                     conn,
                     _event(
-                        "action.executed",
-                        action,
-                        workspace,
-                        operator,
-                        intent_key,
-                        decision,
-                        approval_id,
-                        outcome.summary,
-                        outcome.undo,
+                        name="action.executed",
+                        action=action,
+                        workspace=workspace,
+                        operator=operator,
+                        intent_key=intent_key,
+                        decision=decision,
+                        approval_id=approval_id,
+                        outcome=outcome.summary,
+                        undo=outcome.undo,
                     ),
                 )
                 settle_effect(conn, key, outcome.summary)
                 if approval_id:
                     approvals.finish(conn, approval_id, ok=True, outcome=outcome.summary)
-            return Executed(outcome.summary, audit_id)
+            return Executed(outcome.summary, audit_id, decision=decision)
         except ConnectorError as err:
             with self.db.connection() as conn:
                 audit.record(
                     conn,
-                    _event("action.failed", action, workspace, operator, intent_key, decision, approval_id, str(err)),
+                    _event(
+                        name="action.failed",
+                        action=action,
+                        workspace=workspace,
+                        operator=operator,
+                        intent_key=intent_key,
+                        decision=decision,
+                        approval_id=approval_id,
+                        outcome=str(err),
+                    ),
                 )
                 if approval_id:
                     approvals.finish(conn, approval_id, ok=False, outcome=str(err))
@@ -130,14 +212,14 @@ class Gate:
             audit.record(
                 conn,
                 _event(
-                    "action.pending",
-                    action,
-                    workspace,
-                    operator,
-                    intent_key,
-                    decision,
-                    approval.id,
-                    "waiting for approval",
+                    name="action.pending",
+                    action=action,
+                    workspace=workspace,
+                    operator=operator,
+                    intent_key=intent_key,
+                    decision=decision,
+                    approval_id=approval.id,
+                    outcome="waiting for approval",
                 ),
             )
         return approval
@@ -147,7 +229,16 @@ class Gate:
     ) -> None:
         with self.db.connection() as conn:
             audit.record(
-                conn, _event("action.refused", action, workspace, operator, intent_key, decision, None, decision.reason)
+                conn,
+                _event(
+                    name="action.refused",
+                    action=action,
+                    workspace=workspace,
+                    operator=operator,
+                    intent_key=intent_key,
+                    decision=decision,
+                    outcome=decision.reason,
+                ),
             )
 
     def record_turn(
@@ -158,15 +249,11 @@ class Gate:
             audit.record(
                 conn,
                 AuditEvent(
-                    "turn.model",
-                    workspace,
-                    operator,
-                    intent_key,
-                    None,
-                    None,
-                    None,
-                    None,
-                    f"{requests} model requests on the {tier} tier",
+                    name="turn.model",
+                    workspace=workspace,
+                    operator=operator,
+                    intent_key=intent_key,
+                    outcome=f"{requests} model requests on the {tier} tier",
                     cost=cost,
                 ),
             )
@@ -183,28 +270,25 @@ class Gate:
                     audit.record(
                         conn,
                         AuditEvent(
-                            f"approval.{outcome}",
-                            approval.workspace,
-                            operator,
-                            approval.intent_key,
-                            approval.action.type,
-                            None,
-                            None,
-                            approval.id,
-                            f"{outcome} by {operator}",
+                            name=f"approval.{outcome}",
+                            workspace=approval.workspace,
+                            operator=operator,
+                            intent_key=approval.intent_key,
+                            action_type=approval.action.type,
+                            approval_id=approval.id,
+                            outcome=f"{outcome} by {operator}",
                         ),
                     )
             if outcome == "unknown" or approval is None:
-                return "I don't know that approval. Type /approvals to see what is pending."
+                return messages.UNKNOWN_APPROVAL
             if outcome == "not_yours":
-                return "That approval belongs to another operator; only they can decide it."
+                return messages.NOT_YOURS
             if outcome == "expired":
-                return f"That approval expired at {approval.expires_at:%d %b %H:%M} UTC; nothing was done. Ask again."
+                return messages.expired(approval)
             if outcome == "already_decided":
-                by = f" by {approval.decided_by}" if approval.decided_by else ""
-                return f"Already decided{by}: {approval.status}. {approval.outcome or ''}".strip()
+                return messages.already_decided(approval)
             if outcome == "denied":
-                return f"Denied: {approval.action.summary}. Nothing was done."
+                return messages.denied(approval)
             return self._run_approved(approval)
 
         return await asyncio.to_thread(run)
@@ -221,8 +305,8 @@ class Gate:
                 approval_id=approval.id,
             )
         except ConnectorError as err:
-            return f"Approved, but it failed: {err}. Nothing was done."
-        return f"Approved and done: {done.summary}."
+            return messages.approved_failed(err)
+        return messages.approved_done(done)
 
     async def edit_approval(self, token: str, *, operator: str, field: str, value: str) -> tuple[str, bool]:
         """Change one argument of a pending action; the policy judges the edited action afresh.
@@ -254,14 +338,14 @@ class Gate:
                     audit.record(
                         conn,
                         _event(
-                            "approval.denied",
-                            action,
-                            current.workspace,
-                            operator,
-                            current.intent_key,
-                            decision,
-                            token,
-                            decision.reason,
+                            name="approval.denied",
+                            action=action,
+                            workspace=current.workspace,
+                            operator=operator,
+                            intent_key=current.intent_key,
+                            decision=decision,
+                            approval_id=token,
+                            outcome=decision.reason,
                         ),
                     )
                     return f"After that edit the policy refuses it: {decision.reason}. Nothing was done.", False
@@ -270,14 +354,14 @@ class Gate:
                 audit.record(
                     conn,
                     _event(
-                        "approval.edited",
-                        action,
-                        current.workspace,
-                        operator,
-                        current.intent_key,
-                        decision,
-                        token,
-                        f"{field} changed",
+                        name="approval.edited",
+                        action=action,
+                        workspace=current.workspace,
+                        operator=operator,
+                        intent_key=current.intent_key,
+                        decision=decision,
+                        approval_id=token,
+                        outcome=f"{field} changed",
                     ),
                 )
             if decision.level in ("allow", "notify"):
@@ -311,15 +395,12 @@ class Gate:
                 audit.record(
                     conn,
                     AuditEvent(
-                        "undo",
-                        workspace,
-                        operator,
-                        None,
-                        last.event.action_type,
-                        None,
-                        None,
-                        last.event.approval_id,
-                        f"undid #{last.id}: {result}",
+                        name="undo",
+                        workspace=workspace,
+                        operator=operator,
+                        action_type=last.event.action_type,
+                        approval_id=last.event.approval_id,
+                        outcome=f"undid #{last.id}: {result}",
                     ),
                 )
             return f"Undone: {last.event.outcome} — {result}."
@@ -343,15 +424,13 @@ class Gate:
                 return audit.record(
                     conn,
                     AuditEvent(
-                        "action.executed",
-                        workspace,
-                        operator,
-                        intent_key,
-                        action_type,
-                        None,
-                        Decision("allow", "operator's own command", (), True),
-                        None,
-                        outcome,
+                        name="action.executed",
+                        workspace=workspace,
+                        operator=operator,
+                        intent_key=intent_key,
+                        action_type=action_type,
+                        decision=OPERATORS_OWN_COMMAND,
+                        outcome=outcome,
                         undo=undo,
                     ),
                 )
@@ -396,32 +475,33 @@ class Gate:
                     records = recent if not ref else []
             if not records:
                 return f"I have no record of {ref!r}. /why takes an action number or an approval code."
-            return _story(records)
+            return messages.story(records)
 
         return await asyncio.to_thread(run)
 
 
 def _event(
+    *,
     name: str,
     action: Action,
     workspace: str,
     operator: str,
     intent_key: str | None,
     decision: Decision | None,
-    approval_id: str | None,
     outcome: str,
+    approval_id: str | None = None,
     undo: dict[str, Any] | None = None,
 ) -> AuditEvent:
     return AuditEvent(
-        name,
-        workspace,
-        operator,
-        intent_key,
-        action.type,
-        _public(action.args),
-        decision,
-        approval_id,
-        outcome,
+        name=name,
+        workspace=workspace,
+        operator=operator,
+        intent_key=intent_key,
+        action_type=action.type,
+        args=_public(action.args),
+        decision=decision,
+        approval_id=approval_id,
+        outcome=outcome,
         undo=undo,
     )
 
@@ -430,23 +510,4 @@ def _public(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if not k.startswith("__")}
 
 
-def _story(records: list[Any]) -> str:
-    lines = []
-    for r in records:
-        e = r.event
-        line = f"#{r.id} {r.created_at:%d %b %H:%M} {e.name}"
-        if e.action_type:
-            line += f" {e.action_type}"
-        if e.outcome:
-            line += f": {e.outcome}"
-        lines.append(line)
-        if e.decision:
-            lines.append(f"  why: {e.decision.reason} → {e.decision.level}")
-            if e.decision.risks:
-                lines.append(f"  risks: {'; '.join(e.decision.risks)}")
-        if r.undone_at:
-            lines.append(f"  undone at {r.undone_at:%d %b %H:%M}")
-    return "\n".join(lines)
-
-
-__all__ = ["Executed", "Gate"]
+__all__ = ["OPERATORS_OWN_COMMAND", "Gate"]

@@ -1,0 +1,81 @@
+"""The gated toolset: how a model's side-effect tools reach the gate, and the only way they do.
+
+A side-effect tool only *builds* an ``Action`` (or answers in words when there is nothing to act
+on, e.g. an unknown draft number). ``GatedToolset`` wraps the toolset holding those tools (the
+``WrapperToolset`` pattern of pydantic-ai's ``ApprovalRequiredToolset``): it calls the tool, and
+submits the ``Action`` it returns to ``Gate.submit`` with ``defer=True``, so an action the policy
+holds ends the run with ``DeferredToolRequests``. A new side-effect tool added to the toolset
+cannot skip the gate: returning an ``Action`` is all it can do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from pydantic_ai import RunContext
+from pydantic_ai.toolsets import ToolsetTool, WrapperToolset
+
+from agents.gate import messages
+from agents.gate.outcomes import Parked, Refused
+from connectors import ConnectorError
+from policies import Action
+
+if TYPE_CHECKING:
+    from agents.gate._core import Gate
+
+
+class GateDeps(Protocol):
+    """What a run's deps must carry for its actions to be submitted."""
+
+    @property
+    def gate(self) -> Gate: ...
+    @property
+    def workspace(self) -> str: ...
+    @property
+    def operator(self) -> str: ...
+    @property
+    def intent_key(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def notes(self) -> list[str]: ...
+
+
+DepsT = TypeVar("DepsT", bound=GateDeps)
+
+
+@dataclass
+class GatedToolset(WrapperToolset[DepsT]):
+    """Every tool inside returns an ``Action`` (or a sentence); the wrapper submits the action."""
+
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[DepsT], tool: ToolsetTool[DepsT]
+    ) -> Any:
+        built = await self.wrapped.call_tool(name, tool_args, ctx, tool)
+        if not isinstance(built, Action):
+            return built  # the tool found nothing to act on and says why
+        deps = ctx.deps
+        try:
+            outcome = await deps.gate.submit(
+                built,
+                workspace=deps.workspace,
+                operator=deps.operator,
+                intent_key=deps.intent_key,
+                mode=deps.mode,
+                key=f"{deps.intent_key}:{ctx.tool_call_id or uuid.uuid4().hex}",
+                defer=True,
+            )
+        except ConnectorError as err:
+            return messages.failed_to_model(err)
+        if isinstance(outcome, Refused):
+            return messages.refused_to_model(outcome.decision)
+        if isinstance(outcome, Parked):  # not with defer=True; kept for the type checker
+            return messages.describe_approval(outcome.approval)
+        if outcome.notify:
+            deps.notes.append(messages.told(outcome))
+        return messages.done(outcome)
+
+
+__all__ = ["GateDeps", "GatedToolset"]
