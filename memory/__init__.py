@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
-from memory._connectors import ConnectorConfigs, ConnectorRecord
-from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts, Intake, Intakes
+from memory._agent_store import MODES, AgentStore, SpendLine, SpendSummary
+from memory._connector_configs import ConnectorConfigs, ConnectorRecord
+from memory._conversations import Turn
+from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts
 from memory._embedder import Embedder, prepare_mem0_environment
 from memory._finance import (
     Finance,
@@ -30,7 +31,8 @@ from memory._finance import (
     RejectedRow,
     StatementItem,
 )
-from memory._messages import (
+from memory._intakes import Intake, Intakes
+from memory._mail import (
     Attachment,
     Document,
     MailCursor,
@@ -41,6 +43,8 @@ from memory._messages import (
     RejectedMessage,
     StoredMail,
 )
+from memory._memory_service import MemoryService
+from memory._memory_types import LAYERS, ImportProblem, ImportReport, Layer, MemoryHit, MemoryItem
 from memory._plans import (
     OWNERS,
     Change,
@@ -57,22 +61,9 @@ from memory._plans import (
     Superseded,
 )
 from memory._postgres import Database, open_database
-from memory._records import MAX_TITLE_CHARS, EventChanges, NewEvent
+from memory._records import MAX_TITLE_CHARS, Contact, Event, EventChanges, NewEvent, Task
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
-from memory._service import MemoryService
-from memory._slo import Ratio, Reliability, ReliabilityStore
-from memory._types import (
-    LAYERS,
-    Contact,
-    Event,
-    ImportProblem,
-    ImportReport,
-    Layer,
-    MemoryHit,
-    MemoryItem,
-    Task,
-    Turn,
-)
+from memory._service_levels import Ratio, Reliability, ReliabilityStore
 from memory.clock import Clock
 from memory.errors import DatabaseMisconfigured, DatabaseUnavailable, InvalidMemory, MemoryError_, NotFound
 

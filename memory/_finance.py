@@ -23,9 +23,9 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from memory._memory_types import ImportProblem
 from memory._postgres import Database
-from memory._reconcile import UNMATCHED, OpenInvoice, Reconciler
-from memory._types import ImportProblem
+from memory._reconciliation import UNMATCHED, OpenInvoice, Reconciler
 from memory.clock import Clock
 from memory.errors import InvalidMemory
 

@@ -25,8 +25,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from memory._liveness import worker_alive
 from memory._postgres import Database
-from memory._records import worker_alive
 from memory.errors import InvalidMemory, MemoryError_, NotFound
 
 Owner = Literal["operator", "research", "drafting", "finance", "scheduling"]

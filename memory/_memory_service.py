@@ -23,19 +23,16 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from memory._agentstore import AgentStore
-from memory._connectors import ConnectorConfigs
-from memory._drafts import Drafts, Intakes
+from memory._agent_store import AgentStore
+from memory._channel_inbox import ChannelInbox
+from memory._connector_configs import ConnectorConfigs
+from memory._conversations import Conversations
+from memory._drafts import Drafts
 from memory._embedder import Embedder
 from memory._finance import Finance
-from memory._inbox import ChannelInbox
-from memory._messages import Messages
-from memory._plans import Plans
-from memory._postgres import Database
-from memory._records import Conversations, Records
-from memory._schedules import Schedules
-from memory._slo import ReliabilityStore
-from memory._types import (
+from memory._intakes import Intakes
+from memory._mail import Messages
+from memory._memory_types import (
     LAYERS,
     ImportProblem,
     ImportReport,
@@ -44,6 +41,11 @@ from memory._types import (
     MemoryItem,
     RecallMode,
 )
+from memory._plans import Plans
+from memory._postgres import Database
+from memory._records import Records
+from memory._schedules import Schedules
+from memory._service_levels import ReliabilityStore
 from memory.clock import Clock
 from memory.errors import InvalidMemory, NotFound
 
