@@ -27,7 +27,7 @@ from agents.planner import Planner
 from agents.untrusted import UNTRUSTED_DATA_RULE, fence_email
 from connectors import ConnectorError
 from connectors.calendar import free_slots
-from memory import DraftKind, InvalidMemory, MemoryService, NotFound
+from memory import DraftKind, InvalidInput, MemoryService, NotFound
 from policies import Action
 
 
@@ -354,7 +354,7 @@ async def propose_plan(ctx: RunContext[TurnDeps], objective: str) -> str:
             conversation=deps.conversation,
             timezone=deps.gate.timezone,
         )
-    except InvalidMemory as err:
+    except InvalidInput as err:
         return f"No plan was made: {err}."
     plan = drafted.plan
     today = datetime.now(ZoneInfo(deps.gate.timezone)).date()

@@ -58,14 +58,23 @@ from memory._plans import (
     Plans,
     PlanTask,
     Revision,
-    Superseded,
 )
 from memory._postgres import Database, open_database
 from memory._records import MAX_TITLE_CHARS, Contact, Event, EventChanges, NewEvent, Task
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
 from memory._service_levels import Ratio, Reliability, ReliabilityStore
 from memory.clock import Clock
-from memory.errors import DatabaseMisconfigured, DatabaseUnavailable, InvalidMemory, MemoryError_, NotFound
+from memory.errors import (
+    DatabaseMisconfigured,
+    DatabaseUnavailable,
+    EmbedderUnavailable,
+    InvalidInput,
+    InvalidMemory,
+    InvalidRecord,
+    NotFound,
+    StoreError,
+    Superseded,
+)
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -122,6 +131,7 @@ __all__ = [
     "DraftKind",
     "Drafts",
     "Edit",
+    "EmbedderUnavailable",
     "Event",
     "EventChanges",
     "Finance",
@@ -130,13 +140,14 @@ __all__ = [
     "ImportSummary",
     "Intake",
     "Intakes",
+    "InvalidInput",
     "InvalidMemory",
+    "InvalidRecord",
     "Invoice",
     "InvoiceStatus",
     "Layer",
     "MailCursor",
     "MailItem",
-    "MemoryError_",
     "MemoryHit",
     "MemoryItem",
     "MemoryService",
@@ -168,6 +179,7 @@ __all__ = [
     "SpendLine",
     "SpendSummary",
     "StatementItem",
+    "StoreError",
     "StoredMail",
     "Superseded",
     "Task",

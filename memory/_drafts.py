@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from memory._postgres import Database
-from memory.errors import InvalidMemory, NotFound
+from memory.errors import InvalidRecord, NotFound
 
 DraftKind = Literal["email", "proposal", "post", "reply"]
 DraftAuthor = Literal["agent", "operator", "intake", "plan"]
@@ -132,14 +132,14 @@ class Drafts:
     ) -> Draft:
         """Store the next version of ``thread``."""
         if kind not in DRAFT_KINDS:
-            raise InvalidMemory(f"a draft is one of {', '.join(DRAFT_KINDS)}, not {kind!r}")
+            raise InvalidRecord(f"a draft is one of {', '.join(DRAFT_KINDS)}, not {kind!r}")
         title = " ".join(title.split())[:200]
         if not title or not thread:
-            raise InvalidMemory("a draft needs a title")
+            raise InvalidRecord("a draft needs a title")
         if not body.strip():
-            raise InvalidMemory("a draft needs a body")
+            raise InvalidRecord("a draft needs a body")
         if len(body) > MAX_DRAFT_CHARS or "\x00" in body + subject:
-            raise InvalidMemory(f"a draft is at most {MAX_DRAFT_CHARS:,} characters of text")
+            raise InvalidRecord(f"a draft is at most {MAX_DRAFT_CHARS:,} characters of text")
 
         def run() -> Draft:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from memory.errors import MemoryError_
+from memory.errors import EmbedderUnavailable
 
 DIMENSIONS = 384
 
@@ -177,7 +177,7 @@ class Embedder:
         try:
             return self._loading.result()
         except Exception as err:
-            raise MemoryError_(f"the embedder ({self.description}) failed to load: {err}") from err
+            raise EmbedderUnavailable(f"the embedder ({self.description}) failed to load: {err}") from err
 
     def embed(self, text: str) -> list[float]:
         vector = self._batcher.embed(text)
@@ -194,7 +194,7 @@ class Embedder:
 
     def _check(self, vector: list[float]) -> None:
         if len(vector) != DIMENSIONS:
-            raise MemoryError_(
+            raise EmbedderUnavailable(
                 f"the embedder returned {len(vector)} dimensions; the memory index holds {DIMENSIONS}. "
                 "Use a 384-d model or one that accepts a dimensions parameter."
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from memory._postgres import Database
+from memory.errors import InvalidRecord
 
 MODES = ("exploratory", "deterministic", "creative")
 
@@ -26,7 +27,7 @@ class OperatorPreferences:
 
     async def set_mode(self, workspace: str, operator: str, mode: str) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            raise InvalidRecord(f"mode must be one of {', '.join(MODES)}")
 
         def run() -> None:
             with self.db.connection() as conn:

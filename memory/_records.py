@@ -12,7 +12,7 @@ from typing import Any, Literal
 from psycopg.rows import dict_row
 
 from memory._postgres import Database
-from memory.errors import InvalidMemory, NotFound
+from memory.errors import InvalidRecord, NotFound
 
 MAX_TITLE_CHARS = 500
 
@@ -135,9 +135,9 @@ class Records:
     ) -> Task:
         title = " ".join(title.split())
         if not title:
-            raise InvalidMemory("a task needs a title")
+            raise InvalidRecord("a task needs a title")
         if len(title) > MAX_TITLE_CHARS:
-            raise InvalidMemory(f"a task title is at most {MAX_TITLE_CHARS} characters")
+            raise InvalidRecord(f"a task title is at most {MAX_TITLE_CHARS} characters")
 
         def run() -> Task:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -195,7 +195,7 @@ class Records:
         and 'email' (mail) contacts are not vouched for, so the policy still treats them as new."""
         name = " ".join(name.split())
         if not name:
-            raise InvalidMemory("a contact needs a name")
+            raise InvalidRecord("a contact needs a name")
 
         def run() -> Contact:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -284,9 +284,9 @@ class Records:
         """
         for event in events:
             if not event.title.strip() or len(event.title) > MAX_TITLE_CHARS:
-                raise InvalidMemory(f"event {event.external_id!r} needs a title of 1 to {MAX_TITLE_CHARS} characters")
+                raise InvalidRecord(f"event {event.external_id!r} needs a title of 1 to {MAX_TITLE_CHARS} characters")
             if event.starts_at.tzinfo is None or event.ends_at.tzinfo is None or event.ends_at < event.starts_at:
-                raise InvalidMemory(f"event {event.external_id!r} needs aware times with the end not before the start")
+                raise InvalidRecord(f"event {event.external_id!r} needs aware times with the end not before the start")
         start, end = replace_window or (None, None)
 
         def run() -> EventChanges:

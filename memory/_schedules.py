@@ -15,7 +15,7 @@ from typing import Any, Literal
 from psycopg.rows import dict_row
 
 from memory._postgres import Database
-from memory.errors import InvalidMemory, NotFound
+from memory.errors import InvalidRecord, NotFound
 
 NOTIFY_CHANNEL = "soloos_schedules"
 MAX_BODY_CHARS = 1000
@@ -117,11 +117,11 @@ class Schedules:
     ) -> Schedule:
         body = " ".join(body.split()) if kind == "reminder" else body.strip()  # a notice keeps its lines
         if kind == "reminder" and not body:
-            raise InvalidMemory("a reminder needs something to remind you of")
+            raise InvalidRecord("a reminder needs something to remind you of")
         if len(body) > MAX_BODY_CHARS:
-            raise InvalidMemory(f"a reminder is at most {MAX_BODY_CHARS} characters")
+            raise InvalidRecord(f"a reminder is at most {MAX_BODY_CHARS} characters")
         if (crontab is None) == (fire_at is None):
-            raise InvalidMemory("a schedule has either a recurring rule or one fire time")
+            raise InvalidRecord("a schedule has either a recurring rule or one fire time")
 
         def run() -> Schedule:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
