@@ -2,7 +2,7 @@
 
 Usage::
 
-    async with open_memory(settings) as memory:
+    async with open_memory(config, clock=clock) as memory:
         await memory.remember("Acme pays net 30", layer="project", workspace="acme-co")
         hits = await memory.recall("how fast does Acme pay?", workspace="acme-co")
 """
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from memory._agent_store import MODES, AgentStore, SpendLine, SpendSummary
 from memory._connector_configs import ConnectorConfigs, ConnectorRecord
@@ -64,6 +63,7 @@ from memory._records import MAX_TITLE_CHARS, Contact, Event, EventChanges, NewEv
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
 from memory._service_levels import Ratio, Reliability, ReliabilityStore
 from memory.clock import Clock
+from memory.config import EmbedderConfig, MemoryConfig
 from memory.errors import (
     DatabaseMisconfigured,
     DatabaseUnavailable,
@@ -76,28 +76,25 @@ from memory.errors import (
     Superseded,
 )
 
-if TYPE_CHECKING:
-    from bot.settings import Settings
-
 
 @contextlib.asynccontextmanager
-async def open_memory(settings: Settings | None = None, *, clock: Clock | None = None) -> AsyncIterator[MemoryService]:
-    """Open the database (embedded or ``DATABASE_URL``), apply migrations, and yield the service."""
-    if settings is None:
-        from bot.settings import Settings
+async def open_memory(config: MemoryConfig, *, clock: Clock | None = None) -> AsyncIterator[MemoryService]:
+    """Open the database (embedded or ``config.database_url``), apply migrations, and yield the service.
 
-        settings = Settings()
-    prepare_mem0_environment(settings.home)
-    embedder = Embedder(settings)  # starts loading the model while the database starts
-    url = settings.database_url.get_secret_value() if settings.database_url else None
+    ``config`` is the composition root's settings (anything with the ``MemoryConfig`` attributes);
+    ``clock`` is the one clock of the process (a fresh wall clock if not given).
+    """
+    prepare_mem0_environment(config.home)
+    embedder = Embedder(config)  # starts loading the model while the database starts
+    url = config.database_url.get_secret_value() if config.database_url else None
     stack = contextlib.ExitStack()
     try:
         db: Database = await asyncio.to_thread(
             stack.enter_context,
-            open_database(database_url=url, home=settings.home, timeout=settings.db_connect_timeout),
+            open_database(database_url=url, home=config.home, timeout=config.db_connect_timeout),
         )
         service = MemoryService(
-            db, embedder, working_ttl=timedelta(hours=settings.working_memory_hours), clock=clock or Clock()
+            db, embedder, working_ttl=timedelta(hours=config.working_memory_hours), clock=clock or Clock()
         )
         await asyncio.to_thread(service.conversations.start_liveness)
         stack.callback(service.conversations.stop_liveness)
@@ -131,6 +128,7 @@ __all__ = [
     "DraftKind",
     "Drafts",
     "Edit",
+    "EmbedderConfig",
     "EmbedderUnavailable",
     "Event",
     "EventChanges",
@@ -148,6 +146,7 @@ __all__ = [
     "Layer",
     "MailCursor",
     "MailItem",
+    "MemoryConfig",
     "MemoryHit",
     "MemoryItem",
     "MemoryService",
