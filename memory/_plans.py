@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from memory._liveness import worker_alive
 from memory._postgres import Database
+from memory.clock import Clock
 from memory.errors import InvalidRecord, NotFound, Superseded
 
 Owner = Literal["operator", "research", "drafting", "finance", "scheduling"]
@@ -207,7 +208,7 @@ _CLAIM = """
         WHERE o.status = 'active' AND (%(workspace)s::text IS NULL OR o.workspace = %(workspace)s)
           AND p.owner <> 'operator'
           AND (p.status = 'pending'
-               OR (p.status = 'failed' AND coalesce(p.next_attempt_at, now()) <= now())
+               OR (p.status = 'failed' AND coalesce(p.next_attempt_at, %(now)s) <= %(now)s)
                OR (p.status = 'running' AND p.claimed_until < now()))
           AND NOT EXISTS (SELECT 1 FROM plan_tasks d
                           WHERE d.id = ANY(p.depends_on) AND d.status NOT IN ('done', 'cancelled'))
@@ -244,8 +245,9 @@ _FINISH_OBJECTIVES = """
 class Plans:
     """Objectives, projects, plan tasks and revisions of a workspace."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     # -- creating and reading ------------------------------------------------------------------
 
@@ -627,7 +629,8 @@ class Plans:
         def run() -> list[PlanTask]:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(
-                    _CLAIM, {"workspace": workspace, "limit": limit, "lease": lease, "worker": worker}
+                    _CLAIM,
+                    {"workspace": workspace, "limit": limit, "lease": lease, "worker": worker, "now": self.clock.now()},
                 ).fetchall()
             return [_plan_task(r) for r in rows]
 
@@ -650,12 +653,12 @@ class Plans:
                 if not dead:
                     return []
                 released = conn.execute(  # still held by that dead worker: not re-claimed meanwhile
-                    """UPDATE plan_tasks p SET status = 'failed', next_attempt_at = now(), claimed_until = NULL,
+                    """UPDATE plan_tasks p SET status = 'failed', next_attempt_at = %s, claimed_until = NULL,
                            error = 'the process running it stopped', updated_at = now()
                        FROM unnest(%s::bigint[], %s::int[]) AS d(id, owner)
                        WHERE p.id = d.id AND p.status = 'running' AND p.claimed_by = d.owner
                        RETURNING p.id""",
-                    ([i for i, _ in dead], [o for _, o in dead]),
+                    (self.clock.now(), [i for i, _ in dead], [o for _, o in dead]),
                 ).fetchall()
             return [int(r[0]) for r in released]
 
@@ -740,10 +743,10 @@ class Plans:
                 task = _plan_task(row)
                 if task.attempts < task.max_attempts:
                     row = cur.execute(
-                        """UPDATE plan_tasks SET status = 'failed', error = %s, next_attempt_at = now() + %s,
+                        """UPDATE plan_tasks SET status = 'failed', error = %s, next_attempt_at = %s,
                                claimed_until = NULL, updated_at = now()
                            WHERE id = %s RETURNING *""",
-                        (error, retry_in, task_id),
+                        (error, self.clock.now() + retry_in, task_id),
                     ).fetchone()
                     assert row is not None
                     return Step(_plan_task(row))

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from psycopg.rows import dict_row
 
 from memory._postgres import Database
+from memory.clock import Clock
 from memory.errors import InvalidRecord, NotFound
 
 MAX_TITLE_CHARS = 500
@@ -127,8 +128,9 @@ def _event_values(e: NewEvent) -> tuple[Any, ...]:
 class Records:
     """Tasks and contacts of a workspace."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     async def add_task(
         self, title: str, *, workspace: str, due_at: datetime | None = None, source: str | None = None
@@ -173,7 +175,7 @@ class Records:
                 row = cur.execute(
                     """UPDATE tasks SET status = 'done', done_at = coalesce(done_at, %s)
                        WHERE id = %s AND workspace = %s RETURNING *""",
-                    (datetime.now(UTC), task_id, workspace),
+                    (self.clock.now(), task_id, workspace),
                 ).fetchone()
             if row is None:
                 raise NotFound(f"no task #{task_id}")

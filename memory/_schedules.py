@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from psycopg.rows import dict_row
 
 from memory._postgres import Database
+from memory.clock import Clock
 from memory.errors import InvalidRecord, NotFound
 
 NOTIFY_CHANNEL = "soloos_schedules"
@@ -98,8 +99,9 @@ _DELIVERY = """SELECT d.*, s.conversation, s.kind FROM deliveries d JOIN schedul
 
 
 class Schedules:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     # -- schedules ------------------------------------------------------------------------------
 
@@ -335,7 +337,7 @@ class Schedules:
             conn.execute("UPDATE deliveries SET reported_at = %s WHERE id = ANY(%s)", (now, ids))
 
     async def mark_reported(self, ids: list[int]) -> None:
-        await asyncio.to_thread(self.mark_reported_sync, ids, datetime.now(UTC))
+        await asyncio.to_thread(self.mark_reported_sync, ids, self.clock.now())
 
     async def deliveries(self, *, workspace: str, since: datetime | None = None) -> list[Delivery]:
         def run() -> list[Delivery]:
@@ -376,7 +378,7 @@ class Schedules:
             body=body,
             conversation=conversation,
             timezone=timezone,
-            fire_at=datetime.now(UTC),
+            fire_at=self.clock.now(),
         )
 
     def recent_conversations_sync(self, workspace: str, within: timedelta) -> list[str]:

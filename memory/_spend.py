@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from memory._postgres import Database
+from memory.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,11 @@ class SpendLedger:
     """What the models cost: one ledger row per model call."""
 
     db: Database
+    clock: Clock
 
     def spent_sync(self, workspace: str, now: datetime | None = None) -> tuple[Decimal, Decimal]:
         """Spend today and this month (UTC calendar), read in one statement."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock.now()
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         month = day.replace(day=1)
         with self.db.connection() as conn:
@@ -71,7 +73,7 @@ class SpendLedger:
     async def spend_summary(self, workspace: str) -> SpendSummary:
         def run() -> SpendSummary:
             today, month = self.spent_sync(workspace)
-            start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            start = self.clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
             with self.db.connection() as conn:
                 rows = conn.execute(
                     """SELECT agent, tier, count(*), coalesce(sum(cost), 0), count(*) FILTER (WHERE cached)
