@@ -2,9 +2,28 @@
 
 Usage::
 
-    async with open_memory(config, clock=clock) as memory:
+    async with open_memory(settings, clock=clock) as memory:
         await memory.remember("Acme pays net 30", layer="project", workspace="acme-co")
         hits = await memory.recall("how fast does Acme pay?", workspace="acme-co")
+
+``settings`` is anything with the ``MemoryConfig`` attributes (memory never imports the bot);
+``clock`` is the process's one ``Clock``. Import from this package only; the modules are private:
+
+memories and recall  ``_memory_service`` (``MemoryService``: remember, hybrid recall, import/export,
+                     and the record stores below as attributes), ``_memory_types``, ``_embedder``
+records              ``_records`` (tasks, contacts, calendar events), ``memory.records``
+conversations        ``_conversations`` (claims of intents, transcript), ``_liveness`` (worker locks)
+schedules            ``_schedules`` (reminders, briefings, notices and the delivery log)
+plans                ``_plans`` (objectives, plan tasks, revisions)
+drafts, leads        ``_drafts``, ``_intakes``
+finance              ``_finance`` (invoices, transactions, quarantine), ``_reconciliation``
+mail                 ``_mail`` (messages, documents, read cursors)
+channel inbox        ``_channel_inbox``
+connector configs    ``_connector_configs``
+agents' storage      ``_agent_store`` = ``_spend`` (ledger, model cache) + ``_preferences`` (modes, zones)
+service levels       ``_service_levels``
+the database         ``_postgres`` (embedded or external server, pool), ``_migrations``
+public helpers       ``errors`` (the error tree), ``clock`` (``Clock``), ``config`` (``MemoryConfig``)
 """
 
 from __future__ import annotations

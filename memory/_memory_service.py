@@ -4,6 +4,10 @@ Writes embed first (CPU, no transaction open), then insert in one short transact
 database that goes away mid-request leaves nothing half-written. Reads fuse a pgvector cosine
 ranking with a Postgres full-text ranking by reciprocal rank. Memories that share a ``subject``
 form a history: only the newest (by ``occurred_at``) is recalled; older ones stay listable.
+
+``MemoryService`` is also what the rest of SoloOS holds: the record stores (``records``, ``finance``,
+``schedules``, ``plans``, ``agent_store``, …) are its attributes, built on the same database and the
+same ``clock``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scheduled messages (reminders, the daily briefing) and the delivery log that proves each one.
+"""Scheduled messages (reminders, the daily briefing, notices) and the delivery log that proves each one.
 
 Every change to a schedule sends ``NOTIFY soloos_schedules`` in the same transaction, so the
 process that holds the scheduler plans or drops the job at once, whichever process made the change.
