@@ -24,7 +24,19 @@ from agents.models import BudgetExceeded
 from agents.plan_views import render_diff, render_plan, summary_line
 from agents.planner import Planner, slug, split_deadline
 from agents.when import day as parse_day
-from memory import OWNERS, Edit, InvalidMemory, MemoryService, NewTask, NotFound, Owner, Plan, PlanTask, Revision
+from memory import (
+    OWNERS,
+    Edit,
+    InvalidInput,
+    InvalidMemory,
+    MemoryService,
+    NewTask,
+    NotFound,
+    Owner,
+    Plan,
+    PlanTask,
+    Revision,
+)
 
 Choices = tuple[tuple[str, str], ...]
 
@@ -133,7 +145,7 @@ async def plan_command(objective_id: int, rest: str, chat: PlanChat) -> tuple[st
         return await _edit(plan, rest, chat)
     except NotFound as err:
         return f"{_sentence(err)} /plans lists your plans.", ()
-    except InvalidMemory as err:
+    except InvalidInput as err:
         return f"I couldn't do that: {_sentence(err)}", ()
 
 

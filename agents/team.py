@@ -25,7 +25,7 @@ from agents.plan_views import render_plan
 from agents.planner import Planner
 from agents.untrusted import UNTRUSTED_DATA_RULE, fence_email, recalled
 from connectors.calendar import free_slots
-from memory import DraftKind, InvalidMemory, MemoryService, NotFound
+from memory import DraftKind, InvalidInput, MemoryService, NotFound
 from policies import Action
 
 
@@ -311,7 +311,7 @@ async def propose_plan(ctx: RunContext[TurnDeps], objective: str) -> str:
             conversation=deps.conversation,
             timezone=deps.gate.timezone,
         )
-    except InvalidMemory as err:
+    except InvalidInput as err:
         return f"No plan was made: {err}."
     plan = drafted.plan
     today = deps.memory.clock.today(deps.gate.timezone)

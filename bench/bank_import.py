@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bot.app import quiet_libraries
 from connectors.bank import read_statements
-from memory import Finance, ImportSummary
+from memory import Clock, Finance, ImportSummary
 from memory._postgres import open_database
 
 CLIENTS = [f"{word} {suffix}" for word in ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne",
@@ -152,7 +152,7 @@ async def main(transactions: int, invoice_count: int) -> None:
         write_ofx(files["OFX"], rows, today)
         write_csv(files["CSV"], rows)
         with open_database(database_url=os.environ.get("DATABASE_URL"), home=home) as db:
-            finance = Finance(db)
+            finance = Finance(db, Clock())
             for kind, path in files.items():
                 workspace = f"bench-{kind.lower()}"
                 await add_invoices(finance, workspace, invoices)

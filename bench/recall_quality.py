@@ -26,7 +26,7 @@ from bench.dataset import Memory, Question, generate
 from bot.app import quiet_libraries
 from bot.settings import Settings
 from memory import MemoryService, open_memory
-from memory._types import RecallMode
+from memory._memory_types import RecallMode
 
 MODES: tuple[RecallMode, ...] = ("dense", "hybrid")
 K = 10

@@ -19,7 +19,7 @@ from bot.app import open_app, quiet_libraries
 from bot.cli_connect import calendar_app, connect_app, connectors, sync
 from bot.cli_finance import bank_app, invoice_app
 from bot.settings import Settings
-from memory import LAYERS, Clock, InvalidMemory, Layer, MemoryError_, MemoryService, NotFound, open_memory
+from memory import LAYERS, Clock, InvalidInput, Layer, MemoryService, NotFound, StoreError, open_memory
 
 T = TypeVar("T")
 
@@ -56,10 +56,10 @@ def _run(coro: Awaitable[T]) -> T:
     """Run a coroutine, turning memory errors into one clear line and an exit code."""
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except (InvalidMemory, NotFound) as error:
+    except (InvalidInput, NotFound) as error:
         err.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from error
-    except MemoryError_ as error:
+    except StoreError as error:
         err.print(f"[red]error:[/] {error}")
         raise typer.Exit(1) from error
 

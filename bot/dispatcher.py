@@ -22,7 +22,7 @@ from agents.router import Routed
 from agents.status import SloTargets
 from bot.intent import Button, Intent, Reply
 from bot.metrics import TURN_SECONDS
-from memory import DatabaseUnavailable, InvalidMemory, MemoryError_, MemoryService
+from memory import DatabaseUnavailable, InvalidInput, MemoryService, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,11 @@ class Dispatcher:
             result = await answer(routed, context)
             buttons = tuple(Button(label, action) for label, action in result.choices)
             return Reply(result.text, buttons, image_png=result.image_png, ok=result.ok)
-        except InvalidMemory as err:
+        except InvalidInput as err:
             return Reply(f"I couldn't do that: {err}.", ok=False)
         except DatabaseUnavailable:
             raise
-        except MemoryError_ as err:
+        except StoreError as err:
             return Reply(f"I couldn't do that: {err}", ok=False)
 
     async def _with_notices(self, intent: Intent, reply: Reply, timezone: str) -> Reply:

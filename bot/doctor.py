@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bot.app import quiet_libraries
 from bot.settings import Settings
-from memory import MemoryError_, MemoryService, open_memory
+from memory import MemoryService, StoreError, open_memory
 
 _PROVIDER_KEYS = {
     "openai": "OPENAI_API_KEY",
@@ -84,7 +84,7 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
                         f"{memory.embedder.description}, ready in {time.perf_counter() - started:.1f}s",
                     )
                 )
-            except MemoryError_ as error:
+            except StoreError as error:
                 checks.append(
                     Check(
                         "embedder",
@@ -93,7 +93,7 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
                         "reinstall with ./bootstrap.sh, or set SOLOOS_EMBEDDER=openai",
                     )
                 )
-    except MemoryError_ as error:
+    except StoreError as error:
         fix = (
             "check DATABASE_URL, or unset it to use the embedded server"
             if settings.database_url

@@ -2,9 +2,28 @@
 
 Usage::
 
-    async with open_memory(settings) as memory:
+    async with open_memory(settings, clock=clock) as memory:
         await memory.remember("Acme pays net 30", layer="project", workspace="acme-co")
         hits = await memory.recall("how fast does Acme pay?", workspace="acme-co")
+
+``settings`` is anything with the ``MemoryConfig`` attributes (memory never imports the bot);
+``clock`` is the process's one ``Clock``. Import from this package only; the modules are private:
+
+memories and recall  ``_memory_service`` (``MemoryService``: remember, hybrid recall, import/export,
+                     and the record stores below as attributes), ``_memory_types``, ``_embedder``
+records              ``_records`` (tasks, contacts, calendar events), ``memory.records``
+conversations        ``_conversations`` (claims of intents, transcript), ``_liveness`` (worker locks)
+schedules            ``_schedules`` (reminders, briefings, notices and the delivery log)
+plans                ``_plans`` (objectives, plan tasks, revisions)
+drafts, leads        ``_drafts``, ``_intakes``
+finance              ``_finance`` (invoices, transactions, quarantine), ``_reconciliation``
+mail                 ``_mail`` (messages, documents, read cursors)
+channel inbox        ``_channel_inbox``
+connector configs    ``_connector_configs``
+agents' storage      ``_agent_store`` = ``_spend`` (ledger, model cache) + ``_preferences`` (modes, zones)
+service levels       ``_service_levels``
+the database         ``_postgres`` (embedded or external server, pool), ``_migrations``
+public helpers       ``errors`` (the error tree), ``clock`` (``Clock``), ``config`` (``MemoryConfig``)
 """
 
 from __future__ import annotations
@@ -13,11 +32,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from memory._agentstore import MODES, AgentStore, SpendLine, SpendSummary
-from memory._connectors import ConnectorConfigs, ConnectorRecord
-from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts, Intake, Intakes
+from memory._agent_store import MODES, AgentStore, SpendLine, SpendSummary
+from memory._connector_configs import ConnectorConfigs, ConnectorRecord
+from memory._conversations import Turn
+from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts
 from memory._embedder import Embedder, prepare_mem0_environment
 from memory._finance import (
     Finance,
@@ -30,7 +49,8 @@ from memory._finance import (
     RejectedRow,
     StatementItem,
 )
-from memory._messages import (
+from memory._intakes import Intake, Intakes
+from memory._mail import (
     Attachment,
     Document,
     MailCursor,
@@ -41,6 +61,8 @@ from memory._messages import (
     RejectedMessage,
     StoredMail,
 )
+from memory._memory_service import MemoryService
+from memory._memory_types import LAYERS, ImportProblem, ImportReport, Layer, MemoryHit, MemoryItem
 from memory._plans import (
     OWNERS,
     Change,
@@ -54,51 +76,45 @@ from memory._plans import (
     Plans,
     PlanTask,
     Revision,
-    Superseded,
 )
 from memory._postgres import Database, open_database
-from memory._records import MAX_TITLE_CHARS, EventChanges, NewEvent
+from memory._records import MAX_TITLE_CHARS, Contact, Event, EventChanges, NewEvent, Task
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
-from memory._service import MemoryService
-from memory._slo import Ratio, Reliability, ReliabilityStore
-from memory._types import (
-    LAYERS,
-    Contact,
-    Event,
-    ImportProblem,
-    ImportReport,
-    Layer,
-    MemoryHit,
-    MemoryItem,
-    Task,
-    Turn,
-)
+from memory._service_levels import Ratio, Reliability, ReliabilityStore
 from memory.clock import Clock
+from memory.config import EmbedderConfig, MemoryConfig
 from memory.effects import claim_effect, settle_effect
-from memory.errors import DatabaseMisconfigured, DatabaseUnavailable, InvalidMemory, MemoryError_, NotFound
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
+from memory.errors import (
+    DatabaseMisconfigured,
+    DatabaseUnavailable,
+    EmbedderUnavailable,
+    InvalidInput,
+    InvalidMemory,
+    InvalidRecord,
+    NotFound,
+    StoreError,
+    Superseded,
+)
 
 
 @contextlib.asynccontextmanager
-async def open_memory(settings: Settings | None = None, *, clock: Clock | None = None) -> AsyncIterator[MemoryService]:
-    """Open the database (embedded or ``DATABASE_URL``), apply migrations, and yield the service."""
-    if settings is None:
-        from bot.settings import Settings
+async def open_memory(config: MemoryConfig, *, clock: Clock | None = None) -> AsyncIterator[MemoryService]:
+    """Open the database (embedded or ``config.database_url``), apply migrations, and yield the service.
 
-        settings = Settings()
-    prepare_mem0_environment(settings.home)
-    embedder = Embedder(settings)  # starts loading the model while the database starts
-    url = settings.database_url.get_secret_value() if settings.database_url else None
+    ``config`` is the composition root's settings (anything with the ``MemoryConfig`` attributes);
+    ``clock`` is the one clock of the process (a fresh wall clock if not given).
+    """
+    prepare_mem0_environment(config.home)
+    embedder = Embedder(config)  # starts loading the model while the database starts
+    url = config.database_url.get_secret_value() if config.database_url else None
     stack = contextlib.ExitStack()
     try:
         db: Database = await asyncio.to_thread(
             stack.enter_context,
-            open_database(database_url=url, home=settings.home, timeout=settings.db_connect_timeout),
+            open_database(database_url=url, home=config.home, timeout=config.db_connect_timeout),
         )
         service = MemoryService(
-            db, embedder, working_ttl=timedelta(hours=settings.working_memory_hours), clock=clock or Clock()
+            db, embedder, working_ttl=timedelta(hours=config.working_memory_hours), clock=clock or Clock()
         )
         await asyncio.to_thread(service.conversations.start_liveness)
         stack.callback(service.conversations.stop_liveness)
@@ -132,6 +148,8 @@ __all__ = [
     "DraftKind",
     "Drafts",
     "Edit",
+    "EmbedderConfig",
+    "EmbedderUnavailable",
     "Event",
     "EventChanges",
     "Finance",
@@ -140,13 +158,15 @@ __all__ = [
     "ImportSummary",
     "Intake",
     "Intakes",
+    "InvalidInput",
     "InvalidMemory",
+    "InvalidRecord",
     "Invoice",
     "InvoiceStatus",
     "Layer",
     "MailCursor",
     "MailItem",
-    "MemoryError_",
+    "MemoryConfig",
     "MemoryHit",
     "MemoryItem",
     "MemoryService",
@@ -178,6 +198,7 @@ __all__ = [
     "SpendLine",
     "SpendSummary",
     "StatementItem",
+    "StoreError",
     "StoredMail",
     "Superseded",
     "Task",

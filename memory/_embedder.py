@@ -18,24 +18,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from memory.errors import MemoryError_
+from memory.config import EmbedderConfig
+from memory.errors import EmbedderUnavailable
 
 DIMENSIONS = 384
-
-
-class EmbedderSettings(Protocol):
-    @property
-    def home(self) -> Path: ...
-    @property
-    def embedder(self) -> str: ...
-    @property
-    def embedder_model(self) -> str | None: ...
-    @property
-    def embedder_base_url(self) -> str | None: ...
-    @property
-    def embedder_api_key(self) -> Any: ...
 
 
 def prepare_mem0_environment(home: Path) -> None:
@@ -48,13 +36,13 @@ def prepare_mem0_environment(home: Path) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def _build(settings: EmbedderSettings) -> Any:
-    prepare_mem0_environment(settings.home)
-    key = settings.embedder_api_key
+def _build(config: EmbedderConfig) -> Any:
+    prepare_mem0_environment(config.home)
+    key = config.embedder_api_key
     return _load(
-        settings.embedder,
-        settings.embedder_model,
-        settings.embedder_base_url,
+        config.embedder,
+        config.embedder_model,
+        config.embedder_base_url,
         key.get_secret_value() if key is not None else None,
     )
 
@@ -163,13 +151,13 @@ class _Job:
 class Embedder:
     """Thread-safe, lazily loaded embedder. ``embed`` and ``embed_many`` block: call them off the loop."""
 
-    def __init__(self, settings: EmbedderSettings) -> None:
+    def __init__(self, config: EmbedderConfig) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder-load")
-        self._loading = self._pool.submit(_build, settings)
+        self._loading = self._pool.submit(_build, config)
         self._batcher = _MicroBatcher(self._model)
         self.description = (
-            f"openai-compatible {settings.embedder_model or 'text-embedding-3-small'}"
-            if settings.embedder == "openai"
+            f"openai-compatible {config.embedder_model or 'text-embedding-3-small'}"
+            if config.embedder == "openai"
             else "local all-MiniLM-L6-v2 (384-d)"
         )
 
@@ -177,7 +165,7 @@ class Embedder:
         try:
             return self._loading.result()
         except Exception as err:
-            raise MemoryError_(f"the embedder ({self.description}) failed to load: {err}") from err
+            raise EmbedderUnavailable(f"the embedder ({self.description}) failed to load: {err}") from err
 
     def embed(self, text: str) -> list[float]:
         vector = self._batcher.embed(text)
@@ -194,7 +182,7 @@ class Embedder:
 
     def _check(self, vector: list[float]) -> None:
         if len(vector) != DIMENSIONS:
-            raise MemoryError_(
+            raise EmbedderUnavailable(
                 f"the embedder returned {len(vector)} dimensions; the memory index holds {DIMENSIONS}. "
                 "Use a 384-d model or one that accepts a dimensions parameter."
             )

@@ -23,11 +23,11 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from memory._memory_types import ImportProblem
 from memory._postgres import Database
-from memory._reconcile import UNMATCHED, OpenInvoice, Reconciler
-from memory._types import ImportProblem
+from memory._reconciliation import UNMATCHED, OpenInvoice, Reconciler
 from memory.clock import Clock
-from memory.errors import InvalidMemory
+from memory.errors import InvalidRecord
 
 InvoiceStatus = Literal["open", "partial", "paid", "void"]
 INVOICE_STATUSES: tuple[InvoiceStatus, ...] = ("open", "partial", "paid", "void")
@@ -195,31 +195,31 @@ def _invoice(row: dict[str, Any]) -> Invoice:
 
 def _money(amount: Decimal, what: str) -> Decimal:
     if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise InvalidMemory(f"{what} must be a finite decimal amount")
+        raise InvalidRecord(f"{what} must be a finite decimal amount")
     if amount != amount.quantize(CENT) or abs(amount) > MAX_AMOUNT:
-        raise InvalidMemory(f"{what} {amount} has more than 2 decimals or is too large")
+        raise InvalidRecord(f"{what} {amount} has more than 2 decimals or is too large")
     return amount.quantize(CENT)
 
 
 def _currency(code: str) -> str:
     if not isinstance(code, str) or not _CURRENCY.match(code):
-        raise InvalidMemory(f"currency {code!r} is not a three-letter code such as EUR")
+        raise InvalidRecord(f"currency {code!r} is not a three-letter code such as EUR")
     return code
 
 
 def _text(value: str, what: str) -> str:
     if "\x00" in value:
-        raise InvalidMemory(f"{what} contains a NUL character")
+        raise InvalidRecord(f"{what} contains a NUL character")
     return value
 
 
 def _checked(record: NewTransaction) -> NewTransaction:
     """The invariants the database relies on. The connector validates first; this is the last line."""
     if not record.external_id:
-        raise InvalidMemory("a transaction needs an external id")
+        raise InvalidRecord("a transaction needs an external id")
     amount = _money(record.amount, "transaction amount")
     if amount == 0:
-        raise InvalidMemory("a transaction amount cannot be zero")
+        raise InvalidRecord("a transaction amount cannot be zero")
     return replace(
         record,
         amount=amount,
@@ -263,13 +263,13 @@ class Finance:
         """Record an invoice sent to a client. Linked to the contact of the same name, if there is one."""
         number, client = " ".join(number.split()), " ".join(client.split())
         if not number or not client:
-            raise InvalidMemory("an invoice needs a number and a client")
+            raise InvalidRecord("an invoice needs a number and a client")
         amount = _money(amount, "invoice amount")
         if amount <= 0:
-            raise InvalidMemory("an invoice amount must be positive")
+            raise InvalidRecord("an invoice amount must be positive")
         issued = issued_at or self.clock.today()
         if due_at < issued:
-            raise InvalidMemory(f"invoice {number} would be due ({due_at}) before it is issued ({issued})")
+            raise InvalidRecord(f"invoice {number} would be due ({due_at}) before it is issued ({issued})")
         currency = _currency(currency)
 
         def run() -> Invoice:
@@ -284,7 +284,7 @@ class Finance:
                         (workspace, number, client, amount, currency, issued, due_at, workspace, client),
                     ).fetchone()
             except psycopg.errors.UniqueViolation as err:
-                raise InvalidMemory(f"invoice {number} already exists") from err
+                raise InvalidRecord(f"invoice {number} already exists") from err
             assert row is not None
             return _invoice(row)
 
@@ -293,7 +293,7 @@ class Finance:
     async def list_invoices(self, workspace: str, status: InvoiceStatus | None = None) -> list[Invoice]:
         """Invoices by due date (oldest first), optionally only those with ``status``."""
         if status is not None and status not in INVOICE_STATUSES:
-            raise InvalidMemory(f"unknown invoice status {status!r}; use one of {', '.join(INVOICE_STATUSES)}")
+            raise InvalidRecord(f"unknown invoice status {status!r}; use one of {', '.join(INVOICE_STATUSES)}")
         return await asyncio.to_thread(
             self._invoices, "workspace = %s AND (%s::text IS NULL OR status = %s)", (workspace, status, status)
         )
@@ -362,12 +362,12 @@ class Finance:
         """Import one statement and reconcile its incoming money against open invoices (all or nothing).
 
         ``records`` is consumed once, in batches, so a statement is never held in memory twice.
-        Raises ``InvalidMemory`` (and writes nothing) if a record breaks the invariants the
+        Raises ``InvalidRecord`` (and writes nothing) if a record breaks the invariants the
         connector should have enforced.
         """
         account = " ".join(account.split())
         if not workspace or not account:
-            raise InvalidMemory("an import needs a workspace and an account")
+            raise InvalidRecord("an import needs a workspace and an account")
         return await asyncio.to_thread(self._import_sync, workspace, account, records, source)
 
     def _import_sync(

@@ -25,19 +25,16 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from memory._liveness import worker_alive
 from memory._postgres import Database
-from memory._records import worker_alive
-from memory.errors import InvalidMemory, MemoryError_, NotFound
+from memory.clock import Clock
+from memory.errors import InvalidRecord, NotFound, Superseded
 
 Owner = Literal["operator", "research", "drafting", "finance", "scheduling"]
 OWNERS: tuple[Owner, ...] = ("operator", "research", "drafting", "finance", "scheduling")
 TaskStatus = Literal["pending", "running", "done", "failed", "escalated", "cancelled"]
 ObjectiveStatus = Literal["draft", "active", "done", "cancelled"]
 MAX_OUTCOME_CHARS = 500
-
-
-class Superseded(MemoryError_):
-    """A worker's claim on a plan step was lost: dropped, reassigned, cancelled or taken over."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +208,7 @@ _CLAIM = """
         WHERE o.status = 'active' AND (%(workspace)s::text IS NULL OR o.workspace = %(workspace)s)
           AND p.owner <> 'operator'
           AND (p.status = 'pending'
-               OR (p.status = 'failed' AND coalesce(p.next_attempt_at, now()) <= now())
+               OR (p.status = 'failed' AND coalesce(p.next_attempt_at, %(now)s) <= %(now)s)
                OR (p.status = 'running' AND p.claimed_until < now()))
           AND NOT EXISTS (SELECT 1 FROM plan_tasks d
                           WHERE d.id = ANY(p.depends_on) AND d.status NOT IN ('done', 'cancelled'))
@@ -248,8 +245,9 @@ _FINISH_OBJECTIVES = """
 class Plans:
     """Objectives, projects, plan tasks and revisions of a workspace."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     # -- creating and reading ------------------------------------------------------------------
 
@@ -268,17 +266,17 @@ class Plans:
         """A draft plan, written in one transaction. Dependencies must name keys of the same plan."""
         outcome = " ".join(outcome.split())
         if not outcome or len(outcome) > MAX_OUTCOME_CHARS:
-            raise InvalidMemory(f"an objective needs an outcome of 1 to {MAX_OUTCOME_CHARS} characters")
+            raise InvalidRecord(f"an objective needs an outcome of 1 to {MAX_OUTCOME_CHARS} characters")
         keys = [t.key for p in projects for t in p.tasks]
         if len(set(keys)) != len(keys):
-            raise InvalidMemory("two tasks of a plan have the same key")
+            raise InvalidRecord("two tasks of a plan have the same key")
         for p in projects:
             for t in p.tasks:
                 _check_task(t, set(keys))
         try:
             graphlib.TopologicalSorter({t.key: t.depends_on for p in projects for t in p.tasks}).prepare()
         except graphlib.CycleError as err:
-            raise InvalidMemory(f"the plan's dependencies go in a circle: {' → '.join(err.args[1])}") from err
+            raise InvalidRecord(f"the plan's dependencies go in a circle: {' → '.join(err.args[1])}") from err
 
         def run() -> int:
             with self.db.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -410,7 +408,7 @@ class Plans:
                 if row is None:
                     raise NotFound(f"there is no plan #{objective_id}")
                 if row["status"] != "draft":
-                    raise InvalidMemory(f"plan #{objective_id} is {row['status']}, not waiting for approval")
+                    raise InvalidRecord(f"plan #{objective_id} is {row['status']}, not waiting for approval")
                 cur.execute(
                     """UPDATE objectives SET status = 'active', approved_at = now(), updated_at = now()
                        WHERE id = %s""",
@@ -481,7 +479,7 @@ class Plans:
                     raise NotFound(f"there is no plan #{objective_id}")
                 objective = _objective(row)
                 if objective.status in ("done", "cancelled"):
-                    raise InvalidMemory(f"plan #{objective_id} is {objective.status}; it can no longer change")
+                    raise InvalidRecord(f"plan #{objective_id} is {objective.status}; it can no longer change")
                 changes = [c for e in edits if (c := self._apply(cur, objective, e)) is not None]
                 if not changes:
                     return None
@@ -535,7 +533,7 @@ class Plans:
             keys = {r["key"]: int(r["id"]) for r in rows}
             unknown = [k for k in edit.after if k not in keys]
             if unknown:
-                raise InvalidMemory(f"{task.title!r} depends on unknown tasks: {', '.join(unknown)}")
+                raise InvalidRecord(f"{task.title!r} depends on unknown tasks: {', '.join(unknown)}")
             wanted = sorted(keys[k] for k in edit.after)
             if wanted == sorted(task.depends_on):
                 return None
@@ -582,7 +580,7 @@ class Plans:
     def _add(self, cur: psycopg.Cursor[dict[str, Any]], objective: Objective, edit: Edit) -> Change:
         new = edit.new_task
         if new is None:
-            raise InvalidMemory("nothing to add")
+            raise InvalidRecord("nothing to add")
         rows = cur.execute("SELECT id, key FROM plan_tasks WHERE objective_id = %s", (objective.id,)).fetchall()
         keys = {r["key"]: int(r["id"]) for r in rows}
         key, n = new.key, 1
@@ -592,7 +590,7 @@ class Plans:
         _check_task(NewTask(key, new.title, new.owner, new.mode, new.instructions, (), new.due_on), {key})
         unknown = [k for k in new.depends_on if k not in keys]
         if unknown:
-            raise InvalidMemory(f"{new.title!r} depends on unknown tasks: {', '.join(unknown)}")
+            raise InvalidRecord(f"{new.title!r} depends on unknown tasks: {', '.join(unknown)}")
         project_id = edit.project_id
         if project_id is None:
             last = cur.execute(
@@ -631,7 +629,8 @@ class Plans:
         def run() -> list[PlanTask]:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(
-                    _CLAIM, {"workspace": workspace, "limit": limit, "lease": lease, "worker": worker}
+                    _CLAIM,
+                    {"workspace": workspace, "limit": limit, "lease": lease, "worker": worker, "now": self.clock.now()},
                 ).fetchall()
             return [_plan_task(r) for r in rows]
 
@@ -654,12 +653,12 @@ class Plans:
                 if not dead:
                     return []
                 released = conn.execute(  # still held by that dead worker: not re-claimed meanwhile
-                    """UPDATE plan_tasks p SET status = 'failed', next_attempt_at = now(), claimed_until = NULL,
+                    """UPDATE plan_tasks p SET status = 'failed', next_attempt_at = %s, claimed_until = NULL,
                            error = 'the process running it stopped', updated_at = now()
                        FROM unnest(%s::bigint[], %s::int[]) AS d(id, owner)
                        WHERE p.id = d.id AND p.status = 'running' AND p.claimed_by = d.owner
                        RETURNING p.id""",
-                    ([i for i, _ in dead], [o for _, o in dead]),
+                    (self.clock.now(), [i for i, _ in dead], [o for _, o in dead]),
                 ).fetchall()
             return [int(r[0]) for r in released]
 
@@ -744,10 +743,10 @@ class Plans:
                 task = _plan_task(row)
                 if task.attempts < task.max_attempts:
                     row = cur.execute(
-                        """UPDATE plan_tasks SET status = 'failed', error = %s, next_attempt_at = now() + %s,
+                        """UPDATE plan_tasks SET status = 'failed', error = %s, next_attempt_at = %s,
                                claimed_until = NULL, updated_at = now()
                            WHERE id = %s RETURNING *""",
-                        (error, retry_in, task_id),
+                        (error, self.clock.now() + retry_in, task_id),
                     ).fetchone()
                     assert row is not None
                     return Step(_plan_task(row))
@@ -856,22 +855,22 @@ def _check_acyclic(cur: psycopg.Cursor[dict[str, Any]], objective_id: int) -> No
         graphlib.TopologicalSorter({r["id"]: r["depends_on"] or () for r in rows}).prepare()
     except graphlib.CycleError as err:
         loop = " → ".join(titles.get(i, str(i)) for i in err.args[1])
-        raise InvalidMemory(f"that would make steps wait for each other in a circle: {loop}") from err
+        raise InvalidRecord(f"that would make steps wait for each other in a circle: {loop}") from err
 
 
 def _check_task(task: NewTask, keys: set[str]) -> None:
     if not task.key or len(task.key) > 60:
-        raise InvalidMemory(f"task key {task.key!r} must be 1 to 60 characters")
+        raise InvalidRecord(f"task key {task.key!r} must be 1 to 60 characters")
     title = " ".join(task.title.split())
     if not title or len(title) > 300:
-        raise InvalidMemory("a plan task needs a title of 1 to 300 characters")
+        raise InvalidRecord("a plan task needs a title of 1 to 300 characters")
     if task.owner not in OWNERS:
-        raise InvalidMemory(f"{task.owner!r} cannot own a task; owners are {', '.join(OWNERS)}")
+        raise InvalidRecord(f"{task.owner!r} cannot own a task; owners are {', '.join(OWNERS)}")
     if task.mode not in ("exploratory", "deterministic", "creative"):
-        raise InvalidMemory(f"{task.mode!r} is not a mode")
+        raise InvalidRecord(f"{task.mode!r} is not a mode")
     unknown = [k for k in task.depends_on if k not in keys]
     if unknown:
-        raise InvalidMemory(f"{task.title!r} depends on unknown tasks: {', '.join(unknown)}")
+        raise InvalidRecord(f"{task.title!r} depends on unknown tasks: {', '.join(unknown)}")
 
 
 __all__ = [

@@ -1,23 +1,59 @@
-"""Canonical records (tasks, contacts) and the conversation log: ordinary tables, the authoritative state."""
+"""Canonical records of a workspace — tasks, contacts and calendar events — in ordinary tables, the
+authoritative state. (Notes are written with their memory by ``MemoryService.add_note``.)"""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from memory._postgres import Database
-from memory._types import Contact, Event, Task, Turn
-from memory.errors import InvalidMemory, NotFound
+from memory.clock import Clock
+from memory.errors import InvalidRecord, NotFound
 
 MAX_TITLE_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    title: str
+    status: str
+    due_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "created_at": self.created_at.isoformat(),
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    notes: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None
+    location: str | None
 
 
 @dataclass(frozen=True)
@@ -92,17 +128,18 @@ def _event_values(e: NewEvent) -> tuple[Any, ...]:
 class Records:
     """Tasks and contacts of a workspace."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     async def add_task(
         self, title: str, *, workspace: str, due_at: datetime | None = None, source: str | None = None
     ) -> Task:
         title = " ".join(title.split())
         if not title:
-            raise InvalidMemory("a task needs a title")
+            raise InvalidRecord("a task needs a title")
         if len(title) > MAX_TITLE_CHARS:
-            raise InvalidMemory(f"a task title is at most {MAX_TITLE_CHARS} characters")
+            raise InvalidRecord(f"a task title is at most {MAX_TITLE_CHARS} characters")
 
         def run() -> Task:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -138,7 +175,7 @@ class Records:
                 row = cur.execute(
                     """UPDATE tasks SET status = 'done', done_at = coalesce(done_at, %s)
                        WHERE id = %s AND workspace = %s RETURNING *""",
-                    (datetime.now(UTC), task_id, workspace),
+                    (self.clock.now(), task_id, workspace),
                 ).fetchone()
             if row is None:
                 raise NotFound(f"no task #{task_id}")
@@ -160,7 +197,7 @@ class Records:
         and 'email' (mail) contacts are not vouched for, so the policy still treats them as new."""
         name = " ".join(name.split())
         if not name:
-            raise InvalidMemory("a contact needs a name")
+            raise InvalidRecord("a contact needs a name")
 
         def run() -> Contact:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -249,9 +286,9 @@ class Records:
         """
         for event in events:
             if not event.title.strip() or len(event.title) > MAX_TITLE_CHARS:
-                raise InvalidMemory(f"event {event.external_id!r} needs a title of 1 to {MAX_TITLE_CHARS} characters")
+                raise InvalidRecord(f"event {event.external_id!r} needs a title of 1 to {MAX_TITLE_CHARS} characters")
             if event.starts_at.tzinfo is None or event.ends_at.tzinfo is None or event.ends_at < event.starts_at:
-                raise InvalidMemory(f"event {event.external_id!r} needs aware times with the end not before the start")
+                raise InvalidRecord(f"event {event.external_id!r} needs aware times with the end not before the start")
         start, end = replace_window or (None, None)
 
         def run() -> EventChanges:
@@ -335,112 +372,3 @@ class Records:
                 (workspace, workspace, workspace),
             ).fetchall()
         return frozenset(r[0] for r in rows)
-
-
-LIVENESS_CLASS = 0x50105  # advisory lock space of workers' liveness locks (two-int form)
-
-
-def worker_alive(conn: psycopg.Connection[Any], worker: int) -> bool:
-    """Whether the process with this worker id still holds its liveness lock."""
-    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LIVENESS_CLASS, worker)).fetchone()
-    if row and row[0]:  # we got it, so nobody holds it: that worker is gone
-        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LIVENESS_CLASS, worker))
-        return False
-    return True
-
-
-class Conversations:
-    """Exactly-once handling of intents and the recent transcript (working context).
-
-    Each process is a worker with a random id and holds a session advisory lock on it for its
-    lifetime. A claim records its worker, so a redelivered intent whose worker died mid-turn
-    (its lock is gone) is taken over instead of being answered "still working" forever.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.worker = secrets.randbelow(2**31 - 1) + 1
-        self._liveness: psycopg.Connection[Any] | None = None
-
-    def start_liveness(self) -> None:
-        """Hold this worker's liveness lock on a connection of its own until ``stop_liveness``."""
-        conn = psycopg.connect(self.db.target.conninfo, autocommit=True)
-        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, self.worker))
-        self._liveness = conn
-
-    def stop_liveness(self) -> None:
-        if self._liveness is not None:
-            self._liveness.close()
-            self._liveness = None
-
-    async def claim(self, key: str, *, workspace: str) -> dict[str, Any] | None:
-        """Claim an intent key. Returns None if it is ours to handle, else the reply already given
-        (``{}`` while another live worker is still handling it)."""
-
-        def run() -> dict[str, Any] | None:
-            with self.db.connection() as conn:
-                inserted = conn.execute(
-                    """INSERT INTO handled_intents (idempotency_key, workspace, reply, claimed_by)
-                       VALUES (%s, %s, 'null', %s) ON CONFLICT DO NOTHING RETURNING 1""",
-                    (key, workspace, self.worker),
-                ).fetchone()
-                if inserted:
-                    return None
-                row = conn.execute(
-                    "SELECT reply, claimed_by FROM handled_intents WHERE idempotency_key = %s FOR UPDATE", (key,)
-                ).fetchone()
-                if row is None:
-                    return {}
-                reply, owner = row
-                if isinstance(reply, dict):
-                    return reply
-                if owner == self.worker or (owner is not None and self._alive(conn, owner)):
-                    return {}
-                conn.execute(  # its worker died mid-turn: the redelivery takes the claim over
-                    "UPDATE handled_intents SET claimed_by = %s, handled_at = now() WHERE idempotency_key = %s",
-                    (self.worker, key),
-                )
-                return None
-
-        return await asyncio.to_thread(run)
-
-    @staticmethod
-    def _alive(conn: psycopg.Connection[Any], worker: int) -> bool:
-        return worker_alive(conn, worker)
-
-    async def complete(
-        self, key: str, *, workspace: str, conversation: str, operator_text: str, reply: dict[str, Any]
-    ) -> None:
-        """Store the reply for a claimed key and log both turns, in one transaction."""
-
-        def run() -> None:
-            with self.db.connection() as conn:
-                conn.execute("UPDATE handled_intents SET reply = %s WHERE idempotency_key = %s", (Jsonb(reply), key))
-                conn.execute(
-                    """INSERT INTO conversation_turns (workspace, conversation, role, text)
-                       VALUES (%s, %s, 'operator', %s), (%s, %s, 'assistant', %s)""",
-                    (workspace, conversation, operator_text, workspace, conversation, reply.get("text", "")),
-                )
-
-        await asyncio.to_thread(run)
-
-    async def release(self, key: str) -> None:
-        """Give up a claim after a failure, so a redelivery can try again."""
-
-        def run() -> None:
-            with self.db.connection() as conn:
-                conn.execute("DELETE FROM handled_intents WHERE idempotency_key = %s AND reply = 'null'", (key,))
-
-        await asyncio.to_thread(run)
-
-    async def recent(self, *, workspace: str, conversation: str, limit: int = 20) -> list[Turn]:
-        def run() -> list[Turn]:
-            with self.db.connection() as conn:
-                rows = conn.execute(
-                    """SELECT role, text, created_at FROM conversation_turns
-                       WHERE workspace = %s AND conversation = %s ORDER BY id DESC LIMIT %s""",
-                    (workspace, conversation, limit),
-                ).fetchall()
-            return [Turn(r[0], r[1], r[2]) for r in reversed(rows)]
-
-        return await asyncio.to_thread(run)

@@ -1,4 +1,4 @@
-"""Scheduled messages (reminders, the daily briefing) and the delivery log that proves each one.
+"""Scheduled messages (reminders, the daily briefing, notices) and the delivery log that proves each one.
 
 Every change to a schedule sends ``NOTIFY soloos_schedules`` in the same transaction, so the
 process that holds the scheduler plans or drops the job at once, whichever process made the change.
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from psycopg.rows import dict_row
 
 from memory._postgres import Database
-from memory.errors import InvalidMemory, NotFound
+from memory.clock import Clock
+from memory.errors import InvalidRecord, NotFound
 
 NOTIFY_CHANNEL = "soloos_schedules"
 MAX_BODY_CHARS = 1000
@@ -98,8 +99,9 @@ _DELIVERY = """SELECT d.*, s.conversation, s.kind FROM deliveries d JOIN schedul
 
 
 class Schedules:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     # -- schedules ------------------------------------------------------------------------------
 
@@ -117,11 +119,11 @@ class Schedules:
     ) -> Schedule:
         body = " ".join(body.split()) if kind == "reminder" else body.strip()  # a notice keeps its lines
         if kind == "reminder" and not body:
-            raise InvalidMemory("a reminder needs something to remind you of")
+            raise InvalidRecord("a reminder needs something to remind you of")
         if len(body) > MAX_BODY_CHARS:
-            raise InvalidMemory(f"a reminder is at most {MAX_BODY_CHARS} characters")
+            raise InvalidRecord(f"a reminder is at most {MAX_BODY_CHARS} characters")
         if (crontab is None) == (fire_at is None):
-            raise InvalidMemory("a schedule has either a recurring rule or one fire time")
+            raise InvalidRecord("a schedule has either a recurring rule or one fire time")
 
         def run() -> Schedule:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -335,7 +337,7 @@ class Schedules:
             conn.execute("UPDATE deliveries SET reported_at = %s WHERE id = ANY(%s)", (now, ids))
 
     async def mark_reported(self, ids: list[int]) -> None:
-        await asyncio.to_thread(self.mark_reported_sync, ids, datetime.now(UTC))
+        await asyncio.to_thread(self.mark_reported_sync, ids, self.clock.now())
 
     async def deliveries(self, *, workspace: str, since: datetime | None = None) -> list[Delivery]:
         def run() -> list[Delivery]:
@@ -376,7 +378,7 @@ class Schedules:
             body=body,
             conversation=conversation,
             timezone=timezone,
-            fire_at=datetime.now(UTC),
+            fire_at=self.clock.now(),
         )
 
     def recent_conversations_sync(self, workspace: str, within: timedelta) -> list[str]:

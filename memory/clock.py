@@ -5,6 +5,8 @@ the memory service holds the clock). Tests move time with ``time-machine`` inste
 the code would compare with the real ones; CI runs the time-sensitive tests at other moments too
 (``--clock-at``, see ``tests/conftest.py``). Leases and claims that the database both writes and
 checks stay on the database's ``now()``: they measure elapsed time, not the operator's calendar.
+Where SQL compares with a time Python computed from the clock (working memory's expiry, a plan
+step's retry time, a delivery's fire time), the clock's now is passed in as a parameter.
 """
 
 from __future__ import annotations

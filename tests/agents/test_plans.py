@@ -495,7 +495,7 @@ async def test_a_step_dropped_or_reassigned_while_it_runs_is_not_brought_back(wi
 
 
 async def test_edits_that_would_make_steps_wait_in_a_circle_are_refused(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
-    from memory import Edit, InvalidMemory
+    from memory import Edit, InvalidRecord
 
     script = _retainer_script()
     app = with_model(script)
@@ -503,11 +503,11 @@ async def test_edits_that_would_make_steps_wait_in_a_circle_are_refused(with_mod
     plan = await app.memory.plans.get(plan_id, workspace=workspace)
     prospects = next(t for t in plan.tasks if t.key == "prospects")
 
-    with pytest.raises(InvalidMemory, match="circle"):
+    with pytest.raises(InvalidRecord, match="circle"):
         await app.memory.plans.revise(
             plan_id, workspace=workspace, reason="test", edits=[Edit("depend", prospects.id, after=("pitch",))]
         )
-    with pytest.raises(InvalidMemory, match="circle"):
+    with pytest.raises(InvalidRecord, match="circle"):
         await app.memory.plans.revise(
             plan_id, workspace=workspace, reason="test", edits=[Edit("depend", prospects.id, after=("prospects",))]
         )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from memory import MemoryService
-from memory._records import Conversations
+from memory._conversations import Conversations
 
 
 @pytest.fixture

@@ -74,13 +74,13 @@ async def test_database_that_disappears_mid_run(private_home: Path) -> None:
         assert [n[0] for n in notes] == ["Acme prefers email", "Globex signed the contract"]
 
 
-async def test_open_memory_without_settings_reads_the_environment(
+async def test_open_memory_with_settings_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
     monkeypatch.setenv("SOLOOS_HOME", str(settings.home))
     if settings.database_url:
         monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
-    async with open_memory() as memory:
+    async with open_memory(Settings()) as memory:
         item = await memory.remember("opened from the environment", layer="working", workspace="env-check")
         assert (await memory.get(item.id)).text == "opened from the environment"
 

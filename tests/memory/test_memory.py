@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -114,6 +115,17 @@ async def test_working_memory_expires(memory: MemoryService, workspace: str) -> 
     with memory.db.connection() as conn:
         conn.execute("UPDATE memories SET expires_at = now() - interval '1 minute' WHERE id = %s", (item.id,))
     assert await memory.recall("Acme proposal", workspace=workspace) == []
+
+
+async def test_working_memory_expires_when_the_clock_passes_its_lifetime(
+    memory: MemoryService, workspace: str, clock_at: Callable[[datetime], None]
+) -> None:
+    """Expiry is computed from the clock and compared with the clock, so moving the clock expires it."""
+    item = await memory.remember("Waiting for the courier from Globex", layer="working", workspace=workspace)
+    assert [i.id for i in await memory.list(workspace, include_history=False)] == [item.id]
+    clock_at(memory.clock.now() + memory.working_ttl + timedelta(minutes=1))
+    assert await memory.list(workspace, include_history=False) == []
+    assert await memory.recall("courier", workspace=workspace) == []
 
 
 async def test_forget_by_id_prefix_and_unknown_ids(memory: MemoryService, workspace: str) -> None:

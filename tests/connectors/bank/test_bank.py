@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.bank import Statement, StatementError, read_statements
-from memory import Finance, InvalidMemory, MemoryService, NewTransaction, RejectedRow, StatementItem
+from memory import Finance, InvalidRecord, MemoryService, NewTransaction, RejectedRow, StatementItem
 from memory._finance import BATCH
 from tests.conftest import BERLIN
 
@@ -330,7 +330,7 @@ async def test_an_import_that_fails_midway_writes_nothing(memory: MemoryService,
             yield NewTransaction(f"t{n}", date(2026, 11, 20), Decimal("-1.00"), "EUR", "Kiosk", "")
         yield broken
 
-    with pytest.raises(InvalidMemory, match="more than 2 decimals"):
+    with pytest.raises(InvalidRecord, match="more than 2 decimals"):
         bad = NewTransaction("bad", date(2026, 11, 20), Decimal("1.005"), "EUR", "Kiosk", "")
         await finance.import_transactions(workspace, "main", statement(bad), "test")
 
@@ -352,11 +352,11 @@ async def test_invoices_are_validated_and_overdue_ones_listed(memory: MemoryServ
     finance = memory.finance
     await memory.records.upsert_contact("Acme GmbH", workspace=workspace, email="ap@acme.example")
     await _invoices(finance, workspace)
-    with pytest.raises(InvalidMemory, match="already exists"):
+    with pytest.raises(InvalidRecord, match="already exists"):
         await finance.add_invoice(
             workspace, number="GLX-7", client="X", amount=Decimal(1), currency="EUR", due_at=TODAY, issued_at=TODAY
         )
-    with pytest.raises(InvalidMemory, match="before it is issued"):
+    with pytest.raises(InvalidRecord, match="before it is issued"):
         await finance.add_invoice(
             workspace,
             number="N1",
@@ -366,11 +366,11 @@ async def test_invoices_are_validated_and_overdue_ones_listed(memory: MemoryServ
             due_at=TODAY,
             issued_at=date(2027, 1, 1),
         )
-    with pytest.raises(InvalidMemory, match="more than 2 decimals"):
+    with pytest.raises(InvalidRecord, match="more than 2 decimals"):
         await finance.add_invoice(
             workspace, number="N2", client="X", amount=Decimal("1.001"), currency="EUR", due_at=TODAY
         )
-    with pytest.raises(InvalidMemory, match="three-letter code"):
+    with pytest.raises(InvalidRecord, match="three-letter code"):
         await finance.add_invoice(workspace, number="N3", client="X", amount=Decimal(1), currency="euro", due_at=TODAY)
 
     overdue = await finance.overdue_invoices(workspace, TODAY)
@@ -378,7 +378,7 @@ async def test_invoices_are_validated_and_overdue_ones_listed(memory: MemoryServ
     acme = [i for i in await finance.list_invoices(workspace) if i.client == "Acme GmbH"]
     assert all(i.contact_id is not None for i in acme)  # linked to the contact of the same name
     assert await finance.list_invoices(workspace, "paid") == []
-    with pytest.raises(InvalidMemory, match="unknown invoice status"):
+    with pytest.raises(InvalidRecord, match="unknown invoice status"):
         await finance.list_invoices(workspace, "late")  # type: ignore[arg-type]
 
 

@@ -23,7 +23,7 @@ from connectors.checks import (
     transaction_problems,
 )
 from memory import NewTransaction, RejectedRow
-from memory._reconcile import OpenInvoice, Reconciler
+from memory._reconciliation import OpenInvoice, Reconciler
 
 TODAY = date(2026, 11, 25)
 cents = st.integers(min_value=-(10**13) + 1, max_value=10**13 - 1).map(lambda n: Decimal(n).scaleb(-2))

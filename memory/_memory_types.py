@@ -1,4 +1,4 @@
-"""Value types of the memory API."""
+"""Value types of the memory API: memories, recall hits, import reports."""
 
 from __future__ import annotations
 
@@ -93,48 +93,3 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-@dataclass(frozen=True)
-class Task:
-    id: int
-    title: str
-    status: str
-    due_at: datetime | None
-    created_at: datetime
-    done_at: datetime | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "status": self.status,
-            "due_at": self.due_at.isoformat() if self.due_at else None,
-            "created_at": self.created_at.isoformat(),
-            "done_at": self.done_at.isoformat() if self.done_at else None,
-        }
-
-
-@dataclass(frozen=True)
-class Contact:
-    id: int
-    name: str
-    email: str | None
-    phone: str | None
-    notes: str | None
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: Literal["operator", "assistant"]
-    text: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    title: str
-    starts_at: datetime
-    ends_at: datetime | None
-    location: str | None

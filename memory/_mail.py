@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from memory._postgres import Database
-from memory.errors import InvalidMemory
+from memory.errors import InvalidRecord
 
 MAX_REPORTED_PROBLEMS = 20
 MAX_ID_CHARS = 998  # RFC 5322 line limit
@@ -179,19 +179,19 @@ def _checked(item: NewMessage) -> NewMessage:
     """The invariants a connector must have enforced; breaking one is a bug, so nothing is written."""
     texts = [item.message_id, item.from_addr, item.from_name, item.subject, item.body_text, *item.to_addrs]
     if any("\x00" in text for text in [*texts, *item.cc_addrs, *item.references, item.in_reply_to or ""]):
-        raise InvalidMemory(f"message {item.message_id[:80]!r} contains a NUL character")
+        raise InvalidRecord(f"message {item.message_id[:80]!r} contains a NUL character")
     if not item.message_id or len(item.message_id) > MAX_ID_CHARS:
-        raise InvalidMemory("a message needs a Message-ID of at most 998 characters")
+        raise InvalidRecord("a message needs a Message-ID of at most 998 characters")
     local, at, domain = item.from_addr.rpartition("@")
     if not (local and at and domain) or any(c.isspace() for c in item.from_addr):
-        raise InvalidMemory(f"message {item.message_id[:80]!r} has no valid sender address")
+        raise InvalidRecord(f"message {item.message_id[:80]!r} has no valid sender address")
     if item.received_at.tzinfo is None:
-        raise InvalidMemory(f"message {item.message_id[:80]!r} has a received time without a time zone")
+        raise InvalidRecord(f"message {item.message_id[:80]!r} has a received time without a time zone")
     for file in item.attachments:
         if "\x00" in file.name or "\x00" in file.media_type or not _SHA256.fullmatch(file.sha256):
-            raise InvalidMemory(f"message {item.message_id[:80]!r} has an attachment with a bad name or checksum")
+            raise InvalidRecord(f"message {item.message_id[:80]!r} has an attachment with a bad name or checksum")
         if not 0 <= file.size_bytes <= _INT_MAX or (file.content is not None and len(file.content) != file.size_bytes):
-            raise InvalidMemory(f"message {item.message_id[:80]!r} has an attachment of the wrong size")
+            raise InvalidRecord(f"message {item.message_id[:80]!r} has an attachment of the wrong size")
     return item
 
 
@@ -233,7 +233,7 @@ class Messages:
         """``store`` inside the caller's transaction."""
         account = account.strip().lower()
         if not workspace or not account:
-            raise InvalidMemory("storing mail needs a workspace and an account")
+            raise InvalidRecord("storing mail needs a workspace and an account")
         messages = [_checked(item) for item in items if isinstance(item, NewMessage)]
         rejected = [item for item in items if isinstance(item, RejectedMessage)]
         own = (own_address or "").lower()
@@ -395,7 +395,7 @@ def _sender_contact(conn: psycopg.Connection[Any], workspace: str, message: NewM
         ).fetchone()
         if row is not None:
             return int(row[0])
-    raise InvalidMemory(f"no free contact name for {address}")
+    raise InvalidRecord(f"no free contact name for {address}")
 
 
 def _advance(conn: psycopg.Connection[Any], workspace: str, account: str, cursor: MailCursor) -> None:

@@ -1,19 +1,17 @@
-"""Storage the agents need, kept here so that agents never write SQL: the spend ledger, the model
-response cache and operator preferences."""
+"""The spend ledger (what each model call cost, by agent and tier) and the model response cache."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from memory._postgres import Database
-
-MODES = ("exploratory", "deterministic", "creative")
+from memory.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -32,15 +30,15 @@ class SpendSummary:
     lines: tuple[SpendLine, ...]  # this month, by agent and tier
 
 
-class AgentStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+class SpendLedger:
+    """What the models cost: one ledger row per model call."""
 
-    # -- spend ----------------------------------------------------------------------------------
+    db: Database
+    clock: Clock
 
     def spent_sync(self, workspace: str, now: datetime | None = None) -> tuple[Decimal, Decimal]:
         """Spend today and this month (UTC calendar), read in one statement."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock.now()
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         month = day.replace(day=1)
         with self.db.connection() as conn:
@@ -75,7 +73,7 @@ class AgentStore:
     async def spend_summary(self, workspace: str) -> SpendSummary:
         def run() -> SpendSummary:
             today, month = self.spent_sync(workspace)
-            start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            start = self.clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
             with self.db.connection() as conn:
                 rows = conn.execute(
                     """SELECT agent, tier, count(*), coalesce(sum(cost), 0), count(*) FILTER (WHERE cached)
@@ -87,8 +85,6 @@ class AgentStore:
             return SpendSummary(today, month, lines)
 
         return await asyncio.to_thread(run)
-
-    # -- response cache -------------------------------------------------------------------------
 
     async def spend_per_day(self, workspace: str, *, since: datetime, timezone: str) -> dict[date, Decimal]:
         def run() -> dict[date, Decimal]:
@@ -102,6 +98,12 @@ class AgentStore:
 
         return await asyncio.to_thread(run)
 
+
+class ModelCache:
+    """Model responses stored by request key; the first response stored for a key is kept."""
+
+    db: Database
+
     def cache_get_sync(self, key: str) -> Any | None:
         with self.db.connection() as conn:
             row = conn.execute("SELECT response FROM model_cache WHERE key = %s", (key,)).fetchone()
@@ -113,50 +115,3 @@ class AgentStore:
                 "INSERT INTO model_cache (key, response) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
                 (key, Jsonb(response)),
             )
-
-    # -- preferences ----------------------------------------------------------------------------
-
-    async def get_mode(self, workspace: str, operator: str) -> str:
-        def run() -> str:
-            with self.db.connection() as conn:
-                row = conn.execute(
-                    "SELECT mode FROM operator_prefs WHERE workspace = %s AND operator = %s", (workspace, operator)
-                ).fetchone()
-            return str(row[0]) if row else "deterministic"
-
-        return await asyncio.to_thread(run)
-
-    async def set_mode(self, workspace: str, operator: str, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}")
-
-        def run() -> None:
-            with self.db.connection() as conn:
-                conn.execute(
-                    """INSERT INTO operator_prefs (workspace, operator, mode) VALUES (%s, %s, %s)
-                       ON CONFLICT (workspace, operator) DO UPDATE SET mode = EXCLUDED.mode""",
-                    (workspace, operator, mode),
-                )
-
-        await asyncio.to_thread(run)
-
-    async def get_timezone(self, workspace: str, operator: str) -> str | None:
-        def run() -> str | None:
-            with self.db.connection() as conn:
-                row = conn.execute(
-                    "SELECT timezone FROM operator_prefs WHERE workspace = %s AND operator = %s", (workspace, operator)
-                ).fetchone()
-            return str(row[0]) if row and row[0] else None
-
-        return await asyncio.to_thread(run)
-
-    async def set_timezone(self, workspace: str, operator: str, timezone: str) -> None:
-        def run() -> None:
-            with self.db.connection() as conn:
-                conn.execute(
-                    """INSERT INTO operator_prefs (workspace, operator, timezone) VALUES (%s, %s, %s)
-                       ON CONFLICT (workspace, operator) DO UPDATE SET timezone = EXCLUDED.timezone""",
-                    (workspace, operator, timezone),
-                )
-
-        await asyncio.to_thread(run)

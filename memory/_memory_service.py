@@ -4,6 +4,10 @@ Writes embed first (CPU, no transaction open), then insert in one short transact
 database that goes away mid-request leaves nothing half-written. Reads fuse a pgvector cosine
 ranking with a Postgres full-text ranking by reciprocal rank. Memories that share a ``subject``
 form a history: only the newest (by ``occurred_at``) is recalled; older ones stay listable.
+
+``MemoryService`` is also what the rest of SoloOS holds: the record stores (``records``, ``finance``,
+``schedules``, ``plans``, ``agent_store``, …) are its attributes, built on the same database and the
+same ``clock``.
 """
 
 from __future__ import annotations
@@ -23,19 +27,16 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from memory._agentstore import AgentStore
-from memory._connectors import ConnectorConfigs
-from memory._drafts import Drafts, Intakes
+from memory._agent_store import AgentStore
+from memory._channel_inbox import ChannelInbox
+from memory._connector_configs import ConnectorConfigs
+from memory._conversations import Conversations
+from memory._drafts import Drafts
 from memory._embedder import Embedder
 from memory._finance import Finance
-from memory._inbox import ChannelInbox
-from memory._messages import Messages
-from memory._plans import Plans
-from memory._postgres import Database
-from memory._records import Conversations, Records
-from memory._schedules import Schedules
-from memory._slo import ReliabilityStore
-from memory._types import (
+from memory._intakes import Intakes
+from memory._mail import Messages
+from memory._memory_types import (
     LAYERS,
     ImportProblem,
     ImportReport,
@@ -44,6 +45,11 @@ from memory._types import (
     MemoryItem,
     RecallMode,
 )
+from memory._plans import Plans
+from memory._postgres import Database
+from memory._records import Records
+from memory._schedules import Schedules
+from memory._service_levels import ReliabilityStore
 from memory.clock import Clock
 from memory.errors import InvalidMemory, NotFound
 
@@ -55,9 +61,10 @@ IMPORT_BATCH = 256
 _WS = re.compile(r"\s+")
 _ID_PREFIX = re.compile(r"^[0-9a-f]{6,32}$")
 
-# Rows that are alive: not expired and not superseded by a newer memory on the same subject.
+# Rows that are alive: not expired and not superseded by a newer memory on the same subject. Working
+# memory's expiry was computed from the clock, so it is compared with the clock's now (``%(now)s``).
 _CURRENT = """
-    (m.expires_at IS NULL OR m.expires_at > now())
+    (m.expires_at IS NULL OR m.expires_at > %(now)s)
     AND (m.subject IS NULL OR NOT EXISTS (
         SELECT 1 FROM memories n
         WHERE n.workspace = m.workspace AND n.subject = m.subject
@@ -130,18 +137,18 @@ class MemoryService:
         self.clock = clock or Clock()
         self.embedder = embedder
         self.working_ttl = working_ttl
-        self.records = Records(db)
+        self.records = Records(db, self.clock)
         self.finance = Finance(db, self.clock)
         self.messages = Messages(db)
         self.conversations = Conversations(db)
-        self.agent_store = AgentStore(db)
-        self.schedules = Schedules(db)
+        self.agent_store = AgentStore(db, self.clock)
+        self.schedules = Schedules(db, self.clock)
         self.connectors = ConnectorConfigs(db)
-        self.reliability = ReliabilityStore(db)
+        self.reliability = ReliabilityStore(db, self.clock)
         self.inbox = ChannelInbox(db)
         self.drafts = Drafts(db)
         self.intakes = Intakes(db)
-        self.plans = Plans(db)
+        self.plans = Plans(db, self.clock)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -254,7 +261,8 @@ class MemoryService:
                 ).fetchall()
                 replaced = tuple(r["text"] for r in older)
             created = cur.execute(
-                f"SELECT {_COLUMNS}, {_CURRENT} AS current FROM memories m WHERE m.id = %s", (row["id"],)
+                f"SELECT {_COLUMNS}, {_CURRENT} AS current FROM memories m WHERE m.id = %(id)s",
+                {"id": row["id"], "now": self.clock.now()},
             ).fetchone()
             assert created is not None
             return _item(created, replaces=replaced)
@@ -452,6 +460,7 @@ class MemoryService:
             "rrf": RRF_K,
             "boost": TEXT_BOOST_WEIGHT,
             "vec": np.asarray(vector, dtype=np.float32) if vector is not None else None,
+            "now": self.clock.now(),
         }
         scope = f"""m.workspace = %(ws)s AND m.layer = ANY(%(layers)s)
             AND (%(since)s::timestamptz IS NULL OR m.occurred_at >= %(since)s)
@@ -522,10 +531,11 @@ class MemoryService:
     ) -> builtins.list[MemoryItem]:
         history = "TRUE" if include_history else _CURRENT
         sql = f"""SELECT {_COLUMNS}, {_CURRENT} AS current FROM memories m
-                  WHERE m.workspace = %s AND (%s::text IS NULL OR m.layer = %s) AND {history}
-                  ORDER BY m.occurred_at DESC, m.created_at DESC LIMIT %s"""
+                  WHERE m.workspace = %(ws)s AND (%(layer)s::text IS NULL OR m.layer = %(layer)s) AND {history}
+                  ORDER BY m.occurred_at DESC, m.created_at DESC LIMIT %(limit)s"""
+        params = {"ws": workspace, "layer": layer, "limit": limit, "now": self.clock.now()}
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(sql, (workspace, layer, layer, limit)).fetchall()
+            rows = cur.execute(sql, params).fetchall()
         return [_item(row) for row in rows]
 
     async def count(self, workspace: str) -> int:
@@ -542,9 +552,10 @@ class MemoryService:
     def _get_sync(self, memory_id: str, workspace: str | None) -> MemoryItem:
         where, value = self._id_clause(memory_id)
         sql = f"""SELECT {_COLUMNS}, {_CURRENT} AS current FROM memories m
-                  WHERE {where} AND (%s::text IS NULL OR m.workspace = %s) LIMIT 2"""
+                  WHERE {where} AND (%(ws)s::text IS NULL OR m.workspace = %(ws)s) LIMIT 2"""
+        params = {"id": value, "ws": workspace, "now": self.clock.now()}
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(sql, (value, workspace, workspace)).fetchall()
+            rows = cur.execute(sql, params).fetchall()
         if not rows:
             raise NotFound(f"no memory with id {memory_id}")
         if len(rows) > 1:
@@ -555,13 +566,13 @@ class MemoryService:
     def _id_clause(memory_id: str) -> tuple[str, str]:
         cleaned = memory_id.strip().lower()
         try:
-            return "m.id = %s::uuid", str(uuid.UUID(cleaned))
+            return "m.id = %(id)s::uuid", str(uuid.UUID(cleaned))
         except ValueError:
             pass
         compact = cleaned.replace("-", "")
         if not _ID_PREFIX.match(compact):
             raise InvalidMemory(f"{memory_id!r} is not a memory id (a UUID or at least 6 of its hex digits)")
-        return "replace(m.id::text, '-', '') LIKE %s", compact + "%"
+        return "replace(m.id::text, '-', '') LIKE %(id)s", compact + "%"
 
     async def forget(self, memory_id: str | uuid.UUID, *, workspace: str | None = None) -> MemoryItem:
         """Delete one memory (and unlink its note). Returns what was deleted."""

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from memory._postgres import Database
+from memory.clock import Clock
 
 ON_TIME = timedelta(minutes=5)  # a briefing sent within this of its time is on time
 STUCK_AFTER = timedelta(minutes=10)  # an approved action not carried out by then is stuck
@@ -34,8 +35,9 @@ class Reliability:
 
 
 class ReliabilityStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     async def figures(self, workspace: str, *, since: datetime, daily_cap: Decimal) -> Reliability:
         def run() -> Reliability:
@@ -46,9 +48,9 @@ class ReliabilityStore:
                               count(*) FILTER (WHERE d.delivery_status = 'sent'),
                               count(*)
                        FROM deliveries d JOIN schedules s ON s.id = d.schedule_id
-                       WHERE d.workspace = %s AND d.fire_at >= %s AND d.fire_at <= now()
+                       WHERE d.workspace = %s AND d.fire_at >= %s AND d.fire_at <= %s
                        GROUP BY s.kind""",
-                    (ON_TIME, workspace, since),
+                    (ON_TIME, workspace, since, self.clock.now()),
                 ).fetchall()
                 approvals = conn.execute(
                     """SELECT count(*) FILTER (WHERE status IN ('executed', 'denied', 'expired')

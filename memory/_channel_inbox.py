@@ -1,4 +1,5 @@
-"""The channel inbox: updates stored before they are acknowledged, marked done once handled."""
+"""The channel inbox: chat updates stored before they are acknowledged, marked done once handled,
+and pruned ``KEEP_DAYS`` after that."""
 
 from __future__ import annotations
 
