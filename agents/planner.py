@@ -30,7 +30,7 @@ from agents.context import build_context
 from agents.models import Budget, MeteredModel, ModelTiers, Prices
 from agents.untrusted import UNTRUSTED_DATA_RULE
 from agents.when import day
-from memory import Edit, InvalidMemory, MemoryService, NewProject, NewTask, Plan, Revision
+from memory import Edit, InvalidRecord, MemoryService, NewProject, NewTask, Plan, Revision
 
 MAX_PROJECTS = 10
 MAX_TASKS_PER_PROJECT = 40
@@ -200,7 +200,7 @@ class Planner:
         today = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
         outcome, deadline = split_deadline(text, today=today)
         if deadline is not None and deadline < today:
-            raise InvalidMemory(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")
+            raise InvalidRecord(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")
         context = await build_context(
             self.memory,
             workspace=workspace,
@@ -252,7 +252,7 @@ class Planner:
         today = datetime.now(ZoneInfo(timezone)).date()
         new_outcome, deadline = split_deadline(outcome, today=today)
         if deadline is not None and deadline < today:
-            raise InvalidMemory(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")
+            raise InvalidRecord(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")
         deadline = deadline or plan.objective.deadline
         context = await build_context(
             self.memory,
