@@ -2,8 +2,9 @@
 
 Tiers: ``local`` (no model: the router and local tier), ``fast`` and ``strong`` (pydantic-ai model
 strings from settings; either falls back to the other on API errors). ``MeteredModel`` wraps every
-model: it serves identical requests from the cache, checks the hard daily and monthly caps
-*before* a request, and prices each response into the spend ledger.
+model: it serves identical requests from the cache, reserves the request's estimated cost against
+the hard daily and monthly caps *before* sending it (atomically with every other turn, in any
+process: ``memory._spend``), and settles the real price into the spend ledger.
 """
 
 from __future__ import annotations
@@ -17,18 +18,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from genai_prices import calc_price
 from prometheus_client import Counter, Histogram
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters, infer_model
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
+from pydantic_ai.usage import RequestUsage
 
-from memory import AgentStore
+from memory import AgentStore, CapReached
 
 log = logging.getLogger(__name__)
 
 Tier = Literal["local", "fast", "strong"]
+
+CHARS_PER_TOKEN = 4  # close enough to budget with, and model-independent (as agents.context estimates)
+OUTPUT_ALLOWANCE = 1_024  # tokens a reply may use when the request sets no max_tokens: priced into the estimate
 
 # What each operator mode means for a model request (exploratory gathers, deterministic follows the
 # rules exactly, creative drafts variants).
@@ -140,53 +146,109 @@ class MeteredModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
         key = cache_key(self.workspace, self.wrapped.model_name, messages, model_settings, model_request_parameters)
-        cached = await asyncio.to_thread(self._cached_or_check_budget, key)
+        cached = await asyncio.to_thread(self._cached, key)
         if cached is not None:
             return cached
+        estimate = self.estimate(messages, model_settings, model_request_parameters)
+        reservation = await asyncio.to_thread(self._reserve, estimate)
         started = time.perf_counter()
         try:
             response = await self.wrapped.request(messages, model_settings, model_request_parameters)
-        except Exception:
+        except BaseException:
             MODEL_FAILURES.labels(self.agent, self.tier).inc()
+            await asyncio.shield(asyncio.to_thread(self.store.release_sync, reservation))
             raise
         MODEL_SECONDS.labels(self.agent, self.tier).observe(time.perf_counter() - started)
-        await asyncio.to_thread(self._settle, key, response)
+        await asyncio.shield(asyncio.to_thread(self._settle, reservation, key, response))
         return response
 
-    def _cached_or_check_budget(self, key: str) -> ModelResponse | None:
-        """A cached response (recorded at no cost), or None once the caps allow a real request."""
-        cached = self.store.cache_get_sync(key)
-        if cached is not None:
-            response = ModelMessagesTypeAdapter.validate_python(cached)[0]
-            assert isinstance(response, ModelResponse)
-            self._record(response, Decimal(0), True)
-            return response
-        self.check_budget()
-        return None
+    async def count_tokens(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> RequestUsage:
+        """The request's size estimated from its text, with no call to the provider: with
+        ``UsageLimits(count_tokens_before_request=True)`` the per-turn token limit holds before a
+        request is sent, not after it was paid for."""
+        return RequestUsage(input_tokens=self.input_tokens(messages, model_request_parameters))
 
-    def _settle(self, key: str, response: ModelResponse) -> None:
+    def _cached(self, key: str) -> ModelResponse | None:
+        """A cached response (recorded at no cost), or None."""
+        cached = self.store.cache_get_sync(key)
+        if cached is None:
+            return None
+        response = ModelMessagesTypeAdapter.validate_python(cached)[0]
+        assert isinstance(response, ModelResponse)
+        self._record(response, Decimal(0), True)
+        return response
+
+    def _reserve(self, estimate: Decimal) -> int:
+        """Reserve the request's estimated cost against the caps, atomically with every other turn."""
+        reserved = self.store.reserve_sync(
+            self.workspace, estimate, daily=self.budget.daily, monthly=self.budget.monthly
+        )
+        if isinstance(reserved, CapReached):
+            raise BudgetExceeded(reserved.period, reserved.spent, reserved.cap)
+        return reserved
+
+    def _settle(self, reservation: int, key: str, response: ModelResponse) -> None:
         cost = self.price(response)
         self.spent.append(cost)
-        self._record(response, cost, False)
+        self.store.settle_sync(
+            reservation,
+            workspace=self.workspace,
+            agent=self.agent,
+            tier=self.tier,
+            model=self.wrapped.model_name,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+            cost=cost,
+        )
         self.store.cache_put_sync(key, ModelMessagesTypeAdapter.dump_python([response], mode="json"))
 
-    def check_budget(self) -> None:
-        today, month = self.store.spent_sync(self.workspace)
-        if today >= self.budget.daily:
-            raise BudgetExceeded("daily", today, self.budget.daily)
-        if month >= self.budget.monthly:
-            raise BudgetExceeded("monthly", month, self.budget.monthly)
+    @staticmethod
+    def input_tokens(messages: list[ModelMessage], params: ModelRequestParameters) -> int:
+        """~4 characters per token over everything the request carries: messages and tool definitions."""
+        size = len(ModelMessagesTypeAdapter.dump_json(messages))
+        size += sum(
+            len(json.dumps(t.parameters_json_schema)) + len(t.description or "") for t in params.tool_defs.values()
+        )
+        return size // CHARS_PER_TOKEN + 1
+
+    def estimate(
+        self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
+    ) -> Decimal:
+        """What the request will cost at most (its input, and the output allowance), priced before sending."""
+        allowance = int((settings or {}).get("max_tokens") or OUTPUT_ALLOWANCE)
+        return self.price_usage(RequestUsage(input_tokens=self.input_tokens(messages, params), output_tokens=allowance))
 
     def price(self, response: ModelResponse) -> Decimal:
         if self.prices.input_per_mtok or self.prices.output_per_mtok:
-            return (
-                Decimal(response.usage.input_tokens) * self.prices.input_per_mtok
-                + Decimal(response.usage.output_tokens) * self.prices.output_per_mtok
-            ) / Decimal(1_000_000)
+            return self.price_usage(response.usage)
         try:
             return Decimal(str(response.cost().total_price))
         except (AssertionError, LookupError, ValueError):
             return Decimal(0)  # local or unknown model: priced at 0 unless prices are set
+
+    def price_usage(self, usage: RequestUsage) -> Decimal:
+        """Token counts → dollars: the configured prices, else the model's list price (0 when unknown)."""
+        if self.prices.input_per_mtok or self.prices.output_per_mtok:
+            return (
+                Decimal(usage.input_tokens) * self.prices.input_per_mtok
+                + Decimal(usage.output_tokens) * self.prices.output_per_mtok
+            ) / Decimal(1_000_000)
+        model = self.wrapped.models[0] if isinstance(self.wrapped, FallbackModel) else self.wrapped
+        url = getattr(model, "base_url", None)
+        try:
+            found = (
+                calc_price(usage, model.model_name, provider_api_url=url)
+                if url
+                else calc_price(usage, model.model_name, provider_id=model.system)
+            )
+        except (LookupError, ValueError):
+            return Decimal(0)
+        return Decimal(str(found.total_price))
 
     def _record(self, response: ModelResponse, cost: Decimal, cached: bool) -> None:
         self.store.record_sync(

@@ -101,7 +101,11 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         tiers if tiers is not None else model_tiers(settings),
         budget(settings),
         prices(settings),
-        UsageLimits(request_limit=settings.turn_request_limit, total_tokens_limit=settings.turn_token_limit),
+        UsageLimits(
+            request_limit=settings.turn_request_limit,
+            total_tokens_limit=settings.turn_token_limit,
+            count_tokens_before_request=True,  # the per-turn token limit holds before a request is paid for
+        ),
         settings.context_token_budget,
     )
     dispatcher = Dispatcher(

@@ -33,7 +33,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from memory._agent_store import MODES, AgentStore, SpendLine, SpendSummary
+from memory._agent_store import MODES, AgentStore, CapReached, SpendLine, SpendSummary
 from memory._connector_configs import ConnectorConfigs, ConnectorRecord
 from memory._conversations import Turn
 from memory._drafts import DRAFT_KINDS, Draft, DraftAuthor, DraftKind, Drafts
@@ -133,6 +133,7 @@ __all__ = [
     "OWNERS",
     "AgentStore",
     "Attachment",
+    "CapReached",
     "Change",
     "Clock",
     "ConnectorConfigs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from memory._postgres import Database
 from memory._preferences import MODES, OperatorPreferences
-from memory._spend import ModelCache, SpendLedger, SpendLine, SpendSummary
+from memory._spend import CapReached, ModelCache, SpendLedger, SpendLine, SpendSummary
 from memory.clock import Clock
 
 
@@ -17,4 +17,4 @@ class AgentStore(SpendLedger, ModelCache, OperatorPreferences):
         self.clock = clock
 
 
-__all__ = ["MODES", "AgentStore", "SpendLine", "SpendSummary"]
+__all__ = ["MODES", "AgentStore", "CapReached", "SpendLine", "SpendSummary"]
