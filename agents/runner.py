@@ -15,8 +15,16 @@ from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
 from agents.gate import Gate
-from agents.local_tier import needs_model_message
-from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, Tier, choose_tier
+from agents.models import (
+    MODE_SETTINGS,
+    Budget,
+    BudgetExceeded,
+    ModelTiers,
+    Prices,
+    Tier,
+    choose_tier,
+    needs_model_message,
+)
 from agents.planner import Planner
 from agents.team import TurnDeps, action_from_metadata, coordinator
 from memory import MemoryService

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents.router import route, split_due, subject_of
+from agents.commands import route
+from agents.phrases import split_due, subject_of
 
 
 @pytest.mark.parametrize(

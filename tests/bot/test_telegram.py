@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.app import App
+from bot.chat_text import split_text
 from bot.outbound import Outbound
-from bot.telegram import TelegramChannel, split_text, to_html
+from bot.telegram import TelegramChannel, to_html
 from tests.support.chat import scoped
 from tests.support.models import Script, say
 from tests.support.telegram_server import FakeTelegram

@@ -1,4 +1,5 @@
-"""Payment reminders drafted without a model: "chase INV-42", "chase Acme", "chase overdue invoices".
+"""Money in chat: payment reminders drafted without a model — "chase INV-42", "chase Acme", "chase
+overdue invoices". (Finance questions — "which invoices are overdue?" — are ``agents.finance_answers``.)
 
 The draft comes from the invoice record and a fixed template in the operator's words; sending it is
 an ``email.send`` action like any other, so the policy gate decides (by default: ask the operator,
@@ -11,14 +12,12 @@ import asyncio
 import re
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
+from agents.commands._base import Command, LocalContext, Routed, approval_buttons, phrase
+from agents.reply import Reply
+from agents.runner import describe_approval
 from memory import Invoice
 from policies import Action, Approval
-
-if TYPE_CHECKING:
-    from agents.local_tier import Answer, LocalContext
 
 MAX_AT_ONCE = 5
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -39,14 +38,12 @@ def draft(invoice: Invoice, today: datetime, signature: str) -> tuple[str, str]:
     return subject, body
 
 
-async def chase(text: str, ctx: LocalContext) -> Answer:
-    from agents.local_tier import Answer, approval_choices
-    from agents.runner import describe_approval
-
-    today = datetime.now(ZoneInfo(ctx.timezone))
+async def _chase(routed: Routed, ctx: LocalContext) -> Reply:
+    text = routed.text
+    today = ctx.memory.clock.local(ctx.timezone)
     chosen = await _invoices(text, ctx, today)
     if not chosen:
-        return Answer(
+        return Reply(
             "I found no open invoice matching that. Say chase <invoice number>, chase <client>, or chase overdue "
             "invoices; `soloos invoice list` shows them."
         )
@@ -71,10 +68,10 @@ async def chase(text: str, ctx: LocalContext) -> Answer:
     parts = [describe_approval(a, full=True) for a in approvals] + lines + problems
     if len(chosen) > MAX_AT_ONCE:
         parts.append(f"I drafted the first {MAX_AT_ONCE}; chase the rest by number.")
-    choices = approval_choices(approvals[0].id) if len(approvals) == 1 else ()
+    buttons = approval_buttons(approvals[0].id) if len(approvals) == 1 else ()
     if len(approvals) > 1:
         parts.append("Say approve <code> or deny <code> for each, or /approvals.")
-    return Answer("\n\n".join(parts), choices)
+    return Reply("\n\n".join(parts), buttons)
 
 
 async def _invoices(text: str, ctx: LocalContext, today: datetime) -> list[Invoice]:
@@ -136,3 +133,25 @@ async def _ask(action: Action, ctx: LocalContext) -> Approval | str:
         key=f"{ctx.intent_key}:{action.args['to']}",
     )
     return f"Done: {done.summary} [#{done.audit_id}]"
+
+
+COMMANDS = (
+    Command(
+        "chase",
+        _chase,
+        (
+            phrase(
+                160,
+                r"^(?:/chase|chase(?: up)?|send (?:a )?payment reminders?(?: to| for| about)?)\s+(?P<text>.+)$",
+            ),
+        ),
+        name="chase",
+        help=(
+            '- *money*: "which invoices are overdue?", "who paid this week?" (after `soloos bank import`),\n'
+            '  "chase INV-42" or "chase overdue invoices" (drafts payment reminders for your approval)'
+        ),
+        help_order=120,
+    ),
+)
+
+__all__ = ["COMMANDS", "MAX_AT_ONCE", "draft"]
