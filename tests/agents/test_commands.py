@@ -120,3 +120,32 @@ def test_details_is_shown_as_a_new_message_and_decisions_replace_the_buttons() -
 def test_slack_does_not_load_python_telegram_bot() -> None:
     code = "import sys, bot.slack; sys.exit(1 if any(m.split('.')[0] == 'telegram' for m in sys.modules) else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_new_command_is_one_new_module(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The recipe: a module in the package with COMMANDS; router, help, menu and Slack pick it up."""
+    import agents.commands
+    from agents.commands._registry import registry
+
+    (tmp_path / "zz_weather.py").write_text(
+        "from agents.commands import Command, phrase\n"
+        "from agents.reply import Reply\n\n\n"
+        "async def _weather(routed, ctx):\n"
+        "    return Reply('sunny')\n\n\n"
+        "COMMANDS = (\n"
+        "    Command('weather', _weather, (phrase(425, r'^(?:/weather|weather)$'),), name='weather',\n"
+        "            help='- *weather*: /weather', help_order=150, menu='the weather', menu_order=160, slack=True),\n"
+        ")\n"
+    )
+    monkeypatch.setattr(agents.commands, "__path__", [*agents.commands.__path__, str(tmp_path)])
+    registry.cache_clear()
+    try:
+        assert route("weather").kind == "weather" and route("/weather").kind == "weather"
+        assert "- *weather*: /weather" in help_text()
+        assert ("weather", "the weather") in telegram_menu() and "weather" in slack_subcommands()
+        assert route("leads").kind == "leads"  # the others keep their place
+    finally:
+        monkeypatch.undo()
+        registry.cache_clear()
+        sys.modules.pop("agents.commands.zz_weather", None)
+    assert route("weather").kind == "needs_model"
