@@ -1,5 +1,5 @@
-"""Client intake: a lead (an e-mail from a new sender, or "new lead: …" in chat: ``agents.commands.leads``)
-becomes a contact, a project memory, a drafted first reply held by the policy gate, and a follow-up task.
+"""Client intake: a lead (an e-mail from a new sender, or "new lead: …" in chat) becomes a contact, a
+project memory, a drafted first reply held by the policy gate, and a follow-up task.
 
 ``take_lead`` is idempotent per source message: the ``intakes`` row is claimed first (unique per
 workspace and source), so a redelivered message or a second worker finds it and does nothing again.
