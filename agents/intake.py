@@ -23,10 +23,9 @@ import asyncio
 import dataclasses
 import logging
 import re
-import statistics
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Literal
+from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from agents.drafts import DraftRequest, Writer, describe, produce, send_action
@@ -34,9 +33,6 @@ from agents.gate import Gate, Parked, messages
 from agents.models import BudgetExceeded
 from memory import Draft, Intake, MemoryService, Message
 from policies import Approval
-
-if TYPE_CHECKING:
-    from agents.local_tier import Answer, LocalContext
 
 log = logging.getLogger(__name__)
 
@@ -390,86 +386,13 @@ async def _notify(
     )
 
 
-# -- chat ---------------------------------------------------------------------------------------
-
-
-async def chat_lead(text: str, ctx: LocalContext) -> Answer:
-    """ "new lead: Jane Doe <jane@foo.test> wants a website redesign" — no model needed."""
-    from agents.local_tier import Answer, approval_choices
-
-    lead = lead_from_chat(text, datetime.now(UTC))
-    if lead is None:
-        return Answer("Tell me who: new lead: Jane Doe <jane@example.com> wants a website redesign.")
-    mode = await ctx.memory.agent_store.get_mode(ctx.workspace, ctx.operator)
-    taken = await take_lead(
-        lead,
-        memory=ctx.memory,
-        gate=ctx.gate,
-        workspace=ctx.workspace,
-        operator=ctx.operator,
-        intent_key=ctx.intent_key,
-        timezone=ctx.timezone,
-        signature=ctx.signature or ctx.operator,
-        mode=mode,
-    )
-    if taken.approval is None:
-        return Answer(taken.text)
-    from agents.runner import describe_approval
-
-    return Answer(
-        taken.text + "\n\n" + describe_approval(taken.approval, full=True), approval_choices(taken.approval.id)
-    )
-
-
-def _duration(span: timedelta) -> str:
-    minutes = int(span.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours // 24} days {hours % 24} h"
-
-
-async def leads_report(ctx: LocalContext) -> Answer:
-    """``/leads``: each lead with its state and how long the first reply took."""
-    from agents.local_tier import Answer
-
-    leads = await ctx.memory.intakes.list(ctx.workspace)
-    if not leads:
-        return Answer('No leads yet. New senders\' first e-mails become leads, or say "new lead: <name> <address> …".')
-    now = datetime.now(UTC)
-    tz = ZoneInfo(ctx.timezone)
-    lines = [f"Leads ({len(leads)}):"]
-    answered = []
-    for lead in leads:
-        where = f" <{lead.email}>" if lead.email else ""
-        seen = lead.first_seen_at.astimezone(tz)
-        if lead.response_time is not None:
-            answered.append(lead.response_time)
-            state = f"replied in {_duration(lead.response_time)}"
-        elif lead.approval_id:
-            state = (
-                f"reply waiting for your approval ({lead.approval_id}), {_duration(now - lead.first_seen_at)} so far"
-            )
-        else:
-            state = f"not answered yet, {_duration(now - lead.first_seen_at)} so far"
-        lines.append(f"- {lead.name}{where} — {lead.need} ({lead.channel}, {seen:%d %b %H:%M}): {state}")
-    if answered:
-        middle = timedelta(seconds=statistics.median(span.total_seconds() for span in answered))
-        lines.append(f"Median response time: {_duration(middle)} over {len(answered)} answered.")
-    return Answer("\n".join(lines))
-
-
 __all__ = [
     "Lead",
     "Taken",
-    "chat_lead",
     "follow_up_due",
     "is_machine_address",
     "lead_from_chat",
     "lead_from_mail",
-    "leads_report",
     "mail_leads",
     "take_lead",
     "take_mail_leads",

@@ -316,3 +316,14 @@ def choose_tier(text: str) -> Tier:
     """Writing and research go to the strong tier; everything else that needs a model to the fast one."""
     lowered = text.lower()
     return "strong" if any(word in lowered for word in _STRONG_WORDS) else "fast"
+
+
+def needs_model_message(model_configured: bool) -> str:
+    """What the operator reads when a request needs a model that cannot be used."""
+    if model_configured:
+        return "That needs a model, and the configured model could not be used; `soloos doctor` shows why."
+    return (
+        "That needs a language model, and none is configured: set SOLOOS_MODEL_FAST (for example "
+        "openai-chat:gpt-4o-mini with OPENAI_API_KEY, or an Ollama model with OLLAMA_BASE_URL). "
+        "Meanwhile I can remember, recall, forget and manage tasks — type help."
+    )

@@ -16,8 +16,16 @@ from pydantic_ai.usage import UsageLimits
 from agents.context import build_context
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
-from agents.local_tier import needs_model_message
-from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, Tier, choose_tier
+from agents.models import (
+    MODE_SETTINGS,
+    Budget,
+    BudgetExceeded,
+    ModelTiers,
+    Prices,
+    Tier,
+    choose_tier,
+    needs_model_message,
+)
 from agents.planner import Planner
 from agents.team import TurnDeps, coordinator
 from memory import MemoryService

@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
@@ -247,18 +247,17 @@ def plans(
     import dataclasses
     import json
 
-    from agents.local_plans import today_in
     from agents.plan_views import progress, render_plan, summary_line
 
     settings = _settings(workspace)
 
-    async def work(memory: MemoryService) -> list[Any]:
+    async def work(memory: MemoryService) -> tuple[list[Any], date]:
+        today = memory.clock.today(settings.timezone)
         if plan_id is not None:
-            return [await memory.plans.get(plan_id, workspace=settings.workspace)]
-        return await memory.plans.all(settings.workspace, include_closed=include_closed)
+            return [await memory.plans.get(plan_id, workspace=settings.workspace)], today
+        return await memory.plans.all(settings.workspace, include_closed=include_closed), today
 
-    found = _with_memory(settings, work)  # an unknown plan: one clear line, exit 2
-    today = today_in(settings.timezone)
+    found, today = _with_memory(settings, work)  # an unknown plan: one clear line, exit 2
     if as_json:
         rows = [{**dataclasses.asdict(p), "progress": dataclasses.asdict(progress(p, today))} for p in found]
         print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from agents import Gate
 from agents.briefing import assemble
-from agents.local_reminders import reminder_choices
+from agents.commands.reminders import reminder_buttons
 from agents.models import Budget
 from agents.reminders import trigger
 from bot.intent import Button, Reply
@@ -164,4 +164,4 @@ class Deliveries:
 
 
 def _buttons(schedule: Schedule) -> tuple[Button, ...]:
-    return tuple(Button(label, action) for label, action in reminder_choices(schedule))
+    return reminder_buttons(schedule)

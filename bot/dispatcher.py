@@ -1,4 +1,4 @@
-"""The one path every channel takes: Intent → checks → local router → answer → Reply.
+"""The one path every channel takes: Intent → checks → command registry (or the model) → Reply.
 
 It enforces the limits on input, handles each idempotency key once (a redelivered message gets
 the stored reply, not a second action), logs the conversation, and turns system failures into a
@@ -11,16 +11,15 @@ import asyncio
 import dataclasses
 import logging
 import time
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from agents import AgentRunner, Gate, LocalContext, answer, approval_choices, route
+from agents import AgentRunner, Gate
 from agents.briefing import describe_miss
+from agents.commands import LocalContext, Routed, answer, approval_buttons, route
 from agents.finance_answers import finance_answer
 from agents.planner import Planner
-from agents.router import Routed
 from agents.status import SloTargets
-from bot.intent import Button, Intent, Reply
+from bot.intent import Intent, Reply
 from bot.metrics import TURN_SECONDS
 from memory import DatabaseUnavailable, InvalidInput, MemoryService, StoreError
 
@@ -58,6 +57,16 @@ class Dispatcher:
                 "saved. Split it into smaller messages, or import a file with `soloos memory import`.",
                 ok=False,
             )
+        routed = route(intent.text)
+        return self._shown(routed, await self._handle(intent, routed))
+
+    @staticmethod
+    def _shown(routed: Routed, reply: Reply) -> Reply:
+        """Whatever the answer, when it answers a button press the command says how it is shown."""
+        on_press = routed.command.on_press if routed.command else "replace"
+        return reply if reply.on_press == on_press else dataclasses.replace(reply, on_press=on_press)
+
+    async def _handle(self, intent: Intent, routed: Routed) -> Reply:
         try:
             previous = await self.memory.conversations.claim(intent.idempotency_key, workspace=intent.workspace)
         except DatabaseUnavailable as err:
@@ -66,13 +75,13 @@ class Dispatcher:
             log.info("duplicate delivery of %s ignored", intent.idempotency_key)
             stored = Reply.from_json(previous) if previous else Reply("Still working on that message.")
             return dataclasses.replace(stored, duplicate=True)
-        routed = route(intent.text)
         path = "model" if routed.kind == "needs_model" and self.runner.tiers.available else "local"
         started = time.perf_counter()
         try:
             # the operator's zone, read once per turn (they can change it with /timezone)
             timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator) or self.timezone
-            reply = await self._with_notices(intent, await self._answer(intent, routed, timezone), timezone)
+            answered = await self._answer(intent, routed, timezone)
+            reply = self._shown(routed, await self._with_notices(intent, answered, timezone))
             TURN_SECONDS.labels(path, "ok" if reply.ok else "failed").observe(time.perf_counter() - started)
             await self.memory.conversations.complete(
                 intent.idempotency_key,
@@ -93,7 +102,7 @@ class Dispatcher:
     async def _answer(self, intent: Intent, routed: Routed, timezone: str) -> Reply:
         try:
             if routed.kind in ("needs_model", "recall"):  # the common finance questions need no model
-                today = datetime.now(ZoneInfo(timezone)).date()
+                today = self.memory.clock.today(timezone)
                 money = await finance_answer(intent.text, self.memory, intent.workspace, today, timezone)
                 if money is not None:
                     return Reply(money)
@@ -114,9 +123,7 @@ class Dispatcher:
                 slo=self.slo,
                 planner=self.planner,
             )
-            result = await answer(routed, context)
-            buttons = tuple(Button(label, action) for label, action in result.choices)
-            return Reply(result.text, buttons, image_png=result.image_png, ok=result.ok)
+            return await answer(routed, context)
         except InvalidInput as err:
             return Reply(f"I couldn't do that: {err}.", ok=False)
         except DatabaseUnavailable:
@@ -147,9 +154,7 @@ class Dispatcher:
             intent_key=intent.idempotency_key,
             mode=mode,
         )
-        buttons: tuple[Button, ...] = ()
-        if outcome.approvals:
-            buttons = tuple(Button(label, action) for label, action in approval_choices(outcome.approvals[0].id))
+        buttons = approval_buttons(outcome.approvals[0].id) if outcome.approvals else ()
         return Reply(outcome.text, buttons, ok=outcome.ok)
 
     async def _release(self, key: str) -> None:

@@ -23,36 +23,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from agents.commands import slack_subcommands
 from bot.app import App
+from bot.chat_text import REFUSAL, split_text
 from bot.intent import Intent, Reply
-from bot.telegram import REFUSAL, split_text
 
 log = logging.getLogger(__name__)
 
 SECTION_LIMIT = 3000
-# "/soloos tasks" mirrors Telegram's /tasks; anything else after /soloos is a normal message.
-SUBCOMMANDS = frozenset(
-    {
-        "tasks",
-        "approvals",
-        "usage",
-        "undo",
-        "why",
-        "mode",
-        "recall",
-        "remember",
-        "help",
-        "brief",
-        "reminders",
-        "remind",
-        "snooze",
-        "timezone",
-        "approve",
-        "deny",
-        "details",
-        "edit",
-    }
-)
 ACTION_PREFIX = "soloos:"
 
 
@@ -240,8 +218,8 @@ class SlackChannel:
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work follows
         text = (body.get("text") or "").strip() or "help"
-        if not text.startswith("/") and text.split()[0] in SUBCOMMANDS:
-            text = "/" + text  # "/soloos tasks" mirrors Telegram's /tasks
+        if not text.startswith("/") and text.split()[0] in slack_subcommands():
+            text = "/" + text  # "/soloos tasks" is /tasks; the registry says which words are commands
         await self._dispatch(
             team=body.get("team_id"),
             user=body.get("user_id"),
@@ -283,7 +261,7 @@ class SlackChannel:
             if reply is None:
                 return
             message = body.get("message") or {}
-            if value.startswith("/details") or not message.get("ts"):
+            if reply.on_press == "post" or not message.get("ts"):  # e.g. Details: a new message
                 await self._post(channel, reply)
                 return
             outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{user}>)"

@@ -3,7 +3,8 @@
 It only translates: an ``Update`` becomes an ``Intent`` (idempotency key = the update id), a
 ``Reply`` becomes HTML messages of at most 4,096 characters with an inline keyboard for its
 buttons. Button presses are answered at once, run through the same dispatcher, and the message is
-edited to show the outcome and who decided. Users not on the allowlist get one polite refusal and
+edited to show the outcome and who decided (or, when the reply says ``on_press="post"``, the answer
+comes as a new message). Users not on the allowlist get one polite refusal and
 nothing is stored.
 """
 
@@ -16,7 +17,6 @@ import hmac
 import html
 import logging
 import re
-from collections.abc import Iterator
 
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -32,34 +32,18 @@ from telegram.ext import (
     filters,
 )
 
+from agents.commands import telegram_menu
 from bot.app import App
+from bot.chat_text import REFUSAL, TELEGRAM_LIMIT, split_text
 from bot.intent import Intent, Reply
 
 log = logging.getLogger(__name__)
 
-LIMIT = 4096
+LIMIT = TELEGRAM_LIMIT
 TYPING_AFTER = 0.8  # seconds
 ROW = 3  # buttons per keyboard row
 POLL_SECONDS = 10  # long-polling timeout
 ALLOWED_UPDATES = ["message", "callback_query"]
-COMMANDS = [
-    ("help", "what I can do"),
-    ("remember", "remember a fact: /remember Acme pays net 30"),
-    ("recall", "what I know: /recall Acme"),
-    ("tasks", "open tasks"),
-    ("brief", "today's briefing; /brief at 07:30 sends it daily"),
-    ("reminders", "your reminders"),
-    ("timezone", "your time zone: /timezone Europe/Paris"),
-    ("plans", "your plans and their progress; /plan 3 shows one"),
-    ("drafts", "your drafts and their versions"),
-    ("leads", "new leads and how fast they got a reply"),
-    ("approvals", "actions waiting for your approval"),
-    ("usage", "model spend today and this month"),
-    ("why", "why an action was taken: /why <number or code>"),
-    ("undo", "undo the last action"),
-    ("mode", "exploratory, deterministic or creative"),
-]
-REFUSAL = "Sorry, this is a private assistant and I can only help its owner. Nothing you send is stored."
 
 
 def to_html(text: str) -> str:
@@ -67,18 +51,6 @@ def to_html(text: str) -> str:
     escaped = html.escape(text, quote=False)
     escaped = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped)
     return re.sub(r"\*([^*\n]+)\*", r"<b>\1</b>", escaped)
-
-
-def split_text(text: str, limit: int = LIMIT) -> Iterator[str]:
-    """Chunks of at most ``limit`` characters, cut at a paragraph, line or word when possible."""
-    while len(text) > limit:
-        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-        if cut <= limit // 2:
-            cut = limit
-        yield text[:cut].rstrip()
-        text = text[cut:].lstrip()
-    if text:
-        yield text
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -125,7 +97,7 @@ class TelegramChannel:
         every request must carry ``secret_token`` in ``X-Telegram-Bot-Api-Secret-Token``."""
         await self.application.initialize()
         await self.application.start()
-        await self.application.bot.set_my_commands(COMMANDS)
+        await self.application.bot.set_my_commands(telegram_menu())  # from the command registry
         await self._replay()
         if webhook_url is None:
             await self.application.bot.delete_webhook()
@@ -296,7 +268,7 @@ class TelegramChannel:
             reply = await self.app.dispatcher.handle(self._intent(update, query.data))
             if reply.duplicate and update.update_id not in self._replayed:
                 return
-            if query.data.startswith("/details"):
+            if reply.on_press == "post":  # e.g. Details: the pressed message keeps its buttons
                 await context.bot.send_message(
                     chat_id, to_html(reply.text[:LIMIT]), parse_mode=ParseMode.HTML, reply_markup=keyboard(reply)
                 )

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 
 from agents import Budget, Prices
+from agents.commands import route
 from agents.drafts import DraftRequest, find, model_writer, produce
-from agents.router import route
 from agents.team import TurnDeps
 from bot.app import App
 from memory import Draft, NewMessage

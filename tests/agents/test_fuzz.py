@@ -8,7 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.router import route, subject_of
+from agents.commands import route
+from agents.phrases import subject_of
 from agents.when import split_due
 from bot.intent import Reply
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agents.commands import route
 from agents.reminders import ReminderError, describe_rule, next_fire, parse_reminder, trigger
-from agents.router import route
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = ZoneInfo("UTC")

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents.router import route, subject_of
+from agents.commands import route
+from agents.phrases import subject_of
 from agents.when import split_due
 
 

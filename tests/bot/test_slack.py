@@ -132,11 +132,16 @@ async def test_approval_buttons_and_429(with_model, slack: FakeSlack, workspace:
         buttons = blocks[-1]["elements"]
         assert [b["text"]["text"] for b in buttons] == ["Approve", "Deny", "Details"]
         message = {"ts": "1700000000.000100", "text": posts[0]["text"], "blocks": blocks}
+        await post_signed(channel.http_url, button_body(buttons[2]["value"], user=OWNER, message=message))  # Details
+        details = (await slack.wait_for("chat.postMessage", 2))[1]
         await post_signed(channel.http_url, button_body(buttons[0]["value"], user=OWNER, message=message))
         await post_signed(channel.http_url, button_body(buttons[0]["value"], user=OWNER, message=message))
         updates = await slack.wait_for("chat.update", 2)
     finally:
         await channel.stop()
+    # Details came as a new message with the buttons again; the pressed message was not touched by it
+    assert [b["text"]["text"] for b in details["blocks"][-1]["elements"]] == ["Approve", "Deny", "Details"]
+    assert len(updates) == 2
     # Bolt handles each click after acknowledging it, so the two may finish in either order.
     done = [u for u in updates if "Approved and done" in u["text"]]
     again = [u for u in updates if "Already decided" in u["text"]]

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.app import App
+from bot.chat_text import split_text
 from bot.outbound import Outbound
-from bot.telegram import TelegramChannel, split_text, to_html
+from bot.telegram import TelegramChannel, to_html
 from tests.support.chat import scoped
 from tests.support.models import Script, say
 from tests.support.telegram_server import FakeTelegram
@@ -118,13 +119,17 @@ async def test_approval_buttons_end_to_end(with_model, telegram: FakeTelegram, w
         assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
         plain = html.unescape(re.sub(r"<[^>]+>", "", sent[0]["text"]))  # what the client shows and sends back
         message = {"message_id": 77, "date": 0, "chat": {"id": OWNER, "type": "private"}, "text": plain}
+        telegram.push_callback(buttons[2]["callback_data"], message=message)  # Details: a new message
+        details = (await telegram.wait_for("sendMessage", 2))[1]
         telegram.push_callback(buttons[0]["callback_data"], message=message)
         telegram.push_callback(buttons[0]["callback_data"], message=message)  # double click
         edits = await telegram.wait_for("editMessageText", 2)
-        answered = await telegram.wait_for("answerCallbackQuery", 2)
+        answered = await telegram.wait_for("answerCallbackQuery", 3)
     finally:
         await channel.stop()
-    assert len(answered) == 2
+    assert len(answered) == 3
+    assert [b["text"] for b in details["reply_markup"]["inline_keyboard"][0]] == ["Approve", "Deny", "Details"]
+    assert len(edits) == 2  # the Details press left the pressed message and its buttons alone
     # The clicks are answered at once and may then finish in either order.
     done = [e for e in edits if "Approved and done" in e["text"]]
     again = [e for e in edits if "Already decided" in e["text"]]

@@ -1,4 +1,5 @@
-"""Payment reminders drafted without a model: "chase INV-42", "chase Acme", "chase overdue invoices".
+"""Money in chat: payment reminders drafted without a model — "chase INV-42", "chase Acme", "chase
+overdue invoices". (Finance questions — "which invoices are overdue?" — are ``agents.finance_answers``.)
 
 The draft comes from the invoice record and a fixed template in the operator's words; sending it is
 an ``email.send`` action like any other, so the policy gate decides (by default: ask the operator,
@@ -7,18 +8,15 @@ with Approve / Deny / Details).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
+from agents.commands._base import Command, LocalContext, Routed, approval_buttons, phrase
+from agents.gate import Parked, messages
+from agents.reply import Reply
+from agents.runner import describe_approval
 from memory import Invoice
 from policies import Action, Approval
-
-if TYPE_CHECKING:
-    from agents.local_tier import Answer, LocalContext
 
 MAX_AT_ONCE = 5
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -39,14 +37,12 @@ def draft(invoice: Invoice, today: datetime, signature: str) -> tuple[str, str]:
     return subject, body
 
 
-async def chase(text: str, ctx: LocalContext) -> Answer:
-    from agents.local_tier import Answer, approval_choices
-    from agents.runner import describe_approval
-
-    today = datetime.now(ZoneInfo(ctx.timezone))
+async def _chase(routed: Routed, ctx: LocalContext) -> Reply:
+    text = routed.text
+    today = ctx.memory.clock.local(ctx.timezone)
     chosen = await _invoices(text, ctx, today)
     if not chosen:
-        return Answer(
+        return Reply(
             "I found no open invoice matching that. Say chase <invoice number>, chase <client>, or chase overdue "
             "invoices; `soloos invoice list` shows them."
         )
@@ -71,10 +67,10 @@ async def chase(text: str, ctx: LocalContext) -> Answer:
     parts = [describe_approval(a, full=True) for a in approvals] + lines + problems
     if len(chosen) > MAX_AT_ONCE:
         parts.append(f"I drafted the first {MAX_AT_ONCE}; chase the rest by number.")
-    choices = approval_choices(approvals[0].id) if len(approvals) == 1 else ()
+    buttons = approval_buttons(approvals[0].id) if len(approvals) == 1 else ()
     if len(approvals) > 1:
         parts.append("Say approve <code> or deny <code> for each, or /approvals.")
-    return Answer("\n\n".join(parts), choices)
+    return Reply("\n\n".join(parts), buttons)
 
 
 async def _invoices(text: str, ctx: LocalContext, today: datetime) -> list[Invoice]:
@@ -106,33 +102,36 @@ async def _address_of(client: str, ctx: LocalContext) -> str | None:
 
 
 async def _ask(action: Action, ctx: LocalContext) -> Approval | str:
-    """Judge the action; ask for approval, carry it out, or refuse, as the policy says."""
-    gate = ctx.gate
+    """Submit the action to the gate: the approval it waits for, or what happened, in a sentence."""
     mode = await ctx.memory.agent_store.get_mode(ctx.workspace, ctx.operator)
-    decision = await asyncio.to_thread(gate.judge, action, workspace=ctx.workspace, mode=mode)
-    if decision.level == "deny":
-        await asyncio.to_thread(
-            gate.refuse, action, decision, workspace=ctx.workspace, operator=ctx.operator, intent_key=ctx.intent_key
-        )
-        return f"Your policy does not allow that: {decision.reason}."
-    if decision.level == "approve":
-        return await asyncio.to_thread(
-            gate.request_approval,
-            action,
-            decision,
-            workspace=ctx.workspace,
-            operator=ctx.operator,
-            intent_key=ctx.intent_key,
-            tool_call_id=f"local:{uuid.uuid4().hex}",
-            run_state=None,
-        )
-    done = await asyncio.to_thread(
-        gate.execute,
+    outcome = await ctx.gate.submit(
         action,
         workspace=ctx.workspace,
         operator=ctx.operator,
         intent_key=ctx.intent_key,
-        decision=decision,
+        mode=mode,
         key=f"{ctx.intent_key}:{action.args['to']}",
     )
-    return f"Done: {done.summary} [#{done.audit_id}]"
+    return outcome.approval if isinstance(outcome, Parked) else messages.to_operator(outcome)
+
+
+COMMANDS = (
+    Command(
+        "chase",
+        _chase,
+        (
+            phrase(
+                160,
+                r"^(?:/chase|chase(?: up)?|send (?:a )?payment reminders?(?: to| for| about)?)\s+(?P<text>.+)$",
+            ),
+        ),
+        name="chase",
+        help=(
+            '- *money*: "which invoices are overdue?", "who paid this week?" (after `soloos bank import`),\n'
+            '  "chase INV-42" or "chase overdue invoices" (drafts payment reminders for your approval)'
+        ),
+        help_order=120,
+    ),
+)
+
+__all__ = ["COMMANDS", "MAX_AT_ONCE", "draft"]

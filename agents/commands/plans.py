@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
 
+from agents.commands._base import Command, LocalContext, Routed, phrase
 from agents.models import BudgetExceeded
 from agents.plan_views import render_diff, render_plan, summary_line
 from agents.planner import Planner, slug, split_deadline
+from agents.reply import Button, Reply
 from agents.when import day as parse_day
 from memory import (
     OWNERS,
     Edit,
     InvalidInput,
-    InvalidMemory,
+    InvalidRecord,
     MemoryService,
     NewTask,
     NotFound,
@@ -38,7 +40,7 @@ from memory import (
     Revision,
 )
 
-Choices = tuple[tuple[str, str], ...]
+Buttons = tuple[Button, ...]
 
 _OWNER_WORDS: dict[str, Owner] = {"me": "operator", "myself": "operator", "operator": "operator", "you": "operator"}
 _OWNER_WORDS |= {o: o for o in OWNERS}
@@ -51,10 +53,10 @@ _DEADLINE = re.compile(r"^(?:deadline|due)\s+(?P<when>.+)$", re.I)
 _GOAL = re.compile(r"^(?:goal|objective|change(?: the)? (?:goal|objective)(?: to)?)\s+(?P<text>.+)$", re.I)
 
 
-def plan_choices(plan: Plan) -> Choices:
+def plan_buttons(plan: Plan) -> Buttons:
     o = plan.objective
     if o.status == "draft":
-        return (("Approve plan", f"/plan {o.id} approve"), ("Cancel", f"/plan {o.id} cancel"))
+        return (Button("Approve plan", f"/plan {o.id} approve"), Button("Cancel", f"/plan {o.id} cancel"))
     return ()
 
 
@@ -71,7 +73,7 @@ class PlanChat:
     today: date
 
 
-async def objective(text: str, chat: PlanChat) -> tuple[str, Choices, bool]:
+async def objective(text: str, chat: PlanChat) -> tuple[str, Buttons, bool]:
     """Draft a plan for an objective. Returns (reply, buttons, ok)."""
     planner, today = chat.planner, chat.today
     if planner is None or not planner.available:
@@ -107,7 +109,7 @@ async def objective(text: str, chat: PlanChat) -> tuple[str, Choices, bool]:
         + f"`/plan {plan.objective.id} move <step> to <date>`, `assign <step> to me`, `drop <step>`, "
         + "`add research: …`."
     )
-    return reply, plan_choices(plan), True
+    return reply, plan_buttons(plan), True
 
 
 async def list_plans(chat: PlanChat) -> str:
@@ -117,7 +119,7 @@ async def list_plans(chat: PlanChat) -> str:
     return "\n".join(["*Plans*"] + [f"- {summary_line(p, today)}" for p in plans])
 
 
-async def plan_command(objective_id: int, rest: str, chat: PlanChat) -> tuple[str, Choices]:
+async def plan_command(objective_id: int, rest: str, chat: PlanChat) -> tuple[str, Buttons]:
     """``/plan <id> [subcommand]``. Business refusals are replies; unknown ids say so."""
     plans, workspace, today = chat.memory.plans, chat.workspace, chat.today
     rest = rest.strip()
@@ -125,7 +127,7 @@ async def plan_command(objective_id: int, rest: str, chat: PlanChat) -> tuple[st
         plan = await plans.get(objective_id, workspace=workspace)
         verb = rest.split(maxsplit=1)[0].lower() if rest else ""
         if not rest or verb in ("show", "details", "results"):
-            return render_plan(plan, today, results=verb in ("details", "results")), plan_choices(plan)
+            return render_plan(plan, today, results=verb in ("details", "results")), plan_buttons(plan)
         if verb in ("changes", "history", "diff"):
             return await _history(plan, chat), ()
         if verb == "approve":
@@ -149,7 +151,7 @@ async def plan_command(objective_id: int, rest: str, chat: PlanChat) -> tuple[st
         return f"I couldn't do that: {_sentence(err)}", ()
 
 
-async def _edit(plan: Plan, rest: str, chat: PlanChat) -> tuple[str, Choices]:
+async def _edit(plan: Plan, rest: str, chat: PlanChat) -> tuple[str, Buttons]:
     oid, today = plan.objective.id, chat.today
     if m := _GOAL.match(rest):
         return await _new_goal(plan, m["text"], chat), ()
@@ -184,7 +186,7 @@ async def _edit(plan: Plan, rest: str, chat: PlanChat) -> tuple[str, Choices]:
             return f"Steps can go to: me, {', '.join(OWNERS[1:])}.", ()
         title, by = split_deadline(m["title"], today=today)
         if by is not None and by < today:
-            raise InvalidMemory(f"{by:%a %d %b %Y} is in the past")
+            raise InvalidRecord(f"{by:%a %d %b %Y} is in the past")
         new = NewTask(slug(title), title, owner, "exploratory" if owner == "research" else "deterministic", due_on=by)
         edits = [Edit("add", new_task=new, why="you added it")]
     else:
@@ -278,9 +280,9 @@ def _find(plan: Plan, ref: str) -> PlanTask:
 def _date(text: str, today: date) -> date:
     found = parse_day(text, today=today)
     if found is None:
-        raise InvalidMemory(f"I can't read {text!r} as a date; try 2026-12-10 or next friday")
+        raise InvalidRecord(f"I can't read {text!r} as a date; try 2026-12-10 or next friday")
     if found < today:
-        raise InvalidMemory(f"{found:%a %d %b %Y} is in the past")
+        raise InvalidRecord(f"{found:%a %d %b %Y} is in the past")
     return found
 
 
@@ -289,8 +291,66 @@ def _sentence(err: Exception) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def today_in(timezone: str) -> date:
-    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+def _chat(ctx: LocalContext) -> PlanChat:
+    return PlanChat(
+        ctx.memory,
+        ctx.planner,
+        ctx.workspace,
+        ctx.operator,
+        ctx.conversation,
+        ctx.timezone,
+        ctx.memory.clock.today(ctx.timezone),
+    )
 
 
-__all__ = ["PlanChat", "list_plans", "objective", "plan_choices", "plan_command", "today_in"]
+async def _plans(routed: Routed, ctx: LocalContext) -> Reply:
+    return Reply(await list_plans(_chat(ctx)))
+
+
+async def _objective(routed: Routed, ctx: LocalContext) -> Reply:
+    text, buttons, ok = await objective(routed.text, _chat(ctx))
+    return Reply(text, buttons, ok=ok)
+
+
+async def _plan(routed: Routed, ctx: LocalContext) -> Reply:
+    text, buttons = await plan_command(int(routed.args["id"]), routed.text, _chat(ctx))
+    return Reply(text, buttons)
+
+
+COMMANDS = (
+    Command(
+        "plans",
+        _plans,
+        (
+            phrase(
+                170,
+                r"^(?:/plans|plans|objectives|goals|(?:show|list)(?: me)?(?: my)? (?:plans|objectives|goals)"
+                r"|my plans)$",
+            ),
+        ),
+        name="plans",
+        help=(
+            "- *plans*: /plans, /plan 3, /plan 3 approve, /plan 3 move 7 to friday, /plan 3 assign 7 to me\n"
+            '  (stating an objective — "/objective Land 3 retainer clients by March" — needs a model)'
+        ),
+        help_order=110,
+        menu="your plans and their progress; /plan 3 shows one",
+        menu_order=80,
+    ),
+    Command("plan", _plan, (phrase(180, r"^(?:/plan|plan)\s+#?(?P<id>\d{1,12})(?:\s+(?P<text>.+))?$"),), name="plan"),
+    Command(
+        "objective",
+        _objective,
+        (
+            phrase(
+                190,
+                r"^(?:/objective|/goal|/plan|objective:?|goal:|new (?:objective|goal):?|"
+                r"my (?:objective|goal) is(?: to)?|"
+                r"(?:make|draw up|create|build) (?:me )?a plan (?:to|for))\s+(?P<text>.+)$",
+            ),
+        ),
+        name="objective",
+    ),
+)
+
+__all__ = ["COMMANDS", "PlanChat", "list_plans", "objective", "plan_buttons", "plan_command"]

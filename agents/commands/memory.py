@@ -1,0 +1,182 @@
+"""Facts and rules: remember, keep a rule, recall, list, forget."""
+
+from __future__ import annotations
+
+from agents.commands._base import Command, LocalContext, Routed, audited, day, phrase
+from agents.phrases import subject_of
+from agents.reply import Reply
+from memory import InvalidMemory, Layer, MemoryHit, NotFound
+
+RECALL_LIMIT = 5
+
+
+async def _remember_fact(routed: Routed, ctx: LocalContext) -> Reply:
+    return Reply(await _remember(routed.text, "project", ctx))
+
+
+async def _remember_rule(routed: Routed, ctx: LocalContext) -> Reply:
+    return Reply(await _remember(routed.text, "institutional", ctx))
+
+
+async def _remember(text: str, layer: Layer, ctx: LocalContext) -> str:
+    subject = subject_of(text)
+    if layer == "project" and subject is None:
+        item = await ctx.memory.add_note(text, workspace=ctx.workspace, source=ctx.source)
+    else:
+        item = await ctx.memory.remember(
+            text,
+            layer=layer,
+            workspace=ctx.workspace,
+            source=ctx.source,
+            subject=subject,
+        )
+    if item.duplicate:
+        return f"I already knew that (since {day(item.created_at, ctx.timezone)}), so I kept the original."
+    await audited(ctx, "memory.write", f"remembered: {item.text[:200]}", {"kind": "memory.delete", "id": str(item.id)})
+    what = "rule" if layer == "institutional" else "that"
+    reply = f"Noted {what}: {item.text} [{item.short_id}]"
+    if item.replaces:
+        reply += f"\nThis replaces what I had before: {item.replaces[0]}"
+    return reply
+
+
+def format_hit(hit: MemoryHit, timezone: str) -> str:
+    label = " (rule)" if hit.layer == "institutional" else ""
+    return f"- {hit.text}{label} — {day(hit.occurred_at, timezone)} [{hit.short_id}]"
+
+
+async def _recall(routed: Routed, ctx: LocalContext) -> Reply:
+    query = routed.text
+    hits = await ctx.memory.recall(query, workspace=ctx.workspace, k=RECALL_LIMIT, layers=["project", "institutional"])
+    tasks = await ctx.memory.records.list_tasks(workspace=ctx.workspace, status="open")
+    words = {w for w in query.lower().split() if len(w) > 2}
+    related = [t for t in tasks if words & set(t.title.lower().split())]
+    if not hits and not related:
+        return Reply(f'I don\'t know anything about {query} yet. Tell me with "remember …".')
+    lines = [f"What I know about {query}:"] + [format_hit(h, ctx.timezone) for h in hits]
+    if related:
+        lines.append("Open tasks:")
+        lines += [f"- #{t.id} {t.title}" for t in related[:5]]
+    return Reply("\n".join(lines))
+
+
+async def _memories(routed: Routed, ctx: LocalContext) -> Reply:
+    items = await ctx.memory.list(ctx.workspace, limit=15, include_history=False)
+    items = [i for i in items if i.layer != "working"]
+    if not items:
+        return Reply("I have no memories in this workspace yet.")
+    lines = ["Latest memories:"]
+    lines += [f"- {i.text}{' (rule)' if i.layer == 'institutional' else ''} [{i.short_id}]" for i in items]
+    return Reply("\n".join(lines))
+
+
+async def _forget(routed: Routed, ctx: LocalContext) -> Reply:
+    return Reply(await _forget_text(routed.text, ctx))
+
+
+async def _forget_text(what: str, ctx: LocalContext) -> str:
+    try:
+        item = await ctx.memory.forget(what, workspace=ctx.workspace)
+        return f"Forgotten: {item.text}"
+    except (InvalidMemory, NotFound):
+        pass  # not an id: treat it as a description
+    hits = await ctx.memory.recall(what, workspace=ctx.workspace, k=3, mode="text")
+    if not hits:
+        hits = await ctx.memory.recall(what, workspace=ctx.workspace, k=3)
+        if hits:
+            return 'I\'m not sure which memory you mean. Say "forget <id>" with one of these:\n' + "\n".join(
+                format_hit(h, ctx.timezone) for h in hits
+            )
+        return f"I have nothing matching {what!r}, so there is nothing to forget."
+    if len(hits) == 1:  # exactly one memory contains those words
+        item = await ctx.memory.forget(hits[0].id, workspace=ctx.workspace)
+        return f"Forgotten: {item.text}"
+    return 'Several memories match. Say "forget <id>" with the one you mean:\n' + "\n".join(
+        format_hit(h, ctx.timezone) for h in hits
+    )
+
+
+COMMANDS = (
+    Command(
+        "remember",
+        _remember_fact,
+        (
+            phrase(
+                300,
+                r"^(?:/remember(?: that)?|/note|remember(?: that)?|note(?: that)?:?|note down:?|keep in mind(?: that)?|"
+                r"fyi:?|for the record:?|save(?: this)?:)\s+(?P<text>.+)$",
+            ),
+        ),
+        name="remember",
+        help='- *remember* facts: "remember that Acme pays net 30", "note: Jane prefers calls"',
+        help_order=10,
+        menu="remember a fact: /remember Acme pays net 30",
+        menu_order=20,
+        slack=True,
+        example="/remember Acme pays net 30",
+        needs_text=True,
+        keep_sentence_end=True,
+    ),
+    Command(
+        "rule",
+        _remember_rule,
+        (
+            phrase(280, r"^(?:/rule|rule:|new rule:?|policy:)\s*(?P<text>.+)$"),
+            phrase(290, r"^(?P<text>(?:always|never|don't ever|do not ever)\s.+)$"),
+        ),
+        name="rule",
+        help='- keep *rules*: "always CC my accountant on invoices"',
+        help_order=20,
+        needs_text=True,
+        keep_sentence_end=True,
+    ),
+    Command(
+        "recall",
+        _recall,
+        (
+            phrase(310, r"^(?:/recall|/search|recall|search(?: for)?|find|look up)\s+(?P<text>.+)$"),
+            phrase(
+                320,
+                r"^(?:what|tell me|remind me)(?: do| did)? (?:you |i )?"
+                r"(?:know|have|remember|say|said|tell you|noted|note)"
+                r"(?: down)? (?:about|on|regarding|of)\s+(?P<text>.+)$",
+            ),
+            phrase(
+                330,
+                r"^(?:tell me about|anything (?:about|on)|what about|who is|who's|what is|what's|what are|"
+                r"when is|when's|where is|how much is|how much does|how does|do i have anything on)\s+(?P<text>.+)$",
+            ),
+        ),
+        name="recall",
+        help='- *recall*: "what do you know about Acme?", "what is our hourly rate?"',
+        help_order=30,
+        menu="what I know: /recall Acme",
+        menu_order=30,
+        slack=True,
+        example="/recall Acme",
+        needs_text=True,
+    ),
+    Command(
+        "forget",
+        _forget,
+        (phrase(270, r"^(?:/forget|forget(?: about)?(?: that)?|delete (?:the )?(?:memory|note))\s+(?P<text>.+)$"),),
+        name="forget",
+        help='- *forget*: "forget acme rate" (I\'ll show what matches first)',
+        help_order=50,
+        needs_text=True,
+    ),
+    Command(
+        "memories",
+        _memories,
+        (
+            phrase(
+                260, r"^(?:/memories|(?:list|show)(?: me)?(?: all)?(?: my)? (?:memories|notes)|what have i told you)$"
+            ),
+        ),
+        name="memories",
+        help='- list *memories*: "show my memories"',
+        help_order=60,
+    ),
+)
+
+__all__ = ["COMMANDS", "RECALL_LIMIT", "format_hit"]
