@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine (Python 3.11+ on PATH):
 #   ./soloos.sh chat     set up .venv if needed, then start the console assistant
-#   ./soloos.sh test     set up .venv with the dev tools, then run lint, types and the test suite
+#   ./soloos.sh test     set up .venv with the dev tools, then run lint, types, the layer check and the tests
 #   ./soloos.sh clocks   the test suite again with the clock moved to each of CLOCK_MOMENTS (CI runs it;
 #                        needs libfaketime, installed here with apt-get when run as root)
 #   ./soloos.sh ARGS…    any other soloos command (doctor, memory …) after setting up
@@ -39,6 +39,7 @@ case "${1:-chat}" in
     bootstrap dev 2> >(grep -v "^WARNING: Location" >&2)
     "$VENV/bin/ruff" check bot agents memory connectors policies tests bench
     "$VENV/bin/mypy"
+    "$VENV/bin/lint-imports" --no-cache
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   clocks)

@@ -19,17 +19,12 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from pydantic_ai.usage import RunUsage
+from typing import Any
 
 from agents import untrusted
 from agents.gate import Gate, Parked, messages
 from memory import Draft, DraftAuthor, DraftKind, MemoryService, NotFound
 from policies import Action, Approval
-
-if TYPE_CHECKING:
-    from agents.team import TurnDeps
 
 Writer = Callable[[str], Awaitable[str]]  # a prompt in, "Subject: …\n\nbody" out
 
@@ -141,17 +136,6 @@ async def produce(memory: MemoryService, workspace: str, request: DraftRequest, 
         ),
         cached=False,
     )
-
-
-def model_writer(deps: TurnDeps, usage: RunUsage | None = None) -> Writer:
-    """The drafting specialist on the strong tier, metered and capped like every model request."""
-    from agents.team import drafting_agent
-
-    async def write(prompt: str) -> str:
-        result = await drafting_agent.run(prompt, deps=deps, usage=usage, model=deps.model_for("drafting", "strong"))
-        return result.output
-
-    return write
 
 
 # -- finding a draft from words ----------------------------------------------------------------
@@ -307,7 +291,6 @@ __all__ = [
     "describe",
     "find",
     "inputs_hash",
-    "model_writer",
     "produce",
     "prompt_for",
     "revise",

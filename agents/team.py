@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic_ai import Agent, DeferredToolRequests, FunctionToolset, RunContext
+from pydantic_ai.usage import RunUsage
 
 from agents import drafts
 from agents.gate import Gate, GatedToolset
@@ -238,6 +239,16 @@ async def ask_research(ctx: RunContext[TurnDeps], question: str) -> str:
     return await _delegate(ctx, research_agent, question, "strong")
 
 
+def _draft_writer(deps: TurnDeps, usage: RunUsage | None = None) -> drafts.Writer:
+    """The drafting specialist on the strong tier, metered and capped like every model request."""
+
+    async def write(prompt: str) -> str:
+        result = await drafting_agent.run(prompt, deps=deps, usage=usage, model=deps.model_for("drafting", "strong"))
+        return result.output
+
+    return write
+
+
 @coordinator.tool
 async def ask_drafting(
     ctx: RunContext[TurnDeps],
@@ -259,7 +270,7 @@ async def ask_drafting(
         tone=deps.gate.policy.tone,
         mode=deps.mode,
     )
-    made = await drafts.produce(deps.memory, deps.workspace, request, drafts.model_writer(deps, ctx.usage))
+    made = await drafts.produce(deps.memory, deps.workspace, request, _draft_writer(deps, ctx.usage))
     draft = made.draft
     note = "; identical request, reused without a new model call" if made.cached else ""
     return f"Subject: {draft.subject}\n\n{draft.body}\n\n[saved as {drafts.describe(draft)}{note}]"
@@ -276,7 +287,7 @@ async def revise_draft(ctx: RunContext[TurnDeps], which: str, instruction: str) 
         deps.workspace,
         which,
         instruction,
-        write=drafts.model_writer(deps, ctx.usage),
+        write=_draft_writer(deps, ctx.usage),
         tone=deps.gate.policy.tone,
         mode=deps.mode,
     )

@@ -1,7 +1,7 @@
 """``soloos connect email|calendar|bank``, ``soloos connectors`` and ``soloos sync``: set up a connector
 (checked against the real system before anything is saved), see their health, read new data now.
 
-Registered on the main app in ``bot.cli``; settings and memory come from there.
+Registered on the main app in ``bot.cli``; settings and memory come from ``bot.cli.common``.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from bot.cli.common import WorkspaceOpt, err, out, settings_for, with_memory
+
 connect_app = typer.Typer(help="Connect an external system (checked before it is saved).", no_args_is_help=True)
 calendar_app = typer.Typer(help="Calendar files.", no_args_is_help=True)
 
-WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace (default from settings).")]
 Password = Annotated[str, typer.Option(prompt=True, hide_input=True, help="Asked for when not given.")]
 
 
 def _connect(name: str, settings_in: dict[str, Any], workspace: str | None) -> None:
-    from bot.cli import _settings, _with_memory, err, out
     from connectors.errors import SetupError
     from connectors.registry import connect
 
-    settings = _settings(workspace)
+    settings = settings_for(workspace)
 
     async def work(memory: Any) -> str:
         try:
@@ -32,7 +32,7 @@ def _connect(name: str, settings_in: dict[str, Any], workspace: str | None) -> N
             err.print(f"[red]error:[/] {error}", highlight=False)
             raise typer.Exit(2) from error
 
-    detail = _with_memory(settings, work)
+    detail = with_memory(settings, work)
     out.print(f"{name} connected: {detail}", highlight=False)
 
 
@@ -90,9 +90,8 @@ def connect_bank(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Import bank statements you drop into a folder (OFX/QFX/CSV), matched against your invoices."""
-    from bot.cli import _settings
 
-    chosen = folder if folder != Path() else _settings(workspace).home / "statements"
+    chosen = folder if folder != Path() else settings_for(workspace).home / "statements"
     _connect(
         "bank",
         {"folder": str(chosen.resolve()), "account": account, "currency": currency, "date_order": date_order},
@@ -105,17 +104,16 @@ def connectors(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """The connected systems and their health."""
-    from bot.cli import _settings, _with_memory, out
     from connectors.registry import check_all
 
-    settings = _settings(workspace)
+    settings = settings_for(workspace)
 
     async def work(memory: Any) -> list[Any]:
         if check:
             await check_all(memory, settings.workspace)
         return list(await memory.connectors.all(settings.workspace))
 
-    records = _with_memory(settings, work)
+    records = with_memory(settings, work)
     if not records:
         out.print("No connectors yet. Set one up with: soloos connect email | calendar | bank")
         return
@@ -130,11 +128,10 @@ def sync(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Read new data from a connector now."""
-    from bot.cli import _settings, _with_memory, err, out
     from connectors.errors import SetupError
     from connectors.registry import sync as read_now
 
-    settings = _settings(workspace)
+    settings = settings_for(workspace)
 
     async def work(memory: Any) -> Any:
         try:
@@ -143,7 +140,7 @@ def sync(
             err.print(f"[red]error:[/] {error}", highlight=False)
             raise typer.Exit(2) from error
 
-    report = _with_memory(settings, work)
+    report = with_memory(settings, work)
     out.print(
         f"{name}: {report.imported} new, {report.duplicates} already known, {report.quarantined} quarantined",
         highlight=False,
@@ -158,11 +155,10 @@ def calendar_import(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Import the events of an .ics file (re-importing updates them, never duplicates)."""
-    from bot.cli import _settings, _with_memory, err, out
     from connectors.calendar import import_ics
     from connectors.errors import IcsError
 
-    settings = _settings(workspace)
+    settings = settings_for(workspace)
 
     async def work(memory: Any) -> Any:
         try:
@@ -171,7 +167,7 @@ def calendar_import(
             err.print(f"[red]error:[/] {error}", highlight=False)
             raise typer.Exit(2) from error
 
-    report = _with_memory(settings, work)
+    report = with_memory(settings, work)
     out.print(
         f"{file.name}: {report.imported} events imported, {report.duplicates} already known, "
         f"{report.quarantined} quarantined",

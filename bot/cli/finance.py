@@ -1,41 +1,32 @@
 """``soloos bank …`` and ``soloos invoice …``: statement import with reconciliation, and invoices.
 
-Registered on the main app in ``bot.cli``; settings, memory and error handling come from there
-(imported when a command runs, so either module can be imported first).
+Registered on the main app in ``bot.cli``; settings, memory and error handling come from
+``bot.cli.common``.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, cast
-from zoneinfo import ZoneInfo
 
 import typer
 
+from bot.cli.common import JsonOpt, WorkspaceOpt, date_in_words, err, fail, out, settings_for, with_memory
 from bot.settings import Settings
 from connectors.bank import DateOrder, StatementError, parse_amount, parse_date, read_statements
 from connectors.checks import InvalidValue, check_amount, check_currency
-from memory import ImportSummary, Invoice, MemoryService
+from memory import Clock, ImportSummary, Invoice, MemoryService
 
 bank_app = typer.Typer(help="Bank statements: import and reconcile against invoices.", no_args_is_help=True)
 invoice_app = typer.Typer(help="Invoices you sent: add and list them.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace (default from settings).")]
 SHOWN_PROBLEMS = 10
 
 
 def _today(settings: Settings) -> date:
-    return datetime.now(ZoneInfo(settings.timezone)).date()
-
-
-def _fail(message: str) -> typer.Exit:
-    from bot.cli import err
-
-    err.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
+    return Clock().today(settings.timezone)
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -56,19 +47,18 @@ def bank_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a statement and match incoming money to open invoices (bad rows are quarantined)."""
-    from bot.cli import _settings, _with_memory, err, out
 
-    settings = _settings(workspace)
+    settings = settings_for(workspace)
     if date_order not in (None, "dmy", "mdy"):
-        raise _fail(f"--date-order must be dmy or mdy, not {date_order!r}")
+        raise fail(f"--date-order must be dmy or mdy, not {date_order!r}")
     try:
         statements = read_statements(
             file, currency=currency, date_order=cast(DateOrder | None, date_order), today=_today(settings)
         )
     except StatementError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error)) from error
     if account and len(statements) > 1:
-        raise _fail(f"{file} holds {len(statements)} account statements; leave out --account to import each")
+        raise fail(f"{file} holds {len(statements)} account statements; leave out --account to import each")
 
     async def work(memory: MemoryService) -> list[tuple[str, ImportSummary]]:
         done = []
@@ -80,7 +70,7 @@ def bank_import(
             done.append((name, summary))
         return done
 
-    results = _with_memory(settings, work)
+    results = with_memory(settings, work)
     total = sum((summary for _, summary in results), ImportSummary())
     if as_json:
         data: dict[str, Any] = {"file": str(file), **total.to_json()}
@@ -103,12 +93,11 @@ def bank_import(
 
 
 def _day(value: str, option: str) -> date:
-    from bot.cli import _date
 
     try:
         return parse_date(value)
     except InvalidValue:
-        parsed = _date(value, option)  # words such as "in 30 days"; exits with a clear message otherwise
+        parsed = date_in_words(value, option)  # words such as "in 30 days"; exits with a clear message otherwise
         assert parsed is not None
         return parsed.date()
 
@@ -136,22 +125,21 @@ def invoice_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Record an invoice you sent, so payments can be matched to it."""
-    from bot.cli import _settings, _with_memory, out
 
-    settings = _settings(workspace)
+    settings = settings_for(workspace)
     try:
         value, written = parse_amount(amount)
         value = check_amount(value)
         code = check_currency(currency)
     except InvalidValue as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error)) from error
     if written and written != code:
-        raise _fail(f"--amount says {written} but --currency says {code}")
+        raise fail(f"--amount says {written} but --currency says {code}")
     if value < 0:
-        raise _fail("an invoice amount must be positive")
+        raise fail("an invoice amount must be positive")
     due_at = _day(due, "--due")
     issued_at = _day(issued, "--issued") if issued else _today(settings)
-    invoice = _with_memory(
+    invoice = with_memory(
         settings,
         lambda m: m.finance.add_invoice(
             settings.workspace,
@@ -176,11 +164,10 @@ def invoice_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List invoices by due date."""
-    from bot.cli import _settings, _with_memory, out
 
-    settings = _settings(workspace)
+    settings = settings_for(workspace)
     today = _today(settings)
-    invoices = _with_memory(
+    invoices = with_memory(
         settings,
         lambda m: (
             m.finance.overdue_invoices(settings.workspace, today)
