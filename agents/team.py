@@ -239,7 +239,7 @@ async def ask_research(ctx: RunContext[TurnDeps], question: str) -> str:
     return await _delegate(ctx, research_agent, question, "strong")
 
 
-def _draft_writer(deps: TurnDeps, usage: RunUsage | None = None) -> drafts.Writer:
+def draft_writer(deps: TurnDeps, usage: RunUsage | None = None) -> drafts.Writer:
     """The drafting specialist on the strong tier, metered and capped like every model request."""
 
     async def write(prompt: str) -> str:
@@ -270,7 +270,7 @@ async def ask_drafting(
         tone=deps.gate.policy.tone,
         mode=deps.mode,
     )
-    made = await drafts.produce(deps.memory, deps.workspace, request, _draft_writer(deps, ctx.usage))
+    made = await drafts.produce(deps.memory, deps.workspace, request, draft_writer(deps, ctx.usage))
     draft = made.draft
     note = "; identical request, reused without a new model call" if made.cached else ""
     return f"Subject: {draft.subject}\n\n{draft.body}\n\n[saved as {drafts.describe(draft)}{note}]"
@@ -287,7 +287,7 @@ async def revise_draft(ctx: RunContext[TurnDeps], which: str, instruction: str) 
         deps.workspace,
         which,
         instruction,
-        write=_draft_writer(deps, ctx.usage),
+        write=draft_writer(deps, ctx.usage),
         tone=deps.gate.policy.tone,
         mode=deps.mode,
     )
@@ -425,6 +425,7 @@ __all__ = [
     "action_from_metadata",
     "actions",
     "coordinator",
+    "draft_writer",
     "drafting_agent",
     "finance_agent",
     "research_agent",

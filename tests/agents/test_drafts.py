@@ -11,8 +11,8 @@ from pydantic_ai.messages import ModelResponse, ToolCallPart
 
 from agents import Budget, Prices
 from agents.commands import route
-from agents.drafts import DraftRequest, find, model_writer, produce
-from agents.team import TurnDeps
+from agents.drafts import DraftRequest, find, produce
+from agents.team import TurnDeps, draft_writer
 from bot.app import App
 from memory import Draft, NewMessage
 from tests.support.chat import FakeChat
@@ -151,8 +151,8 @@ async def test_identical_inputs_reuse_the_draft_with_no_model_call(app: App, wor
         "proposal", "Acme website proposal", "propose the redesign", counterparty="jane@acme.test", tone="warm"
     )
     # a different conversation around each request: only the draft's own inputs decide reuse
-    first = await produce(app.memory, workspace, request, model_writer(deps_for(app, workspace, script, "turn one")))
-    again = await produce(app.memory, workspace, request, model_writer(deps_for(app, workspace, script, "turn two")))
+    first = await produce(app.memory, workspace, request, draft_writer(deps_for(app, workspace, script, "turn one")))
+    again = await produce(app.memory, workspace, request, draft_writer(deps_for(app, workspace, script, "turn two")))
     assert script.calls == ["specialist"]
     assert again.cached and not first.cached and again.draft.id == first.draft.id
     ledger = await asyncio.to_thread(rows, app, "SELECT count(*) FROM spend_ledger WHERE workspace = %s", workspace)
@@ -161,7 +161,7 @@ async def test_identical_inputs_reuse_the_draft_with_no_model_call(app: App, wor
     changed = DraftRequest(
         "proposal", "Acme website proposal", "propose the redesign", counterparty="jane@acme.test", tone="formal"
     )
-    other = await produce(app.memory, workspace, changed, model_writer(deps_for(app, workspace, script, "turn three")))
+    other = await produce(app.memory, workspace, changed, draft_writer(deps_for(app, workspace, script, "turn three")))
     assert script.calls == ["specialist", "specialist"] and not other.cached and other.draft.version == 2
 
 

@@ -15,9 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents import Budget, Prices
-from agents.drafts import model_writer
 from agents.intake import Lead, follow_up_due, lead_from_chat, take_lead
-from agents.team import TurnDeps
+from agents.team import TurnDeps, draft_writer
 from bot.app import App
 from bot.metrics import RecordsCollector
 from bot.sync import Syncer
@@ -159,7 +158,7 @@ async def test_with_a_model_the_drafting_agent_writes_the_first_reply(app: App, 
         intent_key="k",
         timezone="Europe/Berlin",
         signature="Sam",
-        write=model_writer(deps),
+        write=draft_writer(deps),
     )
     [draft] = await app.memory.drafts.latest(workspace)
     assert script.calls == ["specialist"] and taken.approval is not None
