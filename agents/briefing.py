@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ async def assemble(
     chart: bool = True,
 ) -> Briefing:
     tz = ZoneInfo(timezone)
-    now = now or datetime.now(UTC)
+    now = now or memory.clock.now()
     today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = today + timedelta(days=1)
     since_chart = today - timedelta(days=CHART_DAYS - 1)

@@ -16,7 +16,7 @@ import graphlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -197,7 +197,7 @@ class Planner:
         now: datetime | None = None,
     ) -> Drafted:
         """A draft plan for the objective in ``text`` (strategic pass, then a tactical pass per project)."""
-        today = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
+        today = (now or self.memory.clock.now()).astimezone(ZoneInfo(timezone)).date()
         outcome, deadline = split_deadline(text, today=today)
         if deadline is not None and deadline < today:
             raise InvalidRecord(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")
@@ -249,7 +249,7 @@ class Planner:
     ) -> tuple[Plan, Revision | None]:
         """The operator changed the objective: plan the remaining work again and record the diff.
         Done tasks stay; open tasks the new plan no longer has are removed."""
-        today = datetime.now(ZoneInfo(timezone)).date()
+        today = self.memory.clock.today(timezone)
         new_outcome, deadline = split_deadline(outcome, today=today)
         if deadline is not None and deadline < today:
             raise InvalidRecord(f"the deadline {deadline:%d %b %Y} has passed; give one in the future")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from agents.models import Budget
 from memory import MemoryService, Ratio
@@ -40,7 +40,7 @@ def _meets(ratio: Ratio, target: float) -> bool:
 async def assemble(
     memory: MemoryService, *, workspace: str, budget: Budget, targets: SloTargets, chart: bool = True
 ) -> Status:
-    now = datetime.now(UTC)
+    now = memory.clock.now()
     figures = await asyncio.gather(
         *(
             memory.reliability.figures(workspace, since=now - timedelta(days=days), daily_cap=budget.daily)

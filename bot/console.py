@@ -6,7 +6,6 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import BinaryIO, TextIO
 
 from bot.app import App
@@ -63,7 +62,7 @@ class Console:
             return ""
         folder = self.app.settings.home / "charts"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{datetime.now():%Y-%m-%d-%H%M%S}.png"
+        path = folder / f"{self.app.memory.clock.local(self.app.settings.timezone):%Y-%m-%d-%H%M%S}.png"
         path.write_bytes(reply.image_png)
         return f"\nChart: {path}"
 

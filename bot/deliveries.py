@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from agents import Gate
 from agents.briefing import assemble
@@ -31,10 +31,6 @@ FALLBACK_WITHIN = timedelta(days=14)
 MAX_COALESCED = 100  # missed runs recorded one by one before a recurring job catches up
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Deliveries:
     def __init__(
         self,
@@ -43,7 +39,7 @@ class Deliveries:
         outbound: Outbound,
         *,
         budget: Budget,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
         retry_delays: tuple[timedelta, ...] = RETRY_DELAYS,
     ) -> None:
         self.memory = memory
@@ -51,7 +47,7 @@ class Deliveries:
         self.gate = gate
         self.outbound = outbound
         self.budget = budget
-        self.clock = clock
+        self.clock = clock or memory.clock.now  # the one clock, unless a test drives this one
         self.retry_delays = retry_delays
 
     async def fire(self, schedule_id: int, fire_at: datetime, *, grace: timedelta | None) -> str:

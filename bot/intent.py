@@ -4,10 +4,11 @@ agents that give it and re-exported here for the adapters)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from agents.reply import Button, Reply
+from memory import Clock
 
 Channel = Literal["console", "telegram", "slack"]
 
@@ -25,7 +26,7 @@ class Intent:
     idempotency_key: str  # Telegram update_id, Slack event_id, console session + line number
     command: str | None = None
     args: tuple[str, ...] = ()
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    received_at: datetime = field(default_factory=Clock().now)
 
 
 __all__ = ["Button", "Channel", "Intent", "Reply"]

@@ -216,7 +216,7 @@ class Scheduler:
         if schedule.status != "active":
             self._unplan(channel, schedule_id)
         else:
-            self._plan(channel, schedule, since=datetime.now(UTC))
+            self._plan(channel, schedule, since=self.deliveries.clock())
 
     def _plan(self, channel: str, schedule: Schedule, *, since: datetime) -> None:
         assert self._aps is not None
