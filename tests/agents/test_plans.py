@@ -15,7 +15,7 @@ from agents.briefing import assemble
 from agents.executor import PlanExecutor
 from agents.planner import split_deadline
 from tests.support.chat import FakeChat
-from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, retainer_plan, task
+from tests.support.plan_models import USAGE, PlanScript, fail, has_tool_result, objective, retainer_plan, task
 
 TZ = "Europe/Berlin"
 
@@ -63,7 +63,7 @@ def _rows(app, sql: str, *args):  # type: ignore[no-untyped-def]
 
 async def _approved_plan(app, workspace: str, script: PlanScript) -> tuple[FakeChat, int]:  # type: ignore[no-untyped-def]
     chat = FakeChat(app, workspace)
-    reply = await chat.say("/objective Land 3 new retainer clients by March")
+    reply = await chat.say(f"/objective {objective()}")
     assert "Plan #" in reply, reply
     plan_id = int(reply.split("Plan #", 1)[1].split(":", 1)[0])
     assert "approved" in await chat.say(f"/plan {plan_id} approve")
@@ -75,7 +75,7 @@ async def test_an_objective_becomes_a_draft_plan_that_waits_for_approval(with_mo
     app = with_model(script)
     chat = FakeChat(app, workspace)
 
-    reply = await chat.say("/objective Land 3 new retainer clients by March")
+    reply = await chat.say(f"/objective {objective()}")
 
     assert "Land 3 new retainer clients" in reply and "Build the prospect list" in reply and "Outreach" in reply
     assert "Success measure: 3 signed retainers" in reply
@@ -85,8 +85,8 @@ async def test_an_objective_becomes_a_draft_plan_that_waits_for_approval(with_mo
         ("Cancel", f"/plan {plan.objective.id} cancel"),
     ]
     assert plan.objective.status == "draft"
-    march = split_deadline("x by March", today=_today())[1]
-    assert plan.objective.deadline == march and march is not None and march.month == 3
+    deadline = split_deadline(objective(), today=_today())[1]
+    assert plan.objective.deadline == deadline and deadline is not None and deadline.day >= 28  # the month's end
     by_key = {t.key: t for t in plan.tasks}
     assert by_key["rank"].depends_on == (by_key["prospects"].id,)
     assert by_key["pitch"].depends_on == (by_key["rank"].id,)  # across projects
@@ -296,7 +296,8 @@ async def test_changing_the_objective_replans_and_shows_the_diff(with_model, wor
         }
     )
 
-    reply = await chat.say(f"/plan {plan_id} goal Land 5 retainer clients by April")
+    new_goal = objective("Land 5 retainer clients", days=130)
+    reply = await chat.say(f"/plan {plan_id} goal {new_goal}")
 
     assert f"Plan #{plan_id} changed" in reply
     assert "changed the objective from “Land 3 new retainer clients” to “Land 5 retainer clients”" in reply
@@ -306,7 +307,7 @@ async def test_changing_the_objective_replans_and_shows_the_diff(with_model, wor
     assert "“Call the top five prospects” now waits for webinar instead of pitch" in reply
     plan = await app.memory.plans.get(plan_id, workspace=workspace)
     assert plan.objective.outcome == "Land 5 retainer clients" and plan.objective.deadline is not None
-    assert plan.objective.deadline.month == 4
+    assert plan.objective.deadline == split_deadline(new_goal, today=_today())[1]
     assert next(t for t in plan.tasks if t.key == "prospects").status == "done"  # done work stays
     rank = next(t for t in plan.tasks if t.key == "rank")
     assert rank.instructions == "Rank for five clients now, not three."  # the agent is told the new aim
@@ -316,7 +317,7 @@ async def test_operator_edits_in_chat(with_model, workspace: str) -> None:  # ty
     script = _retainer_script()
     app = with_model(script)
     chat = FakeChat(app, workspace)
-    reply = await chat.say("/objective Land 3 new retainer clients by March")
+    reply = await chat.say(f"/objective {objective()}")
     plan_id = int(reply.split("Plan #", 1)[1].split(":", 1)[0])
     plan = await app.memory.plans.get(plan_id, workspace=workspace)
     pitch = next(t for t in plan.tasks if t.key == "pitch")
@@ -369,7 +370,7 @@ async def test_two_workers_never_run_the_same_task_twice(with_model, workspace: 
 async def test_without_a_model_objectives_say_what_is_needed_and_plans_still_read(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
     chat = FakeChat(app, workspace)
 
-    reply = await chat.say("/objective Land 3 new retainer clients by March")
+    reply = await chat.say(f"/objective {objective()}")
 
     assert "needs a language model" in reply and "SOLOOS_MODEL" in reply and "nothing was saved" in reply
     assert chat.replies[-1].ok is False
@@ -577,7 +578,7 @@ async def test_the_coordinator_turns_an_objective_in_plain_words_into_a_draft_pl
 
     script = _retainer_script()
     script.coordinator = [
-        call("propose_plan", objective="Land 3 new retainer clients by March"),
+        call("propose_plan", objective=objective()),
         lambda messages: ModelResponse(parts=[TextPart(last_tool_result(messages))], usage=USAGE),
     ]
     app = with_model(script)

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.plan_models import objective
 from tests.support.processes import env_for
 
 
@@ -62,7 +63,7 @@ def test_an_objective_becomes_an_approved_plan_that_runs_retries_escalates_and_s
         proc.stdin.flush()
 
     try:
-        say("/objective Land 3 new retainer clients by March")
+        say(f"/objective {objective()}")
         shown = out.until("Nothing runs until you approve")
         assert "Plan #1: Land 3 new retainer clients" in shown and "Research 20 agencies that fit" in shown
         out.until("[1] Approve plan")
@@ -100,7 +101,7 @@ def test_a_step_cut_off_by_kill_9_resumes_from_its_checkpoint_in_the_next_proces
 
     first, out = start(SOLOOS_DEMO_SLOW_RESEARCH="120", SOLOOS_DEMO_MARKER=str(marker))
     assert first.stdin is not None
-    first.stdin.write("/objective Land 3 new retainer clients by March\n")
+    first.stdin.write(f"/objective {objective()}\n")
     first.stdin.flush()
     out.until("[1] Approve plan")
     first.stdin.write("1\n")

@@ -13,6 +13,7 @@ from bot.app import App
 from bot.slack import SlackChannel
 from tests.support.chat import scoped
 from tests.support.models import Script, say
+from tests.support.plan_models import objective
 from tests.support.slack_server import (
     SIGNING_SECRET,
     FakeSlack,
@@ -288,7 +289,7 @@ async def test_a_plan_is_drafted_and_approved_with_slack_buttons(with_model, sla
     app = with_model(_retainer_script())
     channel = await _channel(app, slack, workspace)
     try:
-        await post_signed(channel.http_url, command_body("/objective Land 3 new retainer clients by March", user=OWNER))
+        await post_signed(channel.http_url, command_body(f"/objective {objective()}", user=OWNER))
         [post] = await slack.wait_for("chat.postMessage", 1)
         buttons = post["blocks"][-1]["elements"]
         assert [b["text"]["text"] for b in buttons] == ["Approve plan", "Cancel"]

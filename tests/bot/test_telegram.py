@@ -16,6 +16,7 @@ from bot.outbound import Outbound
 from bot.telegram import TelegramChannel, to_html
 from tests.support.chat import scoped
 from tests.support.models import Script, say
+from tests.support.plan_models import objective
 from tests.support.telegram_server import FakeTelegram
 
 OWNER = 111
@@ -319,7 +320,7 @@ async def test_a_plan_is_approved_with_its_button_and_reports_through_telegram(
     channel = await _channel(app, telegram, workspace)
     app.outbound.register("telegram", channel.send)
     try:
-        telegram.push_text("/objective Land 3 new retainer clients by March")
+        telegram.push_text(f"/objective {objective()}")
         [drafted] = await telegram.wait_for("sendMessage", 1)
         buttons = drafted["reply_markup"]["inline_keyboard"][0]
         assert [b["text"] for b in buttons] == ["Approve plan", "Cancel"]

@@ -124,6 +124,13 @@ def _size(messages: list[ModelMessage], info: AgentInfo) -> int:
     return len(text)
 
 
+def objective(goal: str = "Land 3 new retainer clients", *, days: int = 100) -> str:
+    """An objective with a deadline the scripted steps (due within 14 days) always fit, named the way
+    an operator would ("by March 2027"): a fixed month would be a test that fails when run in that
+    month."""
+    return f"{goal} by {datetime.now(UTC) + timedelta(days=days):%B %Y}"
+
+
 def _in_days(n: int) -> str:
     return (datetime.now(UTC).date() + timedelta(days=n)).isoformat()
 
