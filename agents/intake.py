@@ -83,6 +83,11 @@ class Lead:
             return self.name
         return self.email or "a new lead"
 
+    @property
+    def quoted_name(self) -> str:
+        """The display name where we report what the sender wrote: quoted when it is not a name."""
+        return self.name if self.label == self.name else f"“{self.name}”"
+
 
 @dataclass(frozen=True)
 class Taken:
@@ -234,7 +239,7 @@ async def take_lead(
     if intake.memory_id is None:
         seen = lead.first_seen_at.astimezone(ZoneInfo(timezone))
         where = f" ({lead.email})" if lead.email else ""
-        name = lead.name if lead.label == lead.name else f"“{lead.name}”"
+        name = lead.quoted_name
         item = await memory.remember(
             f"Lead: {name}{where} asked about {lead.need}, {seen:%d %b %Y} (by {lead.channel}).",
             layer="project",
@@ -425,9 +430,10 @@ async def _first_reply(
 
 def _report(lead: Lead, intake: Intake, *, draft_text: str, task_id: int, due: datetime, timezone: str) -> str:
     where = f" <{lead.email}>" if lead.email else ""
+    name = lead.quoted_name
     local_due = due.astimezone(ZoneInfo(timezone))
     lines = [
-        f"New lead: {lead.name}{where} — {lead.need}.",
+        f"New lead: {name}{where} — {lead.need}.",
         f"Saved as a contact and a project memory; follow-up task #{task_id} due {local_due:%a %d %b %H:%M}.",
         f"First reply drafted: {draft_text}.",
     ]

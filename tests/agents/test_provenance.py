@@ -59,6 +59,10 @@ async def poisoned_inbox(app: App, mail_server: MailServer, workspace: str) -> N
     )
     [line] = await syncer.tick()
     assert "1 new lead" in line, line
+    notices = await asyncio.to_thread(
+        rows, app, "SELECT body FROM schedules WHERE workspace = %s AND kind = 'notice'", workspace
+    )
+    assert [n for (n,) in notices if f"New lead: “{POISON}” <{ATTACKER}>" in n]  # their words, quoted as such
 
 
 async def test_an_iban_in_a_new_senders_name_and_subject_is_stored_only_unconfirmed_with_its_origin(
