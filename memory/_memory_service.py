@@ -604,7 +604,7 @@ class MemoryService:
 
     async def confirm(self, memory_id: str | uuid.UUID, *, workspace: str) -> MemoryItem:
         """The operator vouches for an unconfirmed memory: from now on it is a fact like one they stated
-        (and, being newest, it supersedes older memories on its subject). Returns it as it was before."""
+        (it supersedes, and is superseded by, facts on its subject by time). Returns it as it was before."""
         item = await self.get(memory_id, workspace=workspace)
 
         def run() -> None:
