@@ -76,6 +76,11 @@ class Lead:
         return f"email:{self.message_id or self.source_ref} from {self.email or 'an unknown sender'}"
 
     @property
+    def outside_origin(self) -> str | None:
+        """The origin records derived from the lead keep; None when it is the operator's own word."""
+        return None if self.origin == OPERATOR_ORIGIN else self.origin
+
+    @property
     def label(self) -> str:
         """The lead's name where we write it as ours (titles, contacts): the display name when it reads
         as a name, else the address — a display name is the sender's text, not a fact."""
@@ -226,7 +231,8 @@ async def take_lead(
     )
     if not ours:
         return Taken(intake, False, _already(intake, timezone))
-    wrote = _Audit(memory, lead, workspace=workspace, operator=operator, intent_key=intent_key or f"intake:{intake.id}")
+    key = intent_key or f"intake:{intake.id}"
+    wrote = _Audit(memory, lead, workspace=workspace, operator=operator, intent_key=key, approval_id=intake.approval_id)
 
     contact_id = intake.contact_id
     if contact_id is None:
@@ -296,7 +302,7 @@ async def take_lead(
             workspace=workspace,
             due_at=due,
             source="intake",
-            origin=None if lead.origin == OPERATOR_ORIGIN else lead.origin,
+            origin=lead.outside_origin,
         )
         task_id = task.id
         await memory.intakes.record(intake.id, task_id=task_id, done=True)
@@ -323,9 +329,8 @@ async def _contact(memory: MemoryService, workspace: str, lead: Lead) -> Contact
     name = lead.label
     if any(c.name.lower() == name.lower() for c in contacts):
         name = f"{name} <{lead.email}>" if lead.email else f"{name} (lead {lead.first_seen_at:%Y-%m-%d})"
-    origin = None if lead.origin == OPERATOR_ORIGIN else lead.origin
     return await memory.records.upsert_contact(
-        name, workspace=workspace, email=lead.email, source="lead", origin=origin
+        name, workspace=workspace, email=lead.email, source="lead", origin=lead.outside_origin
     )
 
 
@@ -343,7 +348,7 @@ class _Audit:
 
     @property
     def decision(self) -> Decision:
-        outside = () if self.lead.origin == OPERATOR_ORIGIN else ("from outside data, not confirmed by you",)
+        outside = () if self.lead.outside_origin is None else ("from outside data, not confirmed by you",)
         return Decision("allow", f"client intake of {self.lead.source_ref}", outside, True)
 
     async def __call__(self, action_type: str, outcome: str, undo: dict[str, object]) -> None:
