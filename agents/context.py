@@ -51,6 +51,7 @@ async def build_context(
             sources.append(source)
         return True
 
+    rules = [r for r in rules if r.confirmed]  # an unconfirmed "rule" is outside data, recalled as such
     add("Operator's rules:")
     for rule in rules:
         if not add(f"- {rule.text} [{rule.short_id}]", rule.short_id):
@@ -60,7 +61,9 @@ async def build_context(
     for hit in hits:
         if hit.id in seen:
             continue
-        if not add(memory_line(hit.text, occurred_at=hit.occurred_at, ref=hit.short_id), hit.short_id):
+        origin = None if hit.confirmed else hit.origin
+        line = memory_line(hit.text, occurred_at=hit.occurred_at, ref=hit.short_id, unconfirmed_from=origin)
+        if not add(line, hit.short_id):
             break
     add("Recent conversation:")
     for turn in turns:

@@ -62,7 +62,15 @@ from memory._mail import (
     StoredMail,
 )
 from memory._memory_service import MemoryService
-from memory._memory_types import LAYERS, ImportProblem, ImportReport, Layer, MemoryHit, MemoryItem
+from memory._memory_types import (
+    LAYERS,
+    OPERATOR_ORIGIN,
+    ImportProblem,
+    ImportReport,
+    Layer,
+    MemoryHit,
+    MemoryItem,
+)
 from memory._plans import (
     OWNERS,
     Change,
@@ -78,7 +86,7 @@ from memory._plans import (
     Revision,
 )
 from memory._postgres import Database, open_database
-from memory._records import MAX_TITLE_CHARS, Contact, Event, EventChanges, NewEvent, Task
+from memory._records import MAX_TITLE_CHARS, Contact, Event, EventChanges, NewEvent, Task, is_plain_name
 from memory._schedules import NOTIFY_CHANNEL, Delivery, Schedule, ScheduleKind, Schedules
 from memory._service_levels import Ratio, Reliability, ReliabilityStore
 from memory.clock import Clock
@@ -130,6 +138,7 @@ __all__ = [
     "MAX_TITLE_CHARS",
     "MODES",
     "NOTIFY_CHANNEL",
+    "OPERATOR_ORIGIN",
     "OWNERS",
     "AgentStore",
     "Attachment",
@@ -205,6 +214,7 @@ __all__ = [
     "Task",
     "Turn",
     "claim_effect",
+    "is_plain_name",
     "open_memory",
     "settle_effect",
 ]

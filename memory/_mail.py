@@ -30,6 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from memory._postgres import Database
+from memory._records import is_plain_name
 from memory.errors import InvalidRecord
 
 MAX_REPORTED_PROBLEMS = 20
@@ -385,13 +386,14 @@ def _sender_contact(conn: psycopg.Connection[Any], workspace: str, message: NewM
     ).fetchone()
     if row is not None:
         return int(row[0])
-    name = message.from_name or address
+    name = message.from_name if is_plain_name(message.from_name) else address
+    origin = f"email:{message.message_id} from {address}"
     candidates = [name, f"{name} <{address}>", address, *(f"{address} ({n})" for n in range(2, 10))]
     for candidate in dict.fromkeys(candidates):  # names are unique per workspace; never take another's
         row = conn.execute(
-            """INSERT INTO contacts (workspace, name, email, source) VALUES (%s, %s, %s, 'email')
+            """INSERT INTO contacts (workspace, name, email, source, origin) VALUES (%s, %s, %s, 'email', %s)
                ON CONFLICT (workspace, lower(name)) DO NOTHING RETURNING id""",
-            (workspace, candidate, address),
+            (workspace, candidate, address, origin),
         ).fetchone()
         if row is not None:
             return int(row[0])

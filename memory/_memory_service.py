@@ -38,6 +38,8 @@ from memory._intakes import Intakes
 from memory._mail import Messages
 from memory._memory_types import (
     LAYERS,
+    OPERATOR_ORIGIN,
+    VOUCHED_ORIGINS,
     ImportProblem,
     ImportReport,
     Layer,
@@ -54,6 +56,7 @@ from memory.clock import Clock
 from memory.errors import InvalidMemory, NotFound
 
 MAX_MEMORY_CHARS = 20_000
+MAX_ORIGIN_CHARS = 500
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
 TEXT_BOOST_WEIGHT = 0.5  # how much shared words re-rank the vector candidates
 IMPORT_BATCH = 256
@@ -63,15 +66,20 @@ _ID_PREFIX = re.compile(r"^[0-9a-f]{6,32}$")
 
 # Rows that are alive: not expired and not superseded by a newer memory on the same subject. Working
 # memory's expiry was computed from the clock, so it is compared with the clock's now (``%(now)s``).
+# Only a confirmed memory supersedes a confirmed one: what an e-mail says never replaces what the
+# operator stated (an unconfirmed newer memory supersedes only unconfirmed older ones).
 _CURRENT = """
     (m.expires_at IS NULL OR m.expires_at > %(now)s)
     AND (m.subject IS NULL OR NOT EXISTS (
         SELECT 1 FROM memories n
-        WHERE n.workspace = m.workspace AND n.subject = m.subject
+        WHERE n.workspace = m.workspace AND n.subject = m.subject AND (n.confirmed OR NOT m.confirmed)
           AND (n.occurred_at, n.created_at) > (m.occurred_at, m.created_at)))
 """
 
-_COLUMNS = "m.id, m.text, m.layer, m.workspace, m.subject, m.source, m.occurred_at, m.created_at, m.payload"
+_COLUMNS = (
+    "m.id, m.text, m.layer, m.workspace, m.subject, m.source, m.occurred_at, m.created_at, m.payload, "
+    "m.origin, m.confirmed"
+)
 
 
 # Tokens that name one thing exactly: anything with a digit (INV-2026-0142, DE123456789, PO-77)
@@ -125,6 +133,8 @@ def _item(row: dict[str, Any], *, current: bool = True, **extra: Any) -> MemoryI
         source=row["source"],
         metadata=_payload_metadata(row["payload"]),
         current=row.get("current", current),
+        origin=row["origin"],
+        confirmed=row["confirmed"],
         **extra,
     )
 
@@ -162,9 +172,15 @@ class MemoryService:
         occurred_at: datetime | None = None,
         subject: str | None = None,
         metadata: dict[str, Any] | None = None,
+        origin: str = OPERATOR_ORIGIN,
+        confirmed: bool | None = None,
     ) -> MemoryItem:
-        """Store one memory. Storing the same text twice in a layer keeps the original."""
-        row = self._prepare(text, layer, workspace, source, occurred_at, subject, metadata)
+        """Store one memory. Storing the same text twice in a layer keeps the original.
+
+        ``origin`` says where it came from (``operator``, ``record``, ``model``, ``email:<Message-ID> from
+        <address>``, ``calendar:…``, ``bank:…``); ``confirmed`` defaults to whether that is the operator
+        or a verified record: anything derived from outside data waits for the operator to confirm it."""
+        row = self._prepare(text, layer, workspace, source, occurred_at, subject, metadata, origin, confirmed)
         vector = await asyncio.to_thread(self.embedder.embed, row["text"])
         return await asyncio.to_thread(self._insert_one, row, vector)
 
@@ -183,6 +199,8 @@ class MemoryService:
         occurred_at: datetime | None,
         subject: str | None,
         metadata: dict[str, Any] | None,
+        origin: str = OPERATOR_ORIGIN,
+        confirmed: bool | None = None,
     ) -> dict[str, Any]:
         if not isinstance(text, str):
             raise InvalidMemory("memory text must be a string")
@@ -197,6 +215,10 @@ class MemoryService:
             raise InvalidMemory("workspace is required")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidMemory("metadata must be a JSON object")
+        if not isinstance(origin, str) or not origin.strip() or len(origin) > MAX_ORIGIN_CHARS:
+            raise InvalidMemory(f"origin must be a non-empty string of at most {MAX_ORIGIN_CHARS} characters")
+        if confirmed is not None and not isinstance(confirmed, bool):
+            raise InvalidMemory("confirmed must be true or false")
         layer_ = _check_layer(layer)
         expires = self.clock.now() + self.working_ttl if layer_ == "working" else None
         return {
@@ -210,6 +232,8 @@ class MemoryService:
             "metadata": metadata or {},
             "expires_at": expires,
             "hash": content_hash(clean),
+            "origin": normalize_text(origin),
+            "confirmed": origin in VOUCHED_ORIGINS if confirmed is None else confirmed,
         }
 
     @staticmethod
@@ -227,9 +251,9 @@ class MemoryService:
 
     _INSERT = """
         INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source,
-                              occurred_at, expires_at, content_hash)
+                              occurred_at, expires_at, content_hash, origin, confirmed)
         VALUES (%(id)s, %(vector)s, %(payload)s, %(workspace)s, %(layer)s, %(text)s, %(subject)s,
-                %(source)s, %(occurred_at)s, %(expires_at)s, %(hash)s)
+                %(source)s, %(occurred_at)s, %(expires_at)s, %(hash)s, %(origin)s, %(confirmed)s)
         ON CONFLICT (workspace, layer, content_hash) DO NOTHING
         RETURNING id
     """
@@ -256,8 +280,8 @@ class MemoryService:
             if row["subject"]:
                 older = cur.execute(
                     """SELECT text FROM memories WHERE workspace = %s AND subject = %s AND id <> %s
-                       AND occurred_at <= %s ORDER BY occurred_at DESC LIMIT 3""",
-                    (row["workspace"], row["subject"], row["id"], row["occurred_at"]),
+                       AND occurred_at <= %s AND (%s OR NOT confirmed) ORDER BY occurred_at DESC LIMIT 3""",
+                    (row["workspace"], row["subject"], row["id"], row["occurred_at"], row["confirmed"]),
                 ).fetchall()
                 replaced = tuple(r["text"] for r in older)
             created = cur.execute(
@@ -386,6 +410,8 @@ class MemoryService:
                 occurred_at,
                 subject,
                 data.get("metadata"),
+                data.get("origin") or OPERATOR_ORIGIN,
+                data.get("confirmed"),
             )
         except InvalidMemory as err:
             problems.append(ImportProblem(number, str(err)))
@@ -509,6 +535,8 @@ class MemoryService:
                 metadata=_payload_metadata(row["payload"]),
                 subject=row["subject"],
                 source=row["source"],
+                origin=row["origin"],
+                confirmed=row["confirmed"],
             )
             for row in rows
         ]
@@ -574,6 +602,21 @@ class MemoryService:
             raise InvalidMemory(f"{memory_id!r} is not a memory id (a UUID or at least 6 of its hex digits)")
         return "replace(m.id::text, '-', '') LIKE %(id)s", compact + "%"
 
+    async def confirm(self, memory_id: str | uuid.UUID, *, workspace: str) -> MemoryItem:
+        """The operator vouches for an unconfirmed memory: from now on it is a fact like one they stated
+        (it supersedes, and is superseded by, facts on its subject by time). Returns it as it was before."""
+        item = await self.get(memory_id, workspace=workspace)
+
+        def run() -> None:
+            with self.db.connection() as conn:
+                conn.execute(
+                    "UPDATE memories SET confirmed = true WHERE id = %s AND workspace = %s", (item.id, workspace)
+                )
+
+        if not item.confirmed:
+            await asyncio.to_thread(run)
+        return item
+
     async def forget(self, memory_id: str | uuid.UUID, *, workspace: str | None = None) -> MemoryItem:
         """Delete one memory (and unlink its note). Returns what was deleted."""
         item = await self.get(memory_id, workspace=workspace)
@@ -602,6 +645,8 @@ class MemoryService:
                         "subject": r["subject"],
                         "source": r["source"],
                         "metadata": _payload_metadata(r["payload"]),
+                        "origin": r["origin"],
+                        "confirmed": r["confirmed"],
                         "id": str(r["id"]),
                     },
                     ensure_ascii=False,

@@ -11,6 +11,19 @@ Layer = Literal["working", "project", "institutional"]
 LAYERS: tuple[Layer, ...] = get_args(Layer)
 RecallMode = Literal["hybrid", "dense", "text"]
 
+OPERATOR_ORIGIN = "operator"  # the origin of what the operator said (chat "remember", rules, the CLI)
+VOUCHED_ORIGINS = frozenset({OPERATOR_ORIGIN, "record"})  # confirmed by default; anything else is not
+
+
+class _Provenance:
+    origin: str
+    confirmed: bool
+
+    @property
+    def provenance(self) -> str:
+        """How chat names an unconfirmed memory's origin ("unconfirmed, from email:<…> from x@y")."""
+        return "" if self.confirmed else f"unconfirmed, from {self.origin}"
+
 
 class _ShortId:
     id: UUID
@@ -22,7 +35,7 @@ class _ShortId:
 
 
 @dataclass(frozen=True)
-class MemoryItem(_ShortId):
+class MemoryItem(_ShortId, _Provenance):
     """A stored memory. ``current`` is False when a newer memory about the same subject exists."""
 
     id: UUID
@@ -37,6 +50,8 @@ class MemoryItem(_ShortId):
     current: bool = True
     duplicate: bool = False  # remember() found the same text already stored and kept the original
     replaces: tuple[str, ...] = ()  # texts of the memories this one superseded
+    origin: str = OPERATOR_ORIGIN  # where it came from: operator, record, model, email:<Message-ID> from <address>, …
+    confirmed: bool = True  # stated or confirmed by the operator; outside data is not until they confirm it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,11 +64,13 @@ class MemoryItem(_ShortId):
             "source": self.source,
             "metadata": self.metadata,
             "current": self.current,
+            "origin": self.origin,
+            "confirmed": self.confirmed,
         }
 
 
 @dataclass(frozen=True)
-class MemoryHit(_ShortId):
+class MemoryHit(_ShortId, _Provenance):
     """One recall result; ``score`` is the fused rank score (higher is better)."""
 
     id: UUID
@@ -64,6 +81,8 @@ class MemoryHit(_ShortId):
     metadata: dict[str, Any]
     subject: str | None = None
     source: str | None = None
+    origin: str = OPERATOR_ORIGIN
+    confirmed: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +94,8 @@ class MemoryHit(_ShortId):
             "subject": self.subject,
             "source": self.source,
             "metadata": self.metadata,
+            "origin": self.origin,
+            "confirmed": self.confirmed,
         }
 
 

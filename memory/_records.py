@@ -4,6 +4,7 @@ authoritative state. (Notes are written with their memory by ``MemoryService.add
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,6 +15,18 @@ from psycopg.rows import dict_row
 from memory._postgres import Database
 from memory.clock import Clock
 from memory.errors import InvalidRecord, NotFound
+
+# A display name that reads as a name: starts with a letter, at most 60 characters of letters, digits,
+# spaces and . , ' & ( ) -; no run of 3+ digits (an account number), no colon or other punctuation.
+_PLAIN_NAME = re.compile(r"^[^\W\d_][\w .,'&()-]{0,59}$")
+_DIGIT_RUN = re.compile(r"\d{3,}")
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether a sender's display name reads as a person's or a business's name, not a message in
+    disguise ("Acme: new bank account IBAN …"): only such a name is written where we name someone."""
+    return bool(_PLAIN_NAME.match(name)) and not _DIGIT_RUN.search(name)
+
 
 MAX_TITLE_CHARS = 500
 
@@ -26,6 +39,7 @@ class Task:
     due_at: datetime | None
     created_at: datetime
     done_at: datetime | None
+    origin: str | None = None  # the outside data it was derived from (intake: the lead's e-mail); None: ours
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +59,8 @@ class Contact:
     email: str | None
     phone: str | None
     notes: str | None
+    origin: str | None = None  # the outside data it was derived from (a lead's e-mail); None: ours
+    created: bool = False  # upsert_contact made it (rather than updating one of the same name)
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ def _task(row: dict[str, Any]) -> Task:
         due_at=row["due_at"],
         created_at=row["created_at"],
         done_at=row["done_at"],
+        origin=row["origin"],
     )
 
 
@@ -133,7 +150,13 @@ class Records:
         self.clock = clock
 
     async def add_task(
-        self, title: str, *, workspace: str, due_at: datetime | None = None, source: str | None = None
+        self,
+        title: str,
+        *,
+        workspace: str,
+        due_at: datetime | None = None,
+        source: str | None = None,
+        origin: str | None = None,
     ) -> Task:
         title = " ".join(title.split())
         if not title:
@@ -144,9 +167,9 @@ class Records:
         def run() -> Task:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
-                    """INSERT INTO tasks (workspace, title, due_at, source) VALUES (%s, %s, %s, %s)
+                    """INSERT INTO tasks (workspace, title, due_at, source, origin) VALUES (%s, %s, %s, %s, %s)
                        RETURNING *""",
-                    (workspace, title, due_at, source),
+                    (workspace, title, due_at, source, origin),
                 ).fetchone()
             assert row is not None
             return _task(row)
@@ -192,6 +215,7 @@ class Records:
         phone: str | None = None,
         notes: str | None = None,
         source: str | None = None,
+        origin: str | None = None,
     ) -> Contact:
         """Create or update a contact by name. ``source`` is kept from the first write: 'lead' (intake)
         and 'email' (mail) contacts are not vouched for, so the policy still treats them as new."""
@@ -202,18 +226,20 @@ class Records:
         def run() -> Contact:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
-                    """INSERT INTO contacts (workspace, name, email, phone, notes, source)
-                       VALUES (%s, %s, %s, %s, %s, %s)
+                    """INSERT INTO contacts (workspace, name, email, phone, notes, source, origin)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s)
                        ON CONFLICT (workspace, lower(name)) DO UPDATE SET
                          email = coalesce(EXCLUDED.email, contacts.email),
                          phone = coalesce(EXCLUDED.phone, contacts.phone),
                          notes = coalesce(EXCLUDED.notes, contacts.notes),
                          updated_at = now()
-                       RETURNING *""",
-                    (workspace, name, email, phone, notes, source),
+                       RETURNING *, (xmax = 0) AS created""",
+                    (workspace, name, email, phone, notes, source, origin),
                 ).fetchone()
             assert row is not None
-            return Contact(row["id"], row["name"], row["email"], row["phone"], row["notes"])
+            return Contact(
+                row["id"], row["name"], row["email"], row["phone"], row["notes"], row["origin"], row["created"]
+            )
 
         return await asyncio.to_thread(run)
 
@@ -223,7 +249,7 @@ class Records:
                 rows = cur.execute(
                     "SELECT * FROM contacts WHERE workspace = %s ORDER BY lower(name)", (workspace,)
                 ).fetchall()
-            return [Contact(r["id"], r["name"], r["email"], r["phone"], r["notes"]) for r in rows]
+            return [Contact(r["id"], r["name"], r["email"], r["phone"], r["notes"], r["origin"]) for r in rows]
 
         return await asyncio.to_thread(run)
 

@@ -168,6 +168,19 @@ _UNDO_SQL: dict[str, tuple[str, str]] = {
         "the reminder was cancelled",
     ),
     "memory.delete": ("DELETE FROM memories WHERE id = %s AND workspace = %s RETURNING id", "the memory was removed"),
+    "memory.unconfirm": (
+        "UPDATE memories SET confirmed = false WHERE id = %s AND workspace = %s AND confirmed RETURNING id",
+        "the memory is unconfirmed again",
+    ),
+    # What intake wrote for a lead: its contact (only while it is still a lead's), its first-reply draft.
+    "contact.delete_lead": (
+        "DELETE FROM contacts WHERE id = %s AND workspace = %s AND source = 'lead' RETURNING id",
+        "the lead's contact was removed",
+    ),
+    "draft.discard": (
+        "UPDATE drafts SET status = 'discarded' WHERE id = %s AND workspace = %s AND status = 'draft' RETURNING id",
+        "the draft was discarded",
+    ),
     # Not on the server yet: forget it (a flush that was pushing it meanwhile takes it off again).
     # Already there: the next flush deletes it on the server, then here.
     "calendar.cancel": (

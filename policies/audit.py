@@ -120,3 +120,14 @@ def last_undoable(conn: psycopg.Connection[Any], workspace: str, operator: str) 
 
 def mark_undone(conn: psycopg.Connection[Any], event_id: int) -> None:
     conn.execute("UPDATE audit_events SET undone_at = now() WHERE id = %s", (event_id,))
+
+
+def attach(conn: psycopg.Connection[Any], workspace: str, intent_key: str, approval_id: str) -> int:
+    """Make the events an intent recorded before its approval existed part of that approval's story
+    (``for_approval``, ``/why <code>``); returns how many."""
+    cursor = conn.execute(
+        """UPDATE audit_events SET approval_id = %s
+           WHERE workspace = %s AND intent_key = %s AND approval_id IS NULL AND name = 'action.executed'""",
+        (approval_id, workspace, intent_key),
+    )
+    return cursor.rowcount

@@ -1,13 +1,17 @@
-"""Facts and rules: remember, keep a rule, recall, list, forget."""
+"""Facts and rules: remember, keep a rule, recall, list, forget, confirm.
+
+What the operator said is a fact; what came from outside (a lead's e-mail, a connector) is kept
+unconfirmed with its origin, shown apart from the facts, until the operator confirms it."""
 
 from __future__ import annotations
 
 from agents.commands._base import Command, LocalContext, Routed, audited, day, phrase
 from agents.phrases import subject_of
 from agents.reply import Reply
-from memory import InvalidMemory, Layer, MemoryHit, NotFound
+from memory import InvalidMemory, Layer, MemoryHit, MemoryItem, NotFound
 
 RECALL_LIMIT = 5
+UNCONFIRMED_HEADING = 'From outside, not confirmed by you ("confirm <id>" if it is right):'
 
 
 async def _remember_fact(routed: Routed, ctx: LocalContext) -> Reply:
@@ -40,9 +44,18 @@ async def _remember(text: str, layer: Layer, ctx: LocalContext) -> str:
     return reply
 
 
+MAX_ORIGIN_SHOWN = 160
+
+
+def _labels(memory: MemoryHit | MemoryItem) -> str:
+    label = " (rule)" if memory.layer == "institutional" else ""
+    if not memory.confirmed:
+        label += f" ({memory.provenance[:MAX_ORIGIN_SHOWN]})"
+    return label
+
+
 def format_hit(hit: MemoryHit, timezone: str) -> str:
-    label = " (rule)" if hit.layer == "institutional" else ""
-    return f"- {hit.text}{label} — {day(hit.occurred_at, timezone)} [{hit.short_id}]"
+    return f"- {hit.text}{_labels(hit)} — {day(hit.occurred_at, timezone)} [{hit.short_id}]"
 
 
 async def _recall(routed: Routed, ctx: LocalContext) -> Reply:
@@ -53,7 +66,11 @@ async def _recall(routed: Routed, ctx: LocalContext) -> Reply:
     related = [t for t in tasks if words & set(t.title.lower().split())]
     if not hits and not related:
         return Reply(f'I don\'t know anything about {query} yet. Tell me with "remember …".')
-    lines = [f"What I know about {query}:"] + [format_hit(h, ctx.timezone) for h in hits]
+    lines = [f"What I know about {query}:"] + [format_hit(h, ctx.timezone) for h in hits if h.confirmed]
+    unconfirmed = [h for h in hits if not h.confirmed]
+    if unconfirmed:
+        lines.append(UNCONFIRMED_HEADING)
+        lines += [format_hit(h, ctx.timezone) for h in unconfirmed]
     if related:
         lines.append("Open tasks:")
         lines += [f"- #{t.id} {t.title}" for t in related[:5]]
@@ -66,7 +83,7 @@ async def _memories(routed: Routed, ctx: LocalContext) -> Reply:
     if not items:
         return Reply("I have no memories in this workspace yet.")
     lines = ["Latest memories:"]
-    lines += [f"- {i.text}{' (rule)' if i.layer == 'institutional' else ''} [{i.short_id}]" for i in items]
+    lines += [f"- {i.text}{_labels(i)} [{i.short_id}]" for i in items]
     return Reply("\n".join(lines))
 
 
@@ -94,6 +111,22 @@ async def _forget_text(what: str, ctx: LocalContext) -> str:
     return 'Several memories match. Say "forget <id>" with the one you mean:\n' + "\n".join(
         format_hit(h, ctx.timezone) for h in hits
     )
+
+
+async def _confirm(routed: Routed, ctx: LocalContext) -> Reply:
+    try:
+        item = await ctx.memory.confirm(routed.text, workspace=ctx.workspace)
+    except (InvalidMemory, NotFound):
+        return Reply(f'I have no memory {routed.text!r} to confirm. "what do you know about …" shows the ids.')
+    if item.confirmed:
+        return Reply(f"That is already a fact I keep: {item.text} [{item.short_id}]")
+    await audited(
+        ctx,
+        "memory.confirm",
+        f"confirmed: {item.text[:200]} (from {item.origin[:MAX_ORIGIN_SHOWN]})",
+        {"kind": "memory.unconfirm", "id": str(item.id)},
+    )
+    return Reply(f"Confirmed: {item.text} [{item.short_id}]\nI treat it as a fact from you now.")
 
 
 COMMANDS = (
@@ -166,6 +199,15 @@ COMMANDS = (
         needs_text=True,
     ),
     Command(
+        "confirm",
+        _confirm,
+        (phrase(265, r"^(?:/confirm|confirm)(?: memory)?\s+(?P<text>[0-9a-fA-F-]{6,36})$"),),
+        name="confirm",
+        help='- *confirm* what came from outside (a lead\'s e-mail…) once you know it is right: "confirm 1a2b3c4d"',
+        help_order=55,
+        needs_text=True,
+    ),
+    Command(
         "memories",
         _memories,
         (
@@ -179,4 +221,4 @@ COMMANDS = (
     ),
 )
 
-__all__ = ["COMMANDS", "RECALL_LIMIT", "format_hit"]
+__all__ = ["COMMANDS", "RECALL_LIMIT", "UNCONFIRMED_HEADING", "format_hit"]

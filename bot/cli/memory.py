@@ -68,8 +68,9 @@ def memory_search(
     if not hits:
         out.print("no matches")
     for hit in hits:
+        flag = "" if hit.confirmed else f" ({hit.provenance})"
         out.print(
-            f"{hit.short_id}  {hit.score:.4f}  [{hit.layer}] {hit.occurred_at:%Y-%m-%d}  {hit.text}",
+            f"{hit.short_id}  {hit.score:.4f}  [{hit.layer}] {hit.occurred_at:%Y-%m-%d}  {hit.text}{flag}",
             markup=False,
         )
 
@@ -94,7 +95,7 @@ def memory_list(
     if not items:
         out.print("no memories")
     for item in items:
-        flag = "" if item.current else " (superseded)"
+        flag = ("" if item.current else " (superseded)") + ("" if item.confirmed else f" ({item.provenance})")
         out.print(f"{item.short_id}  [{item.layer}] {item.occurred_at:%Y-%m-%d}  {item.text}{flag}", markup=False)
 
 

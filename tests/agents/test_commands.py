@@ -19,6 +19,7 @@ HELP_BEFORE = """I'm SoloOS, your business assistant. Without a language model I
 - *recall*: "what do you know about Acme?", "what is our hourly rate?"
 - *tasks*: "add task send invoice to Acme by Friday", "tasks", "done 3"
 - *forget*: "forget acme rate" (I'll show what matches first)
+- *confirm* what came from outside (a lead's e-mail…) once you know it is right: "confirm 1a2b3c4d"
 - list *memories*: "show my memories"
 - *approvals*: /approvals, approve <code>, deny <code>, edit <code> body: …, /why, /undo
 - *spend and modes*: /usage, /mode exploratory|deterministic|creative; /status (service levels)

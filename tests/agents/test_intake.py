@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from bot.metrics import RecordsCollector
 from bot.sync import Syncer
 from connectors.registry import stored
 from tests.support.chat import FakeChat
+from tests.support.letters import letter
 from tests.support.mail_server import MailServer, running_mail_server
 from tests.support.models import Script
 
@@ -190,15 +190,6 @@ async def test_lead_response_time_is_measured_once_the_reply_is_sent(app: App, w
     [median] = metrics["soloos_lead_response_seconds_median"]
     assert 5390 <= median.value <= 5410
     assert metrics["soloos_leads_unanswered"][0].value == 0
-
-
-def letter(sender: str, subject: str, message_id: str, **headers: str) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"], mail["To"], mail["Subject"], mail["Message-ID"] = sender, "owner@example.test", subject, message_id
-    for name, value in headers.items():
-        mail[name.replace("_", "-")] = value
-    mail.set_content("Hello, could you help us with this?")
-    return mail
 
 
 async def test_a_new_senders_mail_becomes_one_lead_and_automated_mail_does_not(
