@@ -95,6 +95,7 @@ from memory.errors import (
     StoreError,
     Superseded,
 )
+from memory.secrets import SecretBox, SecretKeyError, SecretKeyMismatch, secret_box
 
 
 @contextlib.asynccontextmanager
@@ -114,7 +115,11 @@ async def open_memory(config: MemoryConfig, *, clock: Clock | None = None) -> As
             open_database(database_url=url, home=config.home, timeout=config.db_connect_timeout),
         )
         service = MemoryService(
-            db, embedder, working_ttl=timedelta(hours=config.working_memory_hours), clock=clock or Clock()
+            db,
+            embedder,
+            working_ttl=timedelta(hours=config.working_memory_hours),
+            clock=clock or Clock(),
+            secrets=secret_box(config.home, config.secret_key),
         )
         await asyncio.to_thread(service.conversations.start_liveness)
         stack.callback(service.conversations.stop_liveness)
@@ -196,6 +201,9 @@ __all__ = [
     "Schedule",
     "ScheduleKind",
     "Schedules",
+    "SecretBox",
+    "SecretKeyError",
+    "SecretKeyMismatch",
     "SpendLine",
     "SpendSummary",
     "StatementItem",
@@ -206,5 +214,6 @@ __all__ = [
     "Turn",
     "claim_effect",
     "open_memory",
+    "secret_box",
     "settle_effect",
 ]

@@ -54,6 +54,7 @@ from memory._schedules import Schedules
 from memory._service_levels import ReliabilityStore
 from memory.clock import Clock
 from memory.errors import InvalidMemory, NotFound
+from memory.secrets import SecretBox
 
 MAX_MEMORY_CHARS = 20_000
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
@@ -134,7 +135,15 @@ def _item(row: dict[str, Any], *, current: bool = True, **extra: Any) -> MemoryI
 class MemoryService:
     """The memory API. Every method is async; blocking work runs in worker threads."""
 
-    def __init__(self, db: Database, embedder: Embedder, *, working_ttl: timedelta, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        *,
+        working_ttl: timedelta,
+        clock: Clock | None = None,
+        secrets: SecretBox | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock or Clock()
         self.embedder = embedder
@@ -145,7 +154,7 @@ class MemoryService:
         self.conversations = Conversations(db)
         self.agent_store = AgentStore(db, self.clock)
         self.schedules = Schedules(db, self.clock)
-        self.connectors = ConnectorConfigs(db)
+        self.connectors = ConnectorConfigs(db, secrets)
         self.reliability = ReliabilityStore(db, self.clock)
         self.inbox = ChannelInbox(db)
         self.drafts = Drafts(db)
