@@ -18,7 +18,7 @@ from connectors.base import Connector, Health, ReadReport
 from connectors.errors import SetupError
 
 if TYPE_CHECKING:
-    from memory import MemoryService
+    from memory import ConnectorRecord, MemoryService
 
 KINDS = {
     "email": "connectors.email:EmailConnector",
@@ -94,7 +94,13 @@ async def saved(memory: MemoryService, workspace: str, name: str) -> Connector:
     record = await memory.connectors.get(workspace, name)
     if record is None:
         raise SetupError(f"no {name} connector is set up in this workspace; run `soloos connect {name}`")
-    return build(name, record.config, memory=memory, workspace=workspace)
+    return _build_saved(record, memory, workspace)
+
+
+def _build_saved(record: ConnectorRecord, memory: MemoryService, workspace: str) -> Connector:
+    if record.secret_error is not None:
+        raise SetupError(f"{record.name}: {record.secret_error}")
+    return build(record.name, record.config, memory=memory, workspace=workspace)
 
 
 async def check_all(memory: MemoryService, workspace: str) -> list[tuple[str, Health]]:
@@ -102,7 +108,7 @@ async def check_all(memory: MemoryService, workspace: str) -> list[tuple[str, He
     results = []
     for record in await memory.connectors.all(workspace):
         try:
-            health = await build(record.name, record.config, memory=memory, workspace=workspace).health()
+            health = await _build_saved(record, memory, workspace).health()
         except SetupError as err:
             health = Health(False, str(err))
         await memory.connectors.record_health(workspace, record.name, healthy=health.ok, detail=health.detail)

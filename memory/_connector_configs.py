@@ -30,6 +30,7 @@ class ConnectorRecord:
     health_detail: str | None
     checked_at: datetime | None
     last_read_at: datetime | None
+    secret_error: str | None = None  # the secrets could not be opened (wrong key): why, and the fix
 
 
 def _no_key() -> Any:
@@ -98,20 +99,27 @@ class ConnectorConfigs:
                 rows = cur.execute(
                     "SELECT * FROM connector_configs WHERE workspace = %s ORDER BY name", (workspace,)
                 ).fetchall()
-            return [
-                ConnectorRecord(
-                    name=r["name"],
-                    config={k: self.secrets.open(v) for k, v in r["config"].items()},
-                    saved_at=r["saved_at"],
-                    healthy=r["healthy"],
-                    health_detail=r["health_detail"],
-                    checked_at=r["checked_at"],
-                    last_read_at=r["last_read_at"],
-                )
-                for r in rows
-            ]
+            return [self._record(r) for r in rows]
 
         return await asyncio.to_thread(run)
+
+    def _record(self, row: dict[str, Any]) -> ConnectorRecord:
+        """A saved row with its secrets opened; with the wrong key they stay sealed and
+        ``secret_error`` says why, so listing and health still work and using it fails clearly."""
+        try:
+            config, problem = {k: self.secrets.open(v) for k, v in row["config"].items()}, None
+        except SecretKeyError as err:
+            config, problem = dict(row["config"]), str(err)
+        return ConnectorRecord(
+            name=row["name"],
+            config=config,
+            saved_at=row["saved_at"],
+            healthy=row["healthy"],
+            health_detail=row["health_detail"],
+            checked_at=row["checked_at"],
+            last_read_at=row["last_read_at"],
+            secret_error=problem,
+        )
 
     async def remove(self, workspace: str, name: str) -> bool:
         def run() -> bool:

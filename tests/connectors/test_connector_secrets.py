@@ -92,13 +92,16 @@ async def test_a_wrong_key_is_a_clear_error_naming_the_fix(
         secret_fields={"password"},
     )
     monkeypatch.setenv("SOLOOS_SECRET_KEY", new_key())
+    fix = (
+        "connector secrets were encrypted with another key (the key in use comes from SOLOOS_SECRET_KEY): "
+        "set SOLOOS_SECRET_KEY to the key in use, or run `soloos connect …` again to re-enter the passwords"
+    )
 
-    code, _, err = await asyncio.to_thread(run, "connectors")
+    code, _, err = await asyncio.to_thread(run, "sync", "calendar")
+    assert code == 2 and f"calendar: {fix}" in err and "Traceback" not in err
 
-    assert code == 1
-    assert "connector secrets were encrypted with another key (the key in use comes from SOLOOS_SECRET_KEY)" in err
-    assert "set SOLOOS_SECRET_KEY to the key in use, or run `soloos connect …` again" in err
-    assert "Traceback" not in err
+    code, out, _ = await asyncio.to_thread(run, "connectors", "--check")  # listing and health still work
+    assert code == 0 and f"calendar: FAILING — calendar: {fix}" in out
 
 
 async def test_rotation_re_encrypts_and_every_connector_stays_readable(
