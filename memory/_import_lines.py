@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import IO, Any
 
 MAX_IMPORT_LINE_BYTES = 1_000_000  # a memory is at most 20,000 characters; its metadata is small
@@ -72,6 +73,14 @@ def parse_line(raw: bytes | None) -> dict[str, Any] | None:
     return data
 
 
+def check_instant(moment: datetime, text: str) -> None:
+    """An ``occurred_at`` every reader can represent: in UTC between years 1 and 9999."""
+    try:
+        (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise BadLine(f'"occurred_at" {text!r} is out of range') from None
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -102,4 +111,12 @@ def _short(err: BaseException | str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-__all__ = ["MAX_IMPORT_LINE_BYTES", "MAX_METADATA_DEPTH", "BadLine", "numbered_lines", "parse_line", "refusal"]
+__all__ = [
+    "MAX_IMPORT_LINE_BYTES",
+    "MAX_METADATA_DEPTH",
+    "BadLine",
+    "check_instant",
+    "numbered_lines",
+    "parse_line",
+    "refusal",
+]

@@ -35,7 +35,7 @@ from memory._conversations import Conversations
 from memory._drafts import Drafts
 from memory._embedder import Embedder
 from memory._finance import Finance
-from memory._import_lines import BadLine, numbered_lines, parse_line, refusal
+from memory._import_lines import BadLine, check_instant, numbered_lines, parse_line, refusal
 from memory._intakes import Intakes
 from memory._mail import Messages
 from memory._memory_types import (
@@ -369,6 +369,7 @@ class MemoryService:
                     occurred_at = datetime.fromisoformat(occurred)
                 except ValueError:
                     raise BadLine(f'"occurred_at" {occurred!r} is not an ISO 8601 date') from None
+                check_instant(occurred_at, occurred)
             row = self._prepare(
                 data["text"],
                 data.get("layer", "project"),
@@ -380,6 +381,9 @@ class MemoryService:
             )
         except (BadLine, InvalidMemory) as err:
             problems.append(ImportProblem(number, str(err)))
+            return None
+        except (ValueError, TypeError, OverflowError, RecursionError) as err:  # a case no check foresaw
+            problems.append(ImportProblem(number, f"cannot be read: {refusal(err)}"))
             return None
         return dict(row, line=number)
 
