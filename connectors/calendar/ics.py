@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -83,21 +84,25 @@ def zone_named(name: str) -> ZoneInfo:
 def read_ics(path: Path) -> str:
     """The text of an .ics file, or ``IcsError`` naming the file and what is wrong with it."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise IcsError(
-                f"{path.name} is {size / 1_048_576:.1f} MB; "
-                f"SoloOS imports calendars up to {MAX_FILE_BYTES // 1_048_576} MB"
-            )
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            _refuse_oversized(path, os.fstat(handle.fileno()).st_size)
+            data = handle.read(MAX_FILE_BYTES + 1)  # the file may grow after its size was checked
     except OSError as err:
         raise IcsError(f"cannot read {path.name}: {err.strerror or err}") from err
+    _refuse_oversized(path, len(data))
     if b"\x00" in data:
         raise IcsError(f"{path.name} is a binary file, not an iCalendar (.ics) file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")  # old exports; the structure is ASCII either way
+
+
+def _refuse_oversized(path: Path, size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise IcsError(
+            f"{path.name} is {size / 1_048_576:.1f} MB; SoloOS imports calendars up to {MAX_FILE_BYTES // 1_048_576} MB"
+        )
 
 
 def parse_ics(
