@@ -19,11 +19,13 @@ drafts, leads        ``_drafts``, ``_intakes``
 finance              ``_finance`` (invoices, transactions, quarantine), ``_reconciliation``
 mail                 ``_mail`` (messages, documents, read cursors)
 channel inbox        ``_channel_inbox``
-connector configs    ``_connector_configs``
+connector configs    ``_connector_configs`` (secrets sealed by ``secrets``)
 agents' storage      ``_agent_store`` = ``_spend`` (ledger, model cache) + ``_preferences`` (modes, zones)
 service levels       ``_service_levels``
 the database         ``_postgres`` (embedded or external server, pool), ``_migrations``
-public helpers       ``errors`` (the error tree), ``clock`` (``Clock``), ``config`` (``MemoryConfig``)
+public helpers       ``errors`` (the error tree), ``clock`` (``Clock``), ``config`` (``MemoryConfig``),
+                     ``secrets`` (the key of connector secrets, ``SecretBox``)
+imports              ``_import_lines`` (a JSONL line read defensively)
 """
 
 from __future__ import annotations
