@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pydantic_ai import DeferredToolRequests
-from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
+from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
+from agents.failures import MODEL_FAILURES, model_failure
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
 from agents.models import (
@@ -95,7 +96,9 @@ class AgentRunner:
                 "Nothing was sent. Try a narrower request.",
                 ok=False,
             )
-        except (ModelAPIError, UnexpectedModelBehavior) as err:
+        except MODEL_FAILURES as err:
+            return TurnOutcome(model_failure(err, self.tiers, first=model.tier, outcome="nothing was sent"), ok=False)
+        except UnexpectedModelBehavior as err:
             log.warning("model failure: %s", err)
             return TurnOutcome(
                 f"The model failed ({type(err).__name__}: {err}); nothing was sent. Try again.", ok=False

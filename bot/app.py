@@ -23,6 +23,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sync import Syncer
 from bot.tracing import configure_tracing, stop_tracing
+from connectors.registry import seal_plaintext
 from memory import Clock, MemoryService, open_memory
 from policies import load_policy
 
@@ -166,6 +167,8 @@ async def open_app(
     async with contextlib.AsyncExitStack() as cleanup:
         cleanup.callback(stop_tracing, tracer)
         memory = await cleanup.enter_async_context(open_memory(settings, clock=clock or Clock()))
+        if sealed := await seal_plaintext(memory):
+            log.info("encrypted the plaintext secrets of %d saved connector(s)", sealed)
         app = wire(settings, memory, tiers=tiers)
         for line in await app.gate.resume_approved():  # approvals clicked just before a crash
             log.info("resumed after restart: %s", line)

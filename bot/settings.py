@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SOLOOS_DATABASE_URL", "DATABASE_URL"),
         description="External Postgres with pgvector; unset means the embedded server under home",
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts connector passwords (Fernet; several comma-separated, the first "
+        "encrypting, during a rotation); unset: the OS keyring, else SOLOOS_HOME/secret.key",
+    )
     workspace: str = Field(default="default", description="Workspace (business) the console works in")
     operator: str = Field(default_factory=_default_operator, description="Operator name on the console")
     signature: str | None = Field(

@@ -1,11 +1,14 @@
 """Which connectors exist, and connecting one: validate its settings, check it, then save them.
 
 A wrong password is reported at setup ("IMAP login failed …"), never saved, and never found out at
-3 a.m. Saved connectors are re-checked by ``check_all``; the result is their health status.
+3 a.m. Saved connectors are re-checked by ``check_all``; the result is their health status. The ``SecretStr``
+fields of a connector's settings (passwords) are saved encrypted (``memory.secrets``);
+``seal_plaintext`` encrypts those saved before that, and runs on every start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,7 +18,7 @@ from connectors.base import Connector, Health, ReadReport
 from connectors.errors import SetupError
 
 if TYPE_CHECKING:
-    from memory import MemoryService
+    from memory import ConnectorRecord, MemoryService
 
 KINDS = {
     "email": "connectors.email:EmailConnector",
@@ -43,8 +46,19 @@ def build(name: str, settings: dict[str, Any], *, memory: MemoryService, workspa
     return kind(config, db=memory.db, workspace=workspace, clock=memory.clock.now)  # type: ignore[call-arg]
 
 
+def secret_fields(name: str) -> frozenset[str]:
+    """The settings of connector ``name`` that are secrets (declared ``SecretStr``)."""
+    fields = connector_class(name).Config.model_fields
+    return frozenset(field for field, info in fields.items() if _is_secret(info.annotation))
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
 def stored(config: BaseModel) -> dict[str, Any]:
-    """Settings as saved: secrets revealed (the database is the secret store, see D21)."""
+    """Settings as handed to storage: secrets revealed, for ``memory.connectors.save`` to encrypt
+    (``secret_fields``)."""
     saved = config.model_dump(mode="json")
     for field, value in config:
         if isinstance(value, SecretStr):
@@ -60,16 +74,33 @@ async def connect(memory: MemoryService, workspace: str, name: str, settings: di
         raise SetupError(f"nothing was saved: {health.detail}")
     kind = connector_class(name)
     await memory.connectors.save(
-        workspace, name, stored(kind.Config.model_validate(settings)), health_detail=health.detail
+        workspace,
+        name,
+        stored(kind.Config.model_validate(settings)),
+        health_detail=health.detail,
+        secret_fields=secret_fields(name),
     )
     return health
+
+
+async def seal_plaintext(memory: MemoryService) -> int:
+    """Encrypt the secrets of settings saved in plaintext (before D21 was superseded), every workspace;
+    idempotent. Returns how many connectors changed."""
+    fields = {name: secret_fields(name) for name in KINDS}
+    return await asyncio.to_thread(memory.connectors.seal_plaintext, fields)
 
 
 async def saved(memory: MemoryService, workspace: str, name: str) -> Connector:
     record = await memory.connectors.get(workspace, name)
     if record is None:
         raise SetupError(f"no {name} connector is set up in this workspace; run `soloos connect {name}`")
-    return build(name, record.config, memory=memory, workspace=workspace)
+    return _build_saved(record, memory, workspace)
+
+
+def _build_saved(record: ConnectorRecord, memory: MemoryService, workspace: str) -> Connector:
+    if record.secret_error is not None:
+        raise SetupError(f"{record.name}: {record.secret_error}")
+    return build(record.name, record.config, memory=memory, workspace=workspace)
 
 
 async def check_all(memory: MemoryService, workspace: str) -> list[tuple[str, Health]]:
@@ -77,7 +108,7 @@ async def check_all(memory: MemoryService, workspace: str) -> list[tuple[str, He
     results = []
     for record in await memory.connectors.all(workspace):
         try:
-            health = await build(record.name, record.config, memory=memory, workspace=workspace).health()
+            health = await _build_saved(record, memory, workspace).health()
         except SetupError as err:
             health = Health(False, str(err))
         await memory.connectors.record_health(workspace, record.name, healthy=health.ok, detail=health.detail)

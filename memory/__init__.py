@@ -19,11 +19,13 @@ drafts, leads        ``_drafts``, ``_intakes``
 finance              ``_finance`` (invoices, transactions, quarantine), ``_reconciliation``
 mail                 ``_mail`` (messages, documents, read cursors)
 channel inbox        ``_channel_inbox``
-connector configs    ``_connector_configs``
+connector configs    ``_connector_configs`` (secrets sealed by ``secrets``)
 agents' storage      ``_agent_store`` = ``_spend`` (ledger, model cache) + ``_preferences`` (modes, zones)
 service levels       ``_service_levels``
 the database         ``_postgres`` (embedded or external server, pool), ``_migrations``
-public helpers       ``errors`` (the error tree), ``clock`` (``Clock``), ``config`` (``MemoryConfig``)
+public helpers       ``errors`` (the error tree), ``clock`` (``Clock``), ``config`` (``MemoryConfig``),
+                     ``secrets`` (the key of connector secrets, ``SecretBox``)
+imports              ``_import_lines`` (a JSONL line read defensively)
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ from memory.errors import (
     StoreError,
     Superseded,
 )
+from memory.secrets import SecretBox, SecretKeyError, SecretKeyMismatch, secret_box
 
 
 @contextlib.asynccontextmanager
@@ -122,7 +125,11 @@ async def open_memory(config: MemoryConfig, *, clock: Clock | None = None) -> As
             open_database(database_url=url, home=config.home, timeout=config.db_connect_timeout),
         )
         service = MemoryService(
-            db, embedder, working_ttl=timedelta(hours=config.working_memory_hours), clock=clock or Clock()
+            db,
+            embedder,
+            working_ttl=timedelta(hours=config.working_memory_hours),
+            clock=clock or Clock(),
+            secrets=secret_box(config.home, config.secret_key),
         )
         await asyncio.to_thread(service.conversations.start_liveness)
         stack.callback(service.conversations.stop_liveness)
@@ -205,6 +212,9 @@ __all__ = [
     "Schedule",
     "ScheduleKind",
     "Schedules",
+    "SecretBox",
+    "SecretKeyError",
+    "SecretKeyMismatch",
     "SpendLine",
     "SpendSummary",
     "StatementItem",
@@ -216,5 +226,6 @@ __all__ = [
     "claim_effect",
     "is_plain_name",
     "open_memory",
+    "secret_box",
     "settle_effect",
 ]

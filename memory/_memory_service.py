@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -34,6 +35,7 @@ from memory._conversations import Conversations
 from memory._drafts import Drafts
 from memory._embedder import Embedder
 from memory._finance import Finance
+from memory._import_lines import BadLine, check_instant, numbered_lines, parse_line, refusal
 from memory._intakes import Intakes
 from memory._mail import Messages
 from memory._memory_types import (
@@ -54,6 +56,7 @@ from memory._schedules import Schedules
 from memory._service_levels import ReliabilityStore
 from memory.clock import Clock
 from memory.errors import InvalidMemory, NotFound
+from memory.secrets import SecretBox
 
 MAX_MEMORY_CHARS = 20_000
 MAX_ORIGIN_CHARS = 500
@@ -142,7 +145,15 @@ def _item(row: dict[str, Any], *, current: bool = True, **extra: Any) -> MemoryI
 class MemoryService:
     """The memory API. Every method is async; blocking work runs in worker threads."""
 
-    def __init__(self, db: Database, embedder: Embedder, *, working_ttl: timedelta, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        *,
+        working_ttl: timedelta,
+        clock: Clock | None = None,
+        secrets: SecretBox | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock or Clock()
         self.embedder = embedder
@@ -153,7 +164,7 @@ class MemoryService:
         self.conversations = Conversations(db)
         self.agent_store = AgentStore(db, self.clock)
         self.schedules = Schedules(db, self.clock)
-        self.connectors = ConnectorConfigs(db)
+        self.connectors = ConnectorConfigs(db, secrets)
         self.reliability = ReliabilityStore(db, self.clock)
         self.inbox = ChannelInbox(db)
         self.drafts = Drafts(db)
@@ -337,7 +348,8 @@ class MemoryService:
             batch.clear()
             vectors = self.embedder.embed_many([row["text"] for row in rows])
             settle()
-            pending, pending_size = writer.submit(self._insert_many, rows, vectors), len(rows)
+            pending = writer.submit(self._insert_imported, rows, vectors, problems)
+            pending_size = len(rows)
 
         try:
             handle = path.open("rb")
@@ -345,7 +357,7 @@ class MemoryService:
             raise InvalidMemory(f"cannot read {path}: {err.strerror}") from err
         try:
             with handle:
-                for number, raw in enumerate(handle, start=1):
+                for number, raw in numbered_lines(handle):
                     handled = number
                     row = self._parse_import_line(number, raw, workspace, source, problems)
                     if row is not None:
@@ -363,59 +375,60 @@ class MemoryService:
                 conn.execute("ANALYZE memories")  # fresh statistics, so the planner uses the HNSW index
         if progress:
             progress(handled)
-        return ImportReport(imported=imported, duplicates=duplicates, problems=tuple(problems))
+        return ImportReport(
+            imported=imported, duplicates=duplicates, problems=tuple(sorted(problems, key=lambda p: p.line))
+        )
 
     def _parse_import_line(
-        self, number: int, raw: bytes, workspace: str, source: str, problems: list[ImportProblem]
+        self, number: int, raw: bytes | None, workspace: str, source: str, problems: list[ImportProblem]
     ) -> dict[str, Any] | None:
         try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            problems.append(
-                ImportProblem(number, f"not valid UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})")
-            )
-            return None
-        if not line.strip():
-            return None
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(ImportProblem(number, f"invalid JSON: {err.msg} at column {err.colno}"))
-            return None
-        if not isinstance(data, dict):
-            problems.append(ImportProblem(number, "expected a JSON object"))
-            return None
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            problems.append(ImportProblem(number, '"text" is missing or empty'))
-            return None
-        occurred = data.get("occurred_at")
-        occurred_at: datetime | None = None
-        if occurred is not None:
-            try:
-                occurred_at = datetime.fromisoformat(str(occurred))
-            except ValueError:
-                problems.append(ImportProblem(number, f'"occurred_at" {occurred!r} is not an ISO 8601 date'))
+            data = parse_line(raw)
+            if data is None:
                 return None
-        subject = data.get("subject")
-        if subject is not None and not isinstance(subject, str):
-            problems.append(ImportProblem(number, '"subject" must be a string'))
-            return None
-        try:
-            return self._prepare(
-                text,
+            occurred = data.get("occurred_at")
+            occurred_at: datetime | None = None
+            if occurred is not None:
+                try:
+                    occurred_at = datetime.fromisoformat(occurred)
+                except ValueError:
+                    raise BadLine(f'"occurred_at" {occurred!r} is not an ISO 8601 date') from None
+                check_instant(occurred_at, occurred)
+            row = self._prepare(
+                data["text"],
                 data.get("layer", "project"),
                 workspace,
                 data.get("source") or source,
                 occurred_at,
-                subject,
+                data.get("subject"),
                 data.get("metadata"),
                 data.get("origin") or OPERATOR_ORIGIN,
                 data.get("confirmed"),
             )
-        except InvalidMemory as err:
+        except (BadLine, InvalidMemory) as err:
             problems.append(ImportProblem(number, str(err)))
             return None
+        except (ValueError, TypeError, OverflowError, RecursionError) as err:  # a case no check foresaw
+            problems.append(ImportProblem(number, f"cannot be read: {refusal(err)}"))
+            return None
+        return dict(row, line=number)
+
+    def _insert_imported(
+        self, rows: list[dict[str, Any]], vectors: list[list[float]], problems: list[ImportProblem]
+    ) -> int:
+        """Insert a batch of imported lines; when Postgres refuses it, each line alone, so one row
+        the checks let through costs only its own line (reported with its number)."""
+        try:
+            return self._insert_many(rows, vectors)
+        except psycopg.DataError:
+            pass
+        added = 0
+        for row, vector in zip(rows, vectors, strict=True):
+            try:
+                added += self._insert_many([row], [vector])
+            except psycopg.DataError as err:
+                problems.append(ImportProblem(row["line"], f"the database refused it: {refusal(err)}"))
+        return added
 
     def _insert_many(self, rows: list[dict[str, Any]], vectors: list[list[float]]) -> int:
         import numpy as np

@@ -32,7 +32,8 @@ class EmbedderConfig(Protocol):
 
 
 class MemoryConfig(EmbedderConfig, Protocol):
-    """Where the database is, how long to wait for it, and how long working memory lives."""
+    """Where the database is, how long to wait for it, how long working memory lives, and the key of
+    connector secrets (``memory.secrets``)."""
 
     @property
     def database_url(self) -> Secret | None: ...  # None: the embedded server under ``home``
@@ -40,6 +41,8 @@ class MemoryConfig(EmbedderConfig, Protocol):
     def db_connect_timeout(self) -> float: ...
     @property
     def working_memory_hours(self) -> int: ...
+    @property
+    def secret_key(self) -> Secret | None: ...  # None: the OS keyring, else the key file under ``home``
 
 
 __all__ = ["EmbedderConfig", "MemoryConfig", "Secret"]

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
+from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 
 from agents.commands._base import Command, LocalContext, Routed, phrase
+from agents.failures import MODEL_FAILURES, model_failure
 from agents.models import BudgetExceeded
 from agents.plan_views import render_diff, render_plan, summary_line
 from agents.planner import Planner, slug, split_deadline
@@ -95,7 +96,13 @@ async def objective(text: str, chat: PlanChat) -> tuple[str, Buttons, bool]:
         )
     except BudgetExceeded as err:
         return f"{err}, so I made no plan and saved nothing.", (), False
-    except (UsageLimitExceeded, UnexpectedModelBehavior, ModelAPIError) as err:
+    except MODEL_FAILURES as err:
+        return (
+            model_failure(err, planner.tiers, first="strong", outcome="no plan was made and nothing was saved"),
+            (),
+            False,
+        )
+    except (UsageLimitExceeded, UnexpectedModelBehavior) as err:
         return (
             f"I could not make a valid plan ({type(err).__name__}: {err}); nothing was saved. "
             "Try stating the outcome and the deadline more plainly.",
@@ -240,7 +247,9 @@ async def _new_goal(plan: Plan, text: str, chat: PlanChat) -> str:
         )
     except BudgetExceeded as err:
         return f"{err}, so I did not re-plan; the plan is unchanged."
-    except (UsageLimitExceeded, UnexpectedModelBehavior, ModelAPIError) as err:
+    except MODEL_FAILURES as err:
+        return model_failure(err, planner.tiers, first="strong", outcome="I did not re-plan; the plan is unchanged")
+    except (UsageLimitExceeded, UnexpectedModelBehavior) as err:
         return f"I could not re-plan ({type(err).__name__}: {err}); the plan is unchanged."
     return _revised(oid, revision)
 

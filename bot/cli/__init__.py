@@ -2,7 +2,8 @@
 
 ``common`` holds what they share (settings, errors, the memory service, dates in words); each other
 module is one group of commands: ``serve`` (chat, run), ``reports`` (doctor, status, plans),
-``memory``, ``connect`` (connect, connectors, sync, calendar import) and ``finance`` (bank, invoice).
+``memory``, ``connect`` (connect, connectors, sync, calendar import), ``finance`` (bank, invoice) and
+``secrets`` (rotate the key of connector passwords).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.cli import reports, serve
 from bot.cli.connect import calendar_app, connect_app, connectors, sync
 from bot.cli.finance import bank_app, invoice_app
 from bot.cli.memory import memory_app
+from bot.cli.secrets import secrets_app
 from bot.settings import Settings
 
 app = typer.Typer(help="SoloOS — the operating layer for a one-person business.", no_args_is_help=True)
@@ -25,6 +27,7 @@ app.add_typer(bank_app, name="bank")
 app.add_typer(invoice_app, name="invoice")
 app.add_typer(connect_app, name="connect")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(secrets_app, name="secrets")
 app.command()(connectors)
 app.command()(sync)
 for group in (serve.app, reports.app):

@@ -15,6 +15,7 @@ from rich.console import Console
 from agents import when
 from bot.app import quiet_libraries
 from bot.settings import Settings
+from connectors.registry import seal_plaintext
 from memory import Clock, InvalidInput, MemoryService, NotFound, StoreError, open_memory
 
 T = TypeVar("T")
@@ -54,6 +55,7 @@ def with_memory(settings: Settings, work: Callable[[MemoryService], Awaitable[T]
     async def go() -> T:
         quiet_libraries()
         async with open_memory(settings) as memory:
+            await seal_plaintext(memory)  # configurations saved before secrets were encrypted
             return await work(memory)
 
     return run_async(go())

@@ -131,7 +131,7 @@ def memory_import(
             return await memory.import_jsonl(path, workspace=settings.workspace)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-        total = sum(1 for _ in path.open("rb"))
+        total = _count_lines(path)
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -162,6 +162,15 @@ def memory_import(
         if len(report.problems) > 50:
             err.print(f"  … and {len(report.problems) - 50} more")
     raise typer.Exit(1 if report.problems else 0)
+
+
+def _count_lines(path: Path) -> int:
+    """Lines in a file, read in bounded chunks (a hostile file may be one line of gigabytes)."""
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            count, last = count + chunk.count(b"\n"), chunk[-1:]
+    return count + (last != b"\n")
 
 
 @memory_app.command("export")

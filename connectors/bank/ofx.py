@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime
 from pathlib import Path
 
-from connectors.bank.statement import Statement, clean_text, rejected_row
+from connectors.bank.statement import MAX_STATEMENT_BYTES, Statement, clean_text, refuse_oversized, rejected_row
 from connectors.checks import transaction_problems
 from connectors.errors import StatementError
 from memory import NewTransaction, StatementItem
@@ -20,7 +20,9 @@ from memory import NewTransaction, StatementItem
 def read_ofx(path: Path, today: date) -> list[Statement]:
     from ofxtools.Parser import OFXTree
 
-    data = path.read_bytes()
+    with path.open("rb") as handle:
+        data = handle.read(MAX_STATEMENT_BYTES + 1)  # the file may have grown since its size was checked
+    refuse_oversized(path, len(data))
     tree = OFXTree()
     try:
         tree.parse(io.BytesIO(data))

@@ -1,18 +1,20 @@
 """``read_statements(path)``: the statements in a file, whose format is recognised by content (not
 by extension). A file that is not a statement at all (empty, binary, a spreadsheet or PDF, a CSV
 without a date and an amount column, broken OFX) raises ``StatementError`` naming the file and
-what was expected, before anything is written."""
+what was expected, before anything is written. A file over ``MAX_STATEMENT_BYTES`` is refused by its
+size before a byte of it is parsed (a 42 MB OFX once took 1.29 GB of memory to parse)."""
 
 from __future__ import annotations
 
 import codecs
+import os
 from datetime import date
 from pathlib import Path
 
 from connectors.bank.amounts import DateOrder
 from connectors.bank.csv_reader import read_csv
 from connectors.bank.ofx import read_ofx
-from connectors.bank.statement import EXPECTED, Statement
+from connectors.bank.statement import EXPECTED, MAX_STATEMENT_BYTES, Statement, refuse_oversized
 from connectors.checks import InvalidValue, check_currency
 from connectors.errors import StatementError
 from memory import Clock
@@ -38,6 +40,7 @@ def read_statements(
             raise StatementError(str(err)) from err
     try:
         with path.open("rb") as handle:
+            refuse_oversized(path, os.fstat(handle.fileno()).st_size)
             head = handle.read(HEAD_BYTES)
     except OSError as err:
         raise StatementError(f"{path}: cannot read the file ({err.strerror or err})") from err
@@ -59,4 +62,4 @@ def _refuse_non_text(path: Path, head: bytes) -> None:
         raise StatementError(f"{path}: binary data, not text; {EXPECTED}")
 
 
-__all__ = ["read_statements"]
+__all__ = ["MAX_STATEMENT_BYTES", "read_statements"]

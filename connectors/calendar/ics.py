@@ -19,6 +19,9 @@ Decisions:
 - A series is all or nothing: when one of its VEVENTs is broken the whole UID is quarantined, and
   the rows an earlier import stored for it are kept.
 - ``STATUS:CANCELLED`` events and occurrences are not stored (an earlier copy is removed).
+- A file over ``MAX_FILE_BYTES`` is refused by its size before it is read, a text with more than
+  ``MAX_EVENTS`` VEVENTs before it is parsed, and one whose series expand past ``MAX_EVENTS`` rows
+  while they are expanded: a 100,000-event file once took 1.16 GB of memory. Nothing is imported.
 - A VEVENT without a UID gets a stable one derived from its title and start, so re-importing it
   is still recognised.
 """
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_OCCURRENCES = 1_000  # per series and window
+MAX_EVENTS = 20_000  # VEVENTs in one text, and rows from one text: eight a working day for ten years
 MAX_REPORTED_PROBLEMS = 20
 LATEST_YEARS_AHEAD = 10
 DEFAULT_PAST = timedelta(days=90)  # recurring series are expanded this far back by an import…
@@ -55,6 +61,7 @@ DEFAULT_AHEAD = timedelta(days=365)  # …and this far ahead
 ICS_SOURCE = "ics"
 _TOO_FREQUENT = frozenset({"SECONDLY", "MINUTELY"})
 _SUB_HOUR = ("BYMINUTE", "BYSECOND")
+_VEVENT = re.compile(r"^BEGIN:VEVENT\s*$", re.IGNORECASE | re.MULTILINE)
 _ONCE = ("UID", "SUMMARY", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "STATUS", "TRANSP", "LOCATION")
 
 
@@ -77,18 +84,25 @@ def zone_named(name: str) -> ZoneInfo:
 def read_ics(path: Path) -> str:
     """The text of an .ics file, or ``IcsError`` naming the file and what is wrong with it."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise IcsError(f"{path.name} is {size // 1_048_576} MB; SoloOS imports calendars up to 20 MB")
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            _refuse_oversized(path, os.fstat(handle.fileno()).st_size)
+            data = handle.read(MAX_FILE_BYTES + 1)  # the file may grow after its size was checked
     except OSError as err:
         raise IcsError(f"cannot read {path.name}: {err.strerror or err}") from err
+    _refuse_oversized(path, len(data))
     if b"\x00" in data:
         raise IcsError(f"{path.name} is a binary file, not an iCalendar (.ics) file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")  # old exports; the structure is ASCII either way
+
+
+def _refuse_oversized(path: Path, size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise IcsError(
+            f"{path.name} is {size / 1_048_576:.1f} MB; SoloOS imports calendars up to {MAX_FILE_BYTES // 1_048_576} MB"
+        )
 
 
 def parse_ics(
@@ -104,10 +118,16 @@ def parse_ics(
     Raises ``IcsError`` (naming ``name``) when the text is not iCalendar at all; a broken VEVENT
     only quarantines its series.
     """
+    count = sum(1 for _ in _VEVENT.finditer(text))
+    if count > MAX_EVENTS:
+        raise IcsError(
+            f"{name} holds {count:,} events; SoloOS imports calendars of up to {MAX_EVENTS:,} events: "
+            "export a shorter period"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         calendars = _calendars(text, name)
-        reader = _Reader(window, now, zone_named(timezone))
+        reader = _Reader(window, now, zone_named(timezone), name)
         return reader.read(calendars)
 
 
@@ -139,13 +159,14 @@ class _Broken(Exception):
 class _Reader:
     """Turns VEVENTs into ``NewEvent`` records, one series (UID) at a time."""
 
-    def __init__(self, window: tuple[datetime, datetime], now: datetime, floating: tzinfo) -> None:
+    def __init__(self, window: tuple[datetime, datetime], now: datetime, floating: tzinfo, name: str) -> None:
         if window[0].tzinfo is None or window[1].tzinfo is None or now.tzinfo is None:
             raise ValueError("window and now must be aware datetimes")
         self.window = (window[0].astimezone(UTC), window[1].astimezone(UTC))
         self.earliest = datetime.combine(EARLIEST_DATE, time(), UTC)
         self.latest = now.astimezone(UTC) + timedelta(days=round(365.25 * LATEST_YEARS_AHEAD))
         self.default_zone = self.floating = floating
+        self.name = name
 
     def read(self, calendars: list[icalendar.Calendar]) -> ParsedCalendar:
         events: dict[str, NewEvent] = {}
@@ -166,6 +187,11 @@ class _Reader:
                 else:
                     good.add(uid)
                     events.update((e.external_id, e) for e in found)
+                    if len(events) > MAX_EVENTS:
+                        raise IcsError(
+                            f"{self.name} expands to more than {MAX_EVENTS:,} events in the imported period; "
+                            f"SoloOS imports calendars of up to {MAX_EVENTS:,} events: export a shorter period"
+                        )
         return ParsedCalendar(tuple(events.values()), tuple(problems), frozenset(good - bad), frozenset(bad))
 
     def _series_events(self, uid: str, components: list[icalendar.Event]) -> list[NewEvent]:
@@ -344,4 +370,13 @@ async def import_ics(
     )
 
 
-__all__ = ["MAX_REPORTED_PROBLEMS", "ParsedCalendar", "import_ics", "parse_ics", "read_ics", "zone_named"]
+__all__ = [
+    "MAX_EVENTS",
+    "MAX_FILE_BYTES",
+    "MAX_REPORTED_PROBLEMS",
+    "ParsedCalendar",
+    "import_ics",
+    "parse_ics",
+    "read_ics",
+    "zone_named",
+]
