@@ -24,12 +24,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic_ai import Agent
-from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, UsageLimitExceeded
+from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
 from agents.drafts import DraftRequest, produce
+from agents.failures import MODEL_FAILURES
 from agents.gate import Gate
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
 from agents.plan_views import render_diff
@@ -47,6 +48,7 @@ SPECIALISTS: dict[str, Agent[TurnDeps, str]] = {
 }
 MAX_RESULT_CHARS = 20_000
 MAX_INPUT_CHARS = 4_000  # of each upstream result given to a task
+STEP_FAILURES: tuple[type[BaseException], ...] = (UsageLimitExceeded, UnexpectedModelBehavior, *MODEL_FAILURES)
 SLIP_DAYS = 2  # a step past its due date moves this many days past today
 
 
@@ -130,7 +132,7 @@ class PlanExecutor:
                 else ""
             )
             return Ran(postponed or task, "postponed" if postponed else "superseded", text)
-        except (UsageLimitExceeded, ModelAPIError, UnexpectedModelBehavior) as err:
+        except STEP_FAILURES as err:  # the model's fault, not ours: no traceback
             return await self._failed(task, f"{type(err).__name__}: {err}", timezone)
         except Exception as err:  # a tool or the runtime broke; the task's budget decides what happens next
             log.exception("plan task %s failed", task.id)
