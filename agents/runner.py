@@ -28,6 +28,7 @@ from agents.models import (
 )
 from agents.planner import Planner
 from agents.team import TurnDeps, coordinator
+from agents.untrusted import reading
 from memory import MemoryService
 from policies import Approval
 
@@ -42,6 +43,7 @@ class TurnOutcome:
     ok: bool = True
     context_tokens: int = 0
     sources: tuple[str, ...] = field(default=())
+    tainted: bool = False  # the turn's models read outside content (e-mail, memories, earlier results)
 
 
 @dataclass
@@ -80,25 +82,30 @@ class AgentRunner:
         )
         model = deps.model_for("coordinator")
         try:
-            result = await coordinator.run(
-                text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
-            )
+            with reading(deps.taint):  # outside content made into prompt text in this run taints it
+                result = await coordinator.run(
+                    text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
+                )
         except BudgetExceeded as err:
             return TurnOutcome(
                 f"{err}, so I made no model request and nothing was done. The local tier still works "
                 "(remember, recall, tasks); raise SOLOOS_BUDGET_DAILY_USD / SOLOOS_BUDGET_MONTHLY_USD to go on.",
                 ok=False,
+                tainted=deps.tainted,
             )
         except UsageLimitExceeded as err:
             return TurnOutcome(
                 f"That needed more model work than one turn allows ({err}); I stopped. "
                 "Nothing was sent. Try a narrower request.",
                 ok=False,
+                tainted=deps.tainted,
             )
         except (ModelAPIError, UnexpectedModelBehavior) as err:
             log.warning("model failure: %s", err)
             return TurnOutcome(
-                f"The model failed ({type(err).__name__}: {err}); nothing was sent. Try again.", ok=False
+                f"The model failed ({type(err).__name__}: {err}); nothing was sent. Try again.",
+                ok=False,
+                tainted=deps.tainted,
             )
         await asyncio.to_thread(
             self.gate.record_turn,
@@ -126,11 +133,14 @@ class AgentRunner:
                 model.tier,
                 context_tokens=context.tokens,
                 sources=context.sources,
+                tainted=deps.tainted,
             )
         reply = str(output)
         if deps.notes:
             reply += "\n" + "\n".join(deps.notes)
-        return TurnOutcome(reply, (), model.tier, context_tokens=context.tokens, sources=context.sources)
+        return TurnOutcome(
+            reply, (), model.tier, context_tokens=context.tokens, sources=context.sources, tainted=deps.tainted
+        )
 
 
 __all__ = ["AgentRunner", "TurnOutcome", "describe_approval"]

@@ -123,7 +123,7 @@ async def on_server(calendar: Calendar) -> list[dict[str, str]]:
 # -- the policy ------------------------------------------------------------------------------------
 
 
-async def test_the_policy_notifies_for_a_known_attendee_and_asks_first_for_a_new_one(
+async def test_an_event_alone_is_notify_and_inviting_anyone_asks_first(
     gate: Gate, memory: MemoryService, workspace: str
 ) -> None:
     await memory.records.upsert_contact("Bea Berg", workspace=workspace, email=BEA)
@@ -133,7 +133,9 @@ async def test_the_policy_notifies_for_a_known_attendee_and_asks_first_for_a_new
         return decision.level, decision.reason
 
     known, new, alone = await judge(meeting()), await judge(meeting("mallory@example.net")), await judge(meeting(None))
-    assert known[0] == "notify" and alone[0] == "notify"
+    assert alone[0] == "notify"
+    # issue 14: an invitation notifies someone at once, so even a known contact waits for the operator
+    assert known == ("approve", f"policy 'default' sets calendar.create to notify; it invites {BEA}")
     assert new == (
         "approve",
         "policy 'default' sets calendar.create to notify; mallory@example.net is a new counterparty",
