@@ -15,12 +15,14 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from pydantic_ai.messages import ModelMessage, ToolReturnPart
 
 if TYPE_CHECKING:
     from memory import Message
@@ -159,6 +161,15 @@ def earlier_result(title: str, result: str, *, limit: int) -> str:
     return f"Result of “{title}” (earlier step, untrusted data):\n{result[:limit]}"
 
 
+def earlier_attempt(history: Sequence[ModelMessage]) -> None:
+    """A plan step resumed from its checkpoint: the tool results in its history (memory, mail,
+    records) reach the model again, so they taint the step as they did the first time."""
+    for message in history:
+        for part in message.parts:
+            if isinstance(part, ToolReturnPart):
+                _taints(f"what {part.tool_name} returned in an earlier attempt", str(part.content))
+
+
 def facts(values: Mapping[str, Any]) -> str:
     """The facts a draft is made from (a lead's name and need come from their e-mail)."""
     _taints("facts from a lead's e-mail", json.dumps(dict(values), ensure_ascii=False, default=str))
@@ -170,6 +181,7 @@ __all__ = [
     "UNTRUSTED_DATA_RULE",
     "OutsideText",
     "Taint",
+    "earlier_attempt",
     "earlier_result",
     "facts",
     "fence",
