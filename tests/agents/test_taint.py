@@ -165,11 +165,16 @@ async def test_inviting_a_known_client_needs_approval_even_untainted(with_model,
         )
     )
     await app.memory.records.upsert_contact("Jane Doe", workspace=workspace, email=CLIENT)
-    reply = await FakeChat(app, workspace).say("book a review with Jane tomorrow at 10")
+    chat = FakeChat(app, workspace)
+    reply = await chat.say("book a review with Jane tomorrow at 10")
     [pending] = await app.gate.pending(workspace)
     assert f"it invites {CLIENT}" in pending.reason and "outside content" not in pending.reason
     assert f"invites {CLIENT}" in reply
     assert await count(app, "events", workspace) == 0
+    approve = chat.replies[-1].buttons[0]
+    done = await chat.say(approve.action)
+    assert "Approved and done: event “Review”" in done and f"inviting {CLIENT}" in done  # the notice names them
+    assert f"invites: {CLIENT}" in await chat.say(f"/why {pending.id}")
 
 
 # -- drafts ----------------------------------------------------------------------------------------

@@ -48,8 +48,9 @@ def meeting(attendee: str | None = BEA, **changes: str) -> Action:
     return Action("calendar.create", args, f"add {args['title']!r} to the calendar", counterparty=attendee)
 
 
-def outcome(title: str, start: datetime, where: str = ADDED) -> str:
-    return f"event “{title}” on {start:%a %d %b %Y %H:%M %Z} {where}"
+def outcome(title: str, start: datetime, where: str = ADDED, attendee: str | None = BEA) -> str:
+    invites = f", inviting {attendee}," if attendee else ""  # issue 14: the outcome names every invitee
+    return f"event “{title}” on {start:%a %d %b %Y %H:%M %Z}{invites} {where}"
 
 
 @pytest.fixture
@@ -218,7 +219,7 @@ async def test_without_a_connected_calendar_the_outcome_says_the_event_stays_in_
     key = f"{workspace}:step-1"
     done = await execute(gate, meeting(None), workspace, key)
     where = "saved in SoloOS; no calendar server is connected yet (`soloos connect calendar` puts it there)"
-    assert done.summary == outcome("Kick-off with Bea", at(3, 10), where)
+    assert done.summary == outcome("Kick-off with Bea", at(3, 10), where, attendee=None)
     assert [r["push_status"] for r in await rows(memory, workspace)] == ["pending"]
 
 
