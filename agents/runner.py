@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from pydantic_ai import DeferredToolRequests
@@ -13,7 +14,7 @@ from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior, Usage
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
-from agents.context import build_context
+from agents.context import RECENT_TURNS, build_context
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
 from agents.models import (
@@ -28,7 +29,7 @@ from agents.models import (
 )
 from agents.planner import Planner
 from agents.team import TurnDeps, coordinator
-from agents.untrusted import reading
+from agents.untrusted import earlier_turn, reading
 from memory import MemoryService
 from policies import Approval
 
@@ -81,8 +82,11 @@ class AgentRunner:
             planner=Planner(self.memory, self.tiers, self.budget, self.prices, self.context_budget),
         )
         model = deps.model_for("coordinator")
+        earlier = await self._tainted_transcript(workspace, conversation)
         try:
             with reading(deps.taint):  # outside content made into prompt text in this run taints it
+                for read in earlier:
+                    earlier_turn(read)
                 result = await coordinator.run(
                     text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
                 )
@@ -115,6 +119,8 @@ class AgentRunner:
             tier=model.tier,
             requests=result.usage.requests,
             cost=sum(deps.spent, Decimal(0)),
+            conversation=conversation,
+            taint=deps.taint,
         )
         output = result.output
         if isinstance(output, DeferredToolRequests):
@@ -142,5 +148,17 @@ class AgentRunner:
             reply, (), model.tier, context_tokens=context.tokens, sources=context.sources, tainted=deps.tainted
         )
 
+    async def _tainted_transcript(self, workspace: str, conversation: str) -> list[str]:
+        """What the tainted turns whose replies are in this turn's context read (the context carries the
+        conversation's latest turns; a few minutes' slack covers a reply stored just after its audit)."""
+        conversations = self.memory.conversations
+        turns = await conversations.recent(workspace=workspace, conversation=conversation, limit=RECENT_TURNS)
+        if not turns:
+            return []
+        since = min(t.created_at for t in turns) - TRANSCRIPT_SLACK
+        return await self.gate.tainted_turns(workspace, conversation, since)
+
+
+TRANSCRIPT_SLACK = timedelta(minutes=5)
 
 __all__ = ["AgentRunner", "TurnOutcome", "describe_approval"]

@@ -175,6 +175,12 @@ def earlier_attempt(history: Sequence[ModelMessage]) -> None:
                 _taints(f"what {part.tool_name} returned in an earlier attempt", str(part.content))
 
 
+def earlier_turn(read: str) -> None:
+    """A reply of an earlier turn of the conversation that read outside content (``read`` says what)
+    is in this turn's transcript: the outside content reaches this turn's model through it."""
+    _taints(f"an earlier reply in this conversation that read outside content ({read})", read)
+
+
 def facts(values: Mapping[str, Any]) -> str:
     """The facts a draft is made from (a lead's name and need come from their e-mail)."""
     _taints("facts from a lead's e-mail", json.dumps(dict(values), ensure_ascii=False, default=str))
@@ -188,6 +194,7 @@ __all__ = [
     "Taint",
     "earlier_attempt",
     "earlier_result",
+    "earlier_turn",
     "facts",
     "fence",
     "fence_email",

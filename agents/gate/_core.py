@@ -288,9 +288,20 @@ class Gate:
             )
 
     def record_turn(
-        self, *, workspace: str, operator: str, intent_key: str, tier: str, requests: int, cost: Decimal
+        self,
+        *,
+        workspace: str,
+        operator: str,
+        intent_key: str,
+        tier: str,
+        requests: int,
+        cost: Decimal,
+        conversation: str = "",
+        taint: Taint | None = None,
     ) -> None:
-        """The model work behind a turn: which tier, how many requests, what it cost."""
+        """The model work behind a turn: which tier, how many requests, what it cost, and — when its
+        models read outside content — what they read, so later turns that see its reply know."""
+        tainted = {"conversation": conversation, "read": taint.sources()} if taint and taint.tainted else None
         with self.db.connection() as conn:
             audit.record(
                 conn,
@@ -299,10 +310,29 @@ class Gate:
                     workspace=workspace,
                     operator=operator,
                     intent_key=intent_key,
+                    args=tainted,
                     outcome=f"{requests} model requests on the {tier} tier",
                     cost=cost,
                 ),
             )
+
+    async def tainted_turns(self, workspace: str, conversation: str, since: datetime) -> list[str]:
+        """What the tainted model turns of ``conversation`` since ``since`` read (newest first): their
+        replies are in the transcript the next turn's model sees."""
+
+        def run() -> list[str]:
+            with self.db.connection() as conn:
+                records = audit.recent(conn, workspace, 200)
+            return [
+                str(r.event.args.get("read", ""))
+                for r in records
+                if r.event.name == "turn.model"
+                and r.created_at >= since
+                and r.event.args
+                and r.event.args.get("conversation") == conversation
+            ]
+
+        return await asyncio.to_thread(run)
 
     async def record_draft(self, draft_id: int, *, workspace: str, operator: str, intent_key: str, outcome: str) -> int:
         """Audit a draft version an agent wrote: only text (sending it is its own gated action), but
