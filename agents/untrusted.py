@@ -7,6 +7,10 @@ text itself (an e-mail cannot contain a hash of itself), and anything in the tex
 standing instruction ``UNTRUSTED_DATA_RULE`` belongs in the instructions of every agent that reads
 fenced text. The fence is a signal to the model, not the protection: the policy gate holds every
 side effect, whatever the model was talked into.
+
+Making outside content into prompt text here also taints the turn it happens in (``Taint``, bound by
+``reading`` around a model run): the gate then holds every action of that turn for the operator and
+names the outside source of each sensitive value (``agents.gate.origins``).
 """
 
 from __future__ import annotations
