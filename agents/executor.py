@@ -35,7 +35,7 @@ from agents.gate import Gate
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
-from agents.untrusted import earlier_result
+from agents.untrusted import Taint, earlier_attempt, earlier_result, reading
 from memory import DraftKind, Edit, MemoryService, Objective, Plan, PlanTask, Superseded
 
 log = logging.getLogger(__name__)
@@ -114,11 +114,13 @@ class PlanExecutor:
         plans = self.memory.plans
         objective = await plans.objective(task.objective_id, workspace=workspace)
         agent = SPECIALISTS[task.owner]
+        taint = Taint()  # what outside content this step's model reads: upstream results, e-mail, memories
         try:
-            if task.owner == "drafting":
-                output = await self._draft(agent, objective, task, workspace)
-            else:
-                output = await self._run_agent(agent, objective, task, workspace)
+            with reading(taint):
+                if task.owner == "drafting":
+                    output = await self._draft(agent, objective, task, workspace, taint)
+                else:
+                    output = await self._run_agent(agent, objective, task, workspace, taint)
         except Superseded:
             return Ran(task, "superseded", "")
         except BudgetExceeded as err:  # not the step's fault: wait for the budget, keep the retries
@@ -143,9 +145,12 @@ class PlanExecutor:
         first = " ".join(output.split())[:280]
         return Ran(finished, "done", f"✓ {task.title} ({task.owner}): {first}")
 
-    async def _draft(self, agent: Agent[TurnDeps, str], objective: Objective, task: PlanTask, workspace: str) -> str:
+    async def _draft(
+        self, agent: Agent[TurnDeps, str], objective: Objective, task: PlanTask, workspace: str, taint: Taint
+    ) -> str:
         """A drafting step's text becomes a versioned draft. Its inputs (the step and what it was
-        given) are hashed first: a step re-run after a crash finds its draft instead of writing again."""
+        given) are hashed first: a step re-run after a crash finds its draft instead of writing again.
+        Every new version is audited, with the outside content it was written from."""
         upstream = await self.memory.plans.results(task.depends_on)
         request = DraftRequest(
             kind=draft_kind(task.title),
@@ -158,10 +163,19 @@ class PlanExecutor:
         )
 
         async def write(prompt: str) -> str:
-            return await self._run_agent(agent, objective, task, workspace, prompt=prompt)
+            return await self._run_agent(agent, objective, task, workspace, taint, prompt=prompt)
 
         made = await produce(self.memory, workspace, request, write)
         draft = made.draft
+        if not made.cached:
+            read = f"; written from outside content ({taint.sources()})" if taint.tainted else ""
+            await self.gate.record_draft(
+                draft.id,
+                workspace=workspace,
+                operator=objective.operator,
+                intent_key=f"plan:{task.id}",
+                outcome=f"saved draft #{draft.id} v{draft.version} “{draft.title}” for plan step “{task.title}”{read}",
+            )
         return f"Draft #{draft.id} v{draft.version} (`/draft {draft.id}`): {draft.subject}\n\n{draft.body}"
 
     async def _run_agent(
@@ -170,10 +184,12 @@ class PlanExecutor:
         objective: Objective,
         task: PlanTask,
         workspace: str,
+        taint: Taint,
         *,
         prompt: str | None = None,
     ) -> str:
         upstream = await self.memory.plans.results(task.depends_on)
+        first = prompt or _prompt(objective, task, upstream)  # notes the upstream results it carries
         context = await build_context(
             self.memory,
             workspace=workspace,
@@ -193,10 +209,13 @@ class PlanExecutor:
             self.budget,
             self.prices,
             context.text,
+            taint=taint,
         )
         history = _history(task.checkpoint)
+        if history:  # what an earlier attempt's tools read is in the history the model gets again
+            earlier_attempt(history)
         async with agent.iter(
-            None if history else (prompt or _prompt(objective, task, upstream)),
+            None if history else first,
             message_history=history,
             deps=deps,
             model=deps.model_for(agent.name or task.owner),

@@ -30,6 +30,7 @@ class Reply:
     # When this answers a button press: "replace" shows it in place of the pressed message's buttons
     # (Approve, Deny: the outcome and who decided); "post" sends it as a new message (Details).
     on_press: OnPress = "replace"
+    tainted: bool = False  # the answer comes from a turn that read outside content (agents.untrusted.Taint)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from pydantic_ai import DeferredToolRequests
@@ -13,7 +14,7 @@ from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
-from agents.context import build_context
+from agents.context import RECENT_TURNS, build_context
 from agents.failures import MODEL_FAILURES, model_failure
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
@@ -29,6 +30,7 @@ from agents.models import (
 )
 from agents.planner import Planner
 from agents.team import TurnDeps, coordinator
+from agents.untrusted import earlier_turn, reading
 from memory import MemoryService
 from policies import Approval
 
@@ -43,6 +45,7 @@ class TurnOutcome:
     ok: bool = True
     context_tokens: int = 0
     sources: tuple[str, ...] = field(default=())
+    tainted: bool = False  # the turn's models read outside content (e-mail, memories, earlier results)
 
 
 @dataclass
@@ -80,28 +83,36 @@ class AgentRunner:
             planner=Planner(self.memory, self.tiers, self.budget, self.prices, self.context_budget),
         )
         model = deps.model_for("coordinator")
+        earlier = await self._tainted_transcript(workspace, conversation)
         try:
-            result = await coordinator.run(
-                text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
-            )
+            with reading(deps.taint):  # outside content made into prompt text in this run taints it
+                for read in earlier:
+                    earlier_turn(read)
+                result = await coordinator.run(
+                    text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
+                )
         except BudgetExceeded as err:
             return TurnOutcome(
                 f"{err}, so I made no model request and nothing was done. The local tier still works "
                 "(remember, recall, tasks); raise SOLOOS_BUDGET_DAILY_USD / SOLOOS_BUDGET_MONTHLY_USD to go on.",
                 ok=False,
+                tainted=deps.tainted,
             )
         except UsageLimitExceeded as err:
             return TurnOutcome(
                 f"That needed more model work than one turn allows ({err}); I stopped. "
                 "Nothing was sent. Try a narrower request.",
                 ok=False,
+                tainted=deps.tainted,
             )
         except MODEL_FAILURES as err:
             return TurnOutcome(model_failure(err, self.tiers, first=model.tier, outcome="nothing was sent"), ok=False)
         except UnexpectedModelBehavior as err:
             log.warning("model failure: %s", err)
             return TurnOutcome(
-                f"The model failed ({type(err).__name__}: {err}); nothing was sent. Try again.", ok=False
+                f"The model failed ({type(err).__name__}: {err}); nothing was sent. Try again.",
+                ok=False,
+                tainted=deps.tainted,
             )
         await asyncio.to_thread(
             self.gate.record_turn,
@@ -111,6 +122,8 @@ class AgentRunner:
             tier=model.tier,
             requests=result.usage.requests,
             cost=sum(deps.spent, Decimal(0)),
+            conversation=conversation,
+            taint=deps.taint,
         )
         output = result.output
         if isinstance(output, DeferredToolRequests):
@@ -129,11 +142,26 @@ class AgentRunner:
                 model.tier,
                 context_tokens=context.tokens,
                 sources=context.sources,
+                tainted=deps.tainted,
             )
         reply = str(output)
         if deps.notes:
             reply += "\n" + "\n".join(deps.notes)
-        return TurnOutcome(reply, (), model.tier, context_tokens=context.tokens, sources=context.sources)
+        return TurnOutcome(
+            reply, (), model.tier, context_tokens=context.tokens, sources=context.sources, tainted=deps.tainted
+        )
 
+    async def _tainted_transcript(self, workspace: str, conversation: str) -> list[str]:
+        """What the tainted turns whose replies are in this turn's context read (the context carries the
+        conversation's latest turns; a few minutes' slack covers a reply stored just after its audit)."""
+        conversations = self.memory.conversations
+        turns = await conversations.recent(workspace=workspace, conversation=conversation, limit=RECENT_TURNS)
+        if not turns:
+            return []
+        since = min(t.created_at for t in turns) - TRANSCRIPT_SLACK
+        return await self.gate.tainted_turns(workspace, conversation, since)
+
+
+TRANSCRIPT_SLACK = timedelta(minutes=5)
 
 __all__ = ["AgentRunner", "TurnOutcome", "describe_approval"]

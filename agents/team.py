@@ -24,9 +24,9 @@ from agents.gate.deferral import action_from_metadata
 from agents.models import Budget, MeteredModel, ModelTiers, Prices, Tier
 from agents.plan_views import render_plan
 from agents.planner import Planner
-from agents.untrusted import UNTRUSTED_DATA_RULE, fence_email, recalled
+from agents.untrusted import UNTRUSTED_DATA_RULE, Taint, fence_email, recalled
 from connectors.calendar import free_slots
-from memory import DraftKind, InvalidInput, MemoryService, NotFound
+from memory import Draft, DraftKind, InvalidInput, MemoryService, NotFound
 from policies import Action
 
 
@@ -47,6 +47,11 @@ class TurnDeps:
     spent: list[Decimal] = field(default_factory=list)  # cost of each model request this turn
     conversation: str = ""  # where the turn came from (plans made in it report there)
     planner: Planner | None = None  # turns an objective into a draft plan (the coordinator's propose_plan)
+    taint: Taint = field(default_factory=Taint)  # outside content the turn's models read (agents.untrusted)
+
+    @property
+    def tainted(self) -> bool:
+        return self.taint.tainted
 
     def model_for(self, agent: str, tier: Tier | None = None) -> MeteredModel:
         used, model = self.tiers.pick(tier or self.tier)
@@ -112,7 +117,10 @@ async def search_memory(ctx: RunContext[TurnDeps], query: str) -> str:
     hits = await ctx.deps.memory.recall(query, workspace=ctx.deps.workspace, k=8)
     if not hits:
         return "No memories match."
-    return "\n".join(recalled(h.text, occurred_at=h.occurred_at, ref=h.short_id) for h in hits)
+    return "\n".join(
+        recalled(h.text, occurred_at=h.occurred_at, ref=h.short_id, unconfirmed_from=None if h.confirmed else h.origin)
+        for h in hits
+    )
 
 
 async def read_inbox(ctx: RunContext[TurnDeps], limit: int = 10) -> str:
@@ -239,14 +247,46 @@ async def ask_research(ctx: RunContext[TurnDeps], question: str) -> str:
     return await _delegate(ctx, research_agent, question, "strong")
 
 
+class WrittenInTaintedTurn(Exception):
+    """A draft was written in a turn that read outside content: it is shown, never saved."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("draft written in a tainted turn")
+        self.text = text
+
+
 def draft_writer(deps: TurnDeps, usage: RunUsage | None = None) -> drafts.Writer:
-    """The drafting specialist on the strong tier, metered and capped like every model request."""
+    """The drafting specialist on the strong tier, metered and capped like every model request.
+    In a turn that read outside content (before or while writing) its text never becomes a saved
+    draft version: it raises ``WrittenInTaintedTurn`` with the text instead."""
 
     async def write(prompt: str) -> str:
         result = await drafting_agent.run(prompt, deps=deps, usage=usage, model=deps.model_for("drafting", "strong"))
+        if deps.tainted:
+            raise WrittenInTaintedTurn(result.output)
         return result.output
 
     return write
+
+
+def _not_saved(deps: TurnDeps, text: str) -> str:
+    """What the coordinator (and, through the turn's notes, the operator) learns of a draft written in
+    a tainted turn: the text, and that no version was saved."""
+    why = f"this turn read outside content ({deps.taint.sources()})"
+    deps.notes.append(f"Not saved as a draft: {why}. Ask for it again in a new message to keep it.")
+    return f"{text}\n\n[not saved: {why}; show it to the operator, who can ask for it again in a new message]"
+
+
+async def _audit_draft(deps: TurnDeps, draft: Draft) -> None:
+    """Every draft version the coordinator writes is in the audit log (``/why`` shows it)."""
+    base = f", revised from #{draft.parent_id}" if draft.parent_id else ""
+    await deps.gate.record_draft(
+        draft.id,
+        workspace=deps.workspace,
+        operator=deps.operator,
+        intent_key=deps.intent_key,
+        outcome=f"saved {drafts.describe(draft)}{base}",
+    )
 
 
 @coordinator.tool
@@ -270,8 +310,13 @@ async def ask_drafting(
         tone=deps.gate.policy.tone,
         mode=deps.mode,
     )
-    made = await drafts.produce(deps.memory, deps.workspace, request, draft_writer(deps, ctx.usage))
+    try:
+        made = await drafts.produce(deps.memory, deps.workspace, request, draft_writer(deps, ctx.usage))
+    except WrittenInTaintedTurn as held:
+        return _not_saved(deps, held.text)
     draft = made.draft
+    if not made.cached:
+        await _audit_draft(deps, draft)
     note = "; identical request, reused without a new model call" if made.cached else ""
     return f"Subject: {draft.subject}\n\n{draft.body}\n\n[saved as {drafts.describe(draft)}{note}]"
 
@@ -282,15 +327,20 @@ async def revise_draft(ctx: RunContext[TurnDeps], which: str, instruction: str) 
     ("the Acme proposal"); ``instruction`` says what to change ("warmer"). When several drafts match,
     the answer lists them: ask the operator which one."""
     deps = ctx.deps
-    revised = await drafts.revise(
-        deps.memory,
-        deps.workspace,
-        which,
-        instruction,
-        write=draft_writer(deps, ctx.usage),
-        tone=deps.gate.policy.tone,
-        mode=deps.mode,
-    )
+    try:
+        revised = await drafts.revise(
+            deps.memory,
+            deps.workspace,
+            which,
+            instruction,
+            write=draft_writer(deps, ctx.usage),
+            tone=deps.gate.policy.tone,
+            mode=deps.mode,
+        )
+    except WrittenInTaintedTurn as held:
+        return _not_saved(deps, held.text)
+    if revised.draft is not None and not revised.cached:
+        await _audit_draft(deps, revised.draft)
     return revised.text
 
 
@@ -422,6 +472,7 @@ async def create_event(
 
 __all__ = [
     "TurnDeps",
+    "WrittenInTaintedTurn",
     "action_from_metadata",
     "actions",
     "coordinator",

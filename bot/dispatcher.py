@@ -155,7 +155,7 @@ class Dispatcher:
             mode=mode,
         )
         buttons = approval_buttons(outcome.approvals[0].id) if outcome.approvals else ()
-        return Reply(outcome.text, buttons, ok=outcome.ok)
+        return Reply(outcome.text, buttons, ok=outcome.ok, tainted=outcome.tainted)
 
     async def _release(self, key: str) -> None:
         try:

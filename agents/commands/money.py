@@ -8,6 +8,7 @@ with Approve / Deny / Details).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 
@@ -89,15 +90,13 @@ async def _invoices(text: str, ctx: LocalContext, today: datetime) -> list[Invoi
 
 
 async def _address_of(client: str, ctx: LocalContext) -> str | None:
-    """A contact the operator keeps, else the latest sender whose name or domain carries the client's name."""
+    """The address of the contact the operator keeps under the client's name, else None (ask them).
+    Never a sender's display name or domain: anyone can write in calling themselves "Acme"."""
+    kept = await asyncio.to_thread(ctx.memory.records.known_counterparties_sync, ctx.workspace)
     for contact in await ctx.memory.records.list_contacts(workspace=ctx.workspace):
-        if contact.email and contact.name.lower() == client.lower():
+        name = contact.name.lower()
+        if contact.email and name == client.lower() and name in kept:
             return contact.email
-    key = re.sub(r"[^a-z0-9]", "", client.lower())
-    for message in await ctx.memory.messages.recent(ctx.workspace, limit=200):
-        domain = message.from_addr.rpartition("@")[2].lower()
-        if key and (key in re.sub(r"[^a-z0-9]", "", message.from_name.lower()) or key in domain.replace("-", "")):
-            return message.from_addr
     return None
 
 

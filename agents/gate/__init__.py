@@ -8,6 +8,9 @@ and refuses it, parks it for their approval, or carries it out exactly once; ``d
 - ``_core``: ``Gate``
 - ``outcomes``: ``Executed``, ``Parked``, ``Refused``
 - ``messages``: every sentence an outcome becomes
+- ``origins``: what the gate adds to the policy in code: a tainted turn's actions wait for the
+  operator, sensitive values from outside content and changed bank details are named risks, every
+  invitee is named and waits for approval
 - ``deferral``: an approval on the model path (``ApprovalRequired`` metadata)
 - ``toolset``: ``GatedToolset``
 - ``executors``: the effects themselves (argument checks, wording) and their undo; the statements

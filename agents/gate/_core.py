@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,9 @@ from agents.gate import messages
 from agents.gate.deferral import action_from_metadata, approval_metadata, decision_from_metadata
 from agents.gate.executors import EXECUTORS, through_gate
 from agents.gate.executors import undo as undo_effect
+from agents.gate.origins import accounts_from_notes, hold_tainted, ibans_in, origin_risks, with_invitees, with_risks
 from agents.gate.outcomes import Executed, Parked, Refused
+from agents.untrusted import OutsideText, Taint
 from connectors import ConnectorError
 from memory import MemoryService, claim_effect, settle_effect
 from policies import Action, Approval, AuditEvent, Decision, Policy, PolicyContext, approvals, audit, decide
@@ -28,6 +31,7 @@ from policies import Action, Approval, AuditEvent, Decision, Policy, PolicyConte
 log = logging.getLogger(__name__)
 
 OPERATORS_OWN_COMMAND = Decision("allow", "operator's own command", (), True)
+DRAFT_IS_TEXT = Decision("allow", "a draft version is only text; sending it goes through the gate", (), True)
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Gate:
         mode: str,
         key: str,
         defer: bool = False,
+        tainted: bool = False,
+        outside: Sequence[OutsideText] = (),
     ) -> Executed | Parked | Refused:
         """Judge ``action`` by the operator's policy, then refuse it (audited), park it for their
         approval, or carry it out exactly once for ``key``. A failed effect raises ``ConnectorError``
@@ -61,8 +67,22 @@ class Gate:
 
         ``defer`` is for a model run (the gated toolset): an action that needs approval raises
         pydantic-ai's ``ApprovalRequired`` instead of being parked now; the run ends with
-        ``DeferredToolRequests`` and ``park_deferred`` parks it with the run's messages."""
-        decision = await asyncio.to_thread(self.judge, action, workspace=workspace, mode=mode)
+        ``DeferredToolRequests`` and ``park_deferred`` parks it with the run's messages.
+
+        ``tainted``: the request came in a turn whose model read outside content (``outside``, what it
+        read): whatever the policy says, it waits for the operator (at least ``approve``), and every
+        sensitive value found in that content is named as a risk with its source."""
+        accounts = await self._known_accounts(action, workspace)
+        decision = await asyncio.to_thread(
+            self.judge,
+            action,
+            workspace=workspace,
+            mode=mode,
+            operator=operator,
+            tainted=tainted or bool(outside),
+            outside=outside,
+            accounts=accounts,
+        )
         if decision.level == "deny":
             await asyncio.to_thread(
                 self.refuse, action, decision, workspace=workspace, operator=operator, intent_key=intent_key
@@ -117,10 +137,36 @@ class Gate:
 
     # -- the steps of ``submit`` ------------------------------------------------------------------
 
-    def judge(self, action: Action, *, workspace: str, mode: str) -> Decision:
+    def judge(
+        self,
+        action: Action,
+        *,
+        workspace: str,
+        mode: str,
+        operator: str = "",
+        tainted: bool = False,
+        outside: Sequence[OutsideText] = (),
+        accounts: Mapping[str, frozenset[str]] | None = None,
+    ) -> Decision:
+        """The policy's decision, then what the gate adds in code whatever the policy says: every
+        invitee waits for the operator; in a tainted turn everything does; sensitive values from
+        outside content and changed bank details are named risks."""
         known = self.memory.records.known_counterparties_sync(workspace)
         now_local = self.memory.clock.local(self.timezone)
-        return decide(action, PolicyContext(self.policy, now_local, known, mode))  # type: ignore[arg-type]
+        decision = decide(action, PolicyContext(self.policy, now_local, known, mode))  # type: ignore[arg-type]
+        decision = with_invitees(decision, action, operator)
+        decision = with_risks(decision, origin_risks(action, outside, accounts))
+        if tainted:
+            decision = hold_tainted(decision, Taint(list(outside)).sources())
+        return decision
+
+    async def _known_accounts(self, action: Action, workspace: str) -> dict[str, frozenset[str]]:
+        """The bank accounts the operator keeps for their own contacts (IBANs in the contact's notes)."""
+        if not ibans_in(str(action.args)):
+            return {}
+        contacts = await self.memory.records.list_contacts(workspace=workspace)
+        known = await asyncio.to_thread(self.memory.records.known_counterparties_sync, workspace)
+        return accounts_from_notes((c.name, c.notes) for c in contacts if c.name.lower() in known)
 
     def execute(
         self,
@@ -242,9 +288,20 @@ class Gate:
             )
 
     def record_turn(
-        self, *, workspace: str, operator: str, intent_key: str, tier: str, requests: int, cost: Decimal
+        self,
+        *,
+        workspace: str,
+        operator: str,
+        intent_key: str,
+        tier: str,
+        requests: int,
+        cost: Decimal,
+        conversation: str = "",
+        taint: Taint | None = None,
     ) -> None:
-        """The model work behind a turn: which tier, how many requests, what it cost."""
+        """The model work behind a turn: which tier, how many requests, what it cost, and — when its
+        models read outside content — what they read, so later turns that see its reply know."""
+        tainted = {"conversation": conversation, "read": taint.sources()} if taint and taint.tainted else None
         with self.db.connection() as conn:
             audit.record(
                 conn,
@@ -253,10 +310,51 @@ class Gate:
                     workspace=workspace,
                     operator=operator,
                     intent_key=intent_key,
+                    args=tainted,
                     outcome=f"{requests} model requests on the {tier} tier",
                     cost=cost,
                 ),
             )
+
+    async def tainted_turns(self, workspace: str, conversation: str, since: datetime) -> list[str]:
+        """What the tainted model turns of ``conversation`` since ``since`` read (newest first): their
+        replies are in the transcript the next turn's model sees."""
+
+        def run() -> list[str]:
+            with self.db.connection() as conn:
+                records = audit.recent(conn, workspace, 200)
+            return [
+                str(r.event.args.get("read", ""))
+                for r in records
+                if r.event.name == "turn.model"
+                and r.created_at >= since
+                and r.event.args
+                and r.event.args.get("conversation") == conversation
+            ]
+
+        return await asyncio.to_thread(run)
+
+    async def record_draft(self, draft_id: int, *, workspace: str, operator: str, intent_key: str, outcome: str) -> int:
+        """Audit a draft version an agent wrote: only text (sending it is its own gated action), but
+        ``/why`` must see every version, and who asked for it."""
+
+        def run() -> int:
+            with self.db.connection() as conn:
+                return audit.record(
+                    conn,
+                    AuditEvent(
+                        name="draft.saved",
+                        workspace=workspace,
+                        operator=operator,
+                        intent_key=intent_key,
+                        action_type="draft.version",
+                        args={"draft_id": draft_id},
+                        decision=DRAFT_IS_TEXT,
+                        outcome=outcome,
+                    ),
+                )
+
+        return await asyncio.to_thread(run)
 
     # -- operator decisions --------------------------------------------------------------------
 

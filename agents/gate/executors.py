@@ -210,7 +210,8 @@ def _calendar_create(conn: psycopg.Connection[Any], workspace: str, action: Acti
         else "saved in SoloOS; no calendar server is connected yet (`soloos connect calendar` puts it there)"
     )
     when = _local(event.starts_at, action.args.get("__timezone"))
-    return Outcome(f"event “{event.title}” on {when} {where}", {"kind": "calendar.cancel", "id": row_id})
+    invites = f", inviting {event.attendee}," if event.attendee else ""  # every notice names who is invited
+    return Outcome(f"event “{event.title}” on {when}{invites} {where}", {"kind": "calendar.cancel", "id": row_id})
 
 
 def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:

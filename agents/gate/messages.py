@@ -103,6 +103,8 @@ def story(records: list[AuditRecord]) -> str:
         if e.outcome:
             line += f": {e.outcome}"
         lines.append(line)
+        if e.action_type == "calendar.create" and e.args and e.args.get("attendee"):
+            lines.append(f"  invites: {e.args['attendee']}")
         if e.decision:
             lines.append(f"  why: {e.decision.reason} → {e.decision.level}")
             if e.decision.risks:

@@ -5,7 +5,9 @@ on, e.g. an unknown draft number). ``GatedToolset`` wraps the toolset holding th
 ``WrapperToolset`` pattern of pydantic-ai's ``ApprovalRequiredToolset``): it calls the tool, and
 submits the ``Action`` it returns to ``Gate.submit`` with ``defer=True``, so an action the policy
 holds ends the run with ``DeferredToolRequests``. A new side-effect tool added to the toolset
-cannot skip the gate: returning an ``Action`` is all it can do.
+cannot skip the gate: returning an ``Action`` is all it can do. The capability is checked at each
+call: the wrapper passes what the run's model has read so far (``deps.taint``), so an action asked
+for after outside content entered the run waits for the operator.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from policies import Action
 
 if TYPE_CHECKING:
     from agents.gate._core import Gate
+    from agents.untrusted import Taint
 
 
 class GateDeps(Protocol):
@@ -41,6 +44,8 @@ class GateDeps(Protocol):
     def mode(self) -> str: ...
     @property
     def notes(self) -> list[str]: ...
+    @property
+    def taint(self) -> Taint: ...
 
 
 DepsT = TypeVar("DepsT", bound=GateDeps)
@@ -66,6 +71,8 @@ class GatedToolset(WrapperToolset[DepsT]):
                 mode=deps.mode,
                 key=f"{deps.intent_key}:{ctx.tool_call_id or uuid.uuid4().hex}",
                 defer=True,
+                tainted=deps.taint.tainted,
+                outside=tuple(deps.taint.reads),
             )
         except ConnectorError as err:
             return messages.failed_to_model(err)

@@ -664,3 +664,19 @@ async def test_only_the_steps_of_a_dead_worker_are_released(with_model, workspac
     assert released == [rank.id]
     assert (rank.status, rank.error) == ("failed", "the process running it stopped")
     assert plan.task(mine.id).status == "running"  # this process is alive: its step stays its own
+
+
+async def test_a_drafting_step_fed_by_earlier_results_is_audited_as_written_from_outside_content(  # type: ignore[no-untyped-def]
+    with_model, workspace: str
+) -> None:
+    script = _retainer_script(Research=["Agencies."], Rank=["Globex first."], Draft=["Subject: Retainer\n\nHi Globex"])
+    app = with_model(script)
+    chat, _ = await _approved_plan(app, workspace, script)
+    await _executor(app, script).run_until_idle(workspace, timezone=TZ)
+    (draft,) = await app.memory.drafts.latest(workspace)
+    [(outcome,)] = await asyncio.to_thread(
+        _rows, app, "SELECT outcome FROM audit_events WHERE workspace = %s AND name = 'draft.saved'", workspace
+    )
+    assert outcome.startswith(f"saved draft #{draft.id} v1 “Draft the outreach pitch” for plan step")
+    assert "written from outside content (the result of the earlier plan step" in outcome
+    assert "written from outside content" in await chat.say("/why")

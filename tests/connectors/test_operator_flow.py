@@ -94,7 +94,10 @@ async def test_connect_import_ask_and_approve_a_payment_reminder(  # type: ignor
     assert "Call with Acme" in brief and "INV-7 Acme" in brief
 
     # 5. a drafted reminder, held for approval, approved, sent once
-    drafted = await chat.say("chase overdue invoices")
+    # issue 14: the sender's display name ("Acme Billing") is no address book; the operator says where
+    asked = await chat.say("chase overdue invoices")
+    assert "I have no e-mail address for Acme: say chase INV-7 to <address>." in asked
+    drafted = await chat.say("chase INV-7 to billing@acme.test")
     assert "send a payment reminder for INV-7 to billing@acme.test" in drafted
     assert "A friendly reminder that invoice INV-7 for 1,200.00 EUR" in drafted
     assert drafted.count("Best regards,\ntester") == 1  # signed as the operator (SOLOOS_SIGNATURE overrides)

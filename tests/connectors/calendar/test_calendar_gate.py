@@ -48,8 +48,9 @@ def meeting(attendee: str | None = BEA, **changes: str) -> Action:
     return Action("calendar.create", args, f"add {args['title']!r} to the calendar", counterparty=attendee)
 
 
-def outcome(title: str, start: datetime, where: str = ADDED) -> str:
-    return f"event “{title}” on {start:%a %d %b %Y %H:%M %Z} {where}"
+def outcome(title: str, start: datetime, where: str = ADDED, attendee: str | None = BEA) -> str:
+    invites = f", inviting {attendee}," if attendee else ""  # issue 14: the outcome names every invitee
+    return f"event “{title}” on {start:%a %d %b %Y %H:%M %Z}{invites} {where}"
 
 
 @pytest.fixture
@@ -123,7 +124,7 @@ async def on_server(calendar: Calendar) -> list[dict[str, str]]:
 # -- the policy ------------------------------------------------------------------------------------
 
 
-async def test_the_policy_notifies_for_a_known_attendee_and_asks_first_for_a_new_one(
+async def test_an_event_alone_is_notify_and_inviting_anyone_asks_first(
     gate: Gate, memory: MemoryService, workspace: str
 ) -> None:
     await memory.records.upsert_contact("Bea Berg", workspace=workspace, email=BEA)
@@ -133,7 +134,9 @@ async def test_the_policy_notifies_for_a_known_attendee_and_asks_first_for_a_new
         return decision.level, decision.reason
 
     known, new, alone = await judge(meeting()), await judge(meeting("mallory@example.net")), await judge(meeting(None))
-    assert known[0] == "notify" and alone[0] == "notify"
+    assert alone[0] == "notify"
+    # issue 14: an invitation notifies someone at once, so even a known contact waits for the operator
+    assert known == ("approve", f"policy 'default' sets calendar.create to notify; it invites {BEA}")
     assert new == (
         "approve",
         "policy 'default' sets calendar.create to notify; mallory@example.net is a new counterparty",
@@ -216,7 +219,7 @@ async def test_without_a_connected_calendar_the_outcome_says_the_event_stays_in_
     key = f"{workspace}:step-1"
     done = await execute(gate, meeting(None), workspace, key)
     where = "saved in SoloOS; no calendar server is connected yet (`soloos connect calendar` puts it there)"
-    assert done.summary == outcome("Kick-off with Bea", at(3, 10), where)
+    assert done.summary == outcome("Kick-off with Bea", at(3, 10), where, attendee=None)
     assert [r["push_status"] for r in await rows(memory, workspace)] == ["pending"]
 
 
