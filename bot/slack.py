@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SECTION_LIMIT = 3000
 ACTION_PREFIX = "soloos:"
+# Slack fetches and expands the links a message carries unless told not to; a link a reply carries
+# (e.g. one an injected e-mail made up, with data in its query) would leak. Every post and update.
+NO_UNFURL: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False}
 
 
 def inbox_number(key: str) -> int:
@@ -146,7 +149,7 @@ class SlackChannel:
     async def _refuse(self, channel: str, user: str | None) -> None:
         if user and user not in self._refused:
             self._refused.add(user)
-            await self.bolt.client.chat_postMessage(channel=channel, text=REFUSAL)
+            await self.bolt.client.chat_postMessage(channel=channel, text=REFUSAL, **NO_UNFURL)
         log.warning("refused slack user %s", user)
 
     async def _ask(
@@ -187,7 +190,7 @@ class SlackChannel:
     async def _post(self, channel: str, reply: Reply) -> None:
         for message_blocks in _messages(reply):
             await self.bolt.client.chat_postMessage(
-                channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks
+                channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks, **NO_UNFURL
             )
 
     async def _dispatch(
@@ -267,4 +270,6 @@ class SlackChannel:
             outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{user}>)"
             kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
             kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
-            await self.bolt.client.chat_update(channel=channel, ts=message["ts"], text=outcome, blocks=kept)
+            await self.bolt.client.chat_update(
+                channel=channel, ts=message["ts"], text=outcome, blocks=kept, **NO_UNFURL
+            )
