@@ -17,6 +17,7 @@ from agents import AgentRunner, Gate
 from agents.briefing import describe_miss
 from agents.commands import LocalContext, Routed, answer, approval_buttons, route
 from agents.finance_answers import finance_answer
+from agents.links import defang_links, domains_of
 from agents.planner import Planner
 from agents.status import SloTargets
 from bot.intent import Intent, Reply
@@ -82,6 +83,7 @@ class Dispatcher:
             timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator) or self.timezone
             answered = await self._answer(intent, routed, timezone)
             reply = self._shown(routed, await self._with_notices(intent, answered, timezone))
+            reply = await self._defanged(intent.workspace, reply)
             TURN_SECONDS.labels(path, "ok" if reply.ok else "failed").observe(time.perf_counter() - started)
             await self.memory.conversations.complete(
                 intent.idempotency_key,
@@ -130,6 +132,13 @@ class Dispatcher:
             raise
         except StoreError as err:
             return Reply(f"I couldn't do that: {err}", ok=False)
+
+    async def _defanged(self, workspace: str, reply: Reply) -> Reply:
+        """A tainted reply shows links that could carry data defanged, on every channel."""
+        if not reply.tainted:
+            return reply
+        known = await asyncio.to_thread(self.memory.records.known_counterparties_sync, workspace)
+        return dataclasses.replace(reply, text=defang_links(reply.text, domains_of(known)))
 
     async def _with_notices(self, intent: Intent, reply: Reply, timezone: str) -> Reply:
         """At the next contact, say which scheduled messages were missed or could not be delivered,

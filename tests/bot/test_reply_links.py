@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.app import App
+from bot.intent import Reply
 from bot.slack import SlackChannel
 from bot.telegram import TelegramChannel
-from tests.support.chat import scoped
+from tests.support.chat import FakeChat, scoped
 from tests.support.models import Script, say
 from tests.support.slack_server import SIGNING_SECRET, FakeSlack, button_body, command_body, post_signed
 from tests.support.telegram_server import FakeTelegram
@@ -105,3 +107,30 @@ async def test_slack_posts_and_updates_without_unfurling(with_model, slack: Fake
     assert LEAK in posts[0]["text"]
     for call in slack.of("chat.postMessage") + slack.of("chat.update"):
         assert call.get("unfurl_links") is False and call.get("unfurl_media") is False, call
+
+
+async def test_a_tainted_reply_shows_data_links_defanged_and_known_links_plain(
+    app: App, workspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher defangs, so every channel (console, Telegram, Slack) gets the same text."""
+    await app.memory.records.upsert_contact("Acme", workspace=workspace, email="jane@acme.test")
+    await app.memory.records.upsert_contact("Mallory", workspace=workspace, email="x@collect.example", source="email")
+    answers = iter(
+        [
+            Reply(f"Summary: see {LEAK} and https://acme.test/invoices", tainted=True),
+            Reply(f"Your own link: {LEAK}"),  # the operator's own turn, untainted: left alone
+        ]
+    )
+
+    async def scripted(*_: object) -> Reply:
+        return next(answers)
+
+    monkeypatch.setattr(app.dispatcher, "_answer", scripted)
+    chat = FakeChat(app, workspace)
+    tainted = await chat.say("summarize my inbox")
+    assert "hxxps://collect[.]example/r?d=INV-1%20Acme%3A%201200[.]00" in tainted
+    assert "https://acme.test/invoices" in tainted  # a known contact's domain, no query
+    assert LEAK not in tainted
+    assert LEAK in await chat.say("what did I paste?")
+    turns = await app.memory.conversations.recent(workspace=workspace, conversation=f"test:{chat.session}")
+    assert all(LEAK not in t.text for t in turns[:2])  # what is stored is what was shown
