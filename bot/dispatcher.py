@@ -14,6 +14,7 @@ import time
 from zoneinfo import ZoneInfo
 
 from agents import AgentRunner, Gate
+from agents.approval_codes import mask_codes, pending_codes
 from agents.briefing import describe_miss
 from agents.commands import LocalContext, Routed, answer, approval_buttons, route
 from agents.finance_answers import finance_answer
@@ -38,7 +39,9 @@ class Dispatcher:
         max_chars: int,
         signature: str | None = None,
         slo: SloTargets | None = None,
+        approve_own_requests: bool = True,
     ) -> None:
+        self.approve_own_requests = approve_own_requests
         self.signature = signature
         self.slo = slo or SloTargets()
         self.memory = memory
@@ -63,8 +66,9 @@ class Dispatcher:
 
     @staticmethod
     def _shown(routed: Routed, reply: Reply) -> Reply:
-        """Whatever the answer, when it answers a button press the command says how it is shown."""
-        on_press = routed.command.on_press if routed.command else "replace"
+        """Whatever the answer, when it answers a button press the command says how it is shown (an
+        answer that must leave the pressed message and its buttons alone says "post" itself)."""
+        on_press = routed.command.on_press if routed.command and reply.on_press != "post" else reply.on_press
         return reply if reply.on_press == on_press else dataclasses.replace(reply, on_press=on_press)
 
     async def _handle(self, intent: Intent, routed: Routed) -> Reply:
@@ -90,7 +94,7 @@ class Dispatcher:
                 workspace=intent.workspace,
                 conversation=intent.conversation,
                 operator_text=intent.text,
-                reply=reply.to_json(),
+                reply={**reply.to_json(), "asked_by": f"{intent.channel}:{intent.channel_user}"},  # who asked
             )
             return reply
         except DatabaseUnavailable as err:
@@ -124,6 +128,8 @@ class Dispatcher:
                 signature=self.signature or intent.operator,
                 slo=self.slo,
                 planner=self.planner,
+                pressed=intent.pressed,
+                approve_own_requests=self.approve_own_requests,
             )
             return await answer(routed, context)
         except InvalidInput as err:
@@ -156,7 +162,7 @@ class Dispatcher:
     async def _model_turn(self, intent: Intent) -> Reply:
         mode = await self.memory.agent_store.get_mode(intent.workspace, intent.operator)
         outcome = await self.runner.run(
-            intent.text,
+            mask_codes(intent.text, await pending_codes(self.memory, intent.workspace)),  # never to a model
             workspace=intent.workspace,
             operator=intent.operator,
             conversation=intent.conversation,

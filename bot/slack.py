@@ -153,7 +153,15 @@ class SlackChannel:
         log.warning("refused slack user %s", user)
 
     async def _ask(
-        self, *, team: str | None, user: str | None, channel: str, text: str, key: str, replayed: bool = False
+        self,
+        *,
+        team: str | None,
+        user: str | None,
+        channel: str,
+        text: str,
+        key: str,
+        replayed: bool = False,
+        pressed: bool = False,
     ) -> Reply | None:
         """Allowlist, then the dispatcher. None when there is nothing to post (refused, or a retry).
         A replayed request (its process died) gets its stored reply again: it may never have gone out."""
@@ -170,6 +178,7 @@ class SlackChannel:
                 conversation=f"slack:{channel}",
                 text=text,
                 idempotency_key=key,
+                pressed=pressed,
             )
         )
         return None if reply.duplicate and not replayed else reply  # a retry was answered the first time
@@ -194,12 +203,22 @@ class SlackChannel:
             )
 
     async def _dispatch(
-        self, *, team: str | None, user: str | None, channel: str, text: str, key: str, replayed: bool = False
+        self,
+        *,
+        team: str | None,
+        user: str | None,
+        channel: str,
+        text: str,
+        key: str,
+        replayed: bool = False,
+        pressed: bool = False,
     ) -> None:
         """Slack does not resend what was acknowledged, so the request is stored first and marked
         done after its reply is posted; one cut off by a crash is replayed at the next start."""
-        async with self._stored({"team": team, "user": user, "channel": channel, "text": text, "key": key}):
-            reply = await self._ask(team=team, user=user, channel=channel, text=text, key=key, replayed=replayed)
+        request: dict[str, Any] = {"team": team, "user": user, "channel": channel, "text": text, "key": key}
+        request["pressed"] = pressed
+        async with self._stored(request):
+            reply = await self._ask(**request, replayed=replayed)
             if reply is not None:
                 await self._post(channel, reply)
 
@@ -259,8 +278,10 @@ class SlackChannel:
         channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
         key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}"
         value = action.get("value", "")
-        async with self._stored({"team": team, "user": user, "channel": channel, "text": value, "key": key}):
-            reply = await self._ask(team=team, user=user, channel=channel, text=value, key=key)
+        request: dict[str, Any] = {"team": team, "user": user, "channel": channel, "text": value, "key": key}
+        request["pressed"] = True
+        async with self._stored(request):  # (a press cut off by a crash is replayed as a press)
+            reply = await self._ask(**request)
             if reply is None:
                 return
             message = body.get("message") or {}

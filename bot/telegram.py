@@ -190,7 +190,7 @@ class TelegramChannel:
             await self.application.stop()
         await self.application.shutdown()
 
-    def _intent(self, update: Update, text: str) -> Intent:
+    def _intent(self, update: Update, text: str, *, pressed: bool = False) -> Intent:
         user, chat = update.effective_user, update.effective_chat
         assert user is not None and chat is not None
         settings = self.app.settings
@@ -202,6 +202,7 @@ class TelegramChannel:
             conversation=f"telegram:{chat.id}",
             text=text,
             idempotency_key=f"telegram:{self.bot_id}:{update.update_id}",
+            pressed=pressed,
         )
 
     async def _allowed(self, update: Update) -> bool:
@@ -270,7 +271,7 @@ class TelegramChannel:
             return
         chat_id = query.message.chat.id
         async with self._chat_locks[chat_id]:
-            reply = await self.app.dispatcher.handle(self._intent(update, query.data))
+            reply = await self.app.dispatcher.handle(self._intent(update, query.data, pressed=True))
             if reply.duplicate and update.update_id not in self._replayed:
                 return
             if reply.on_press == "post":  # e.g. Details: the pressed message keeps its buttons
