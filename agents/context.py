@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from agents.approval_codes import mask_codes, pending_codes
 from agents.untrusted import MEMORIES_HEADING, memory_line
 from memory import MemoryService
 
@@ -30,10 +31,11 @@ class TurnContext:
 async def build_context(
     memory: MemoryService, *, workspace: str, conversation: str, message: str, budget_tokens: int
 ) -> TurnContext:
-    rules, hits, turns = await asyncio.gather(
+    rules, hits, turns, codes = await asyncio.gather(
         memory.list(workspace, layer="institutional", limit=20, include_history=False),
         memory.recall(message[:2000], workspace=workspace, k=12, layers=["project", "institutional"]),
         memory.conversations.recent(workspace=workspace, conversation=conversation, limit=RECENT_TURNS),
+        pending_codes(memory, workspace),
     )
 
     used = 0
@@ -66,7 +68,7 @@ async def build_context(
         if not add(line, hit.short_id):
             break
     add("Recent conversation:")
-    for turn in turns:
-        if not add(f"{turn.role}: {turn.text[:500]}"):
+    for turn in turns:  # approval codes masked: a model that saw one could ask the operator to type it
+        if not add(f"{turn.role}: {mask_codes(turn.text, codes)[:500]}"):
             break
     return TurnContext("\n".join(lines), used, tuple(sources))

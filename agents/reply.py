@@ -30,7 +30,9 @@ class Reply:
     # When this answers a button press: "replace" shows it in place of the pressed message's buttons
     # (Approve, Deny: the outcome and who decided); "post" sends it as a new message (Details).
     on_press: OnPress = "replace"
-    tainted: bool = False  # the answer comes from a turn that read outside content (agents.untrusted.Taint)
+    # The turn that wrote it read outside content (an e-mail, a web page): its links that could carry
+    # data are shown defanged (agents.links), whatever the channel.
+    tainted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -40,13 +42,21 @@ class Reply:
         }
         if self.on_press != "replace":
             data["on_press"] = self.on_press
+        if self.tainted:
+            data["tainted"] = True
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
         buttons = tuple(Button(label, action) for label, action in data.get("buttons", []))
         on_press: OnPress = "post" if data.get("on_press") == "post" else "replace"
-        return cls(text=str(data.get("text", "")), buttons=buttons, ok=bool(data.get("ok", True)), on_press=on_press)
+        return cls(
+            text=str(data.get("text", "")),
+            buttons=buttons,
+            ok=bool(data.get("ok", True)),
+            on_press=on_press,
+            tainted=bool(data.get("tainted", False)),
+        )
 
 
 __all__ = ["Button", "OnPress", "Reply"]

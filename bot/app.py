@@ -117,6 +117,7 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         max_chars=settings.max_message_chars,
         signature=settings.signature,
         slo=slo_targets(settings),
+        approve_own_requests=settings.approve_own_requests,
     )
     outbound = Outbound()
     deliveries = Deliveries(memory, gate, outbound, budget=runner.budget)

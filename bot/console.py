@@ -30,15 +30,18 @@ def pick(text: str, last: Reply | None) -> str:
     return text
 
 
-def _intent(app: App, session: str, number: int, text: str) -> Intent:
+def _intent(app: App, session: str, number: int, text: str, last: Reply | None) -> Intent:
+    """The line as an intent; a number picking one of the previous reply's choices is a press."""
+    chosen = pick(text, last)
     return Intent(
         workspace=app.settings.workspace,
         operator=app.settings.operator,
         channel="console",
         channel_user=app.settings.operator,
         conversation=f"console:{app.settings.operator}",
-        text=text,
+        text=chosen,
         idempotency_key=f"console:{session}:{number}",
+        pressed=chosen != text,
     )
 
 
@@ -98,7 +101,7 @@ async def _piped(app: App, console: Console, stdin: BinaryIO, stdout: TextIO) ->
             stdout.flush()
             failures += 1
             continue
-        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, console.last)))
+        reply = await app.dispatcher.handle(_intent(app, session, number, text, console.last))
         console.last = reply
         failures += 0 if reply.ok else 1
         stdout.write(render(reply) + console.chart_note(reply) + "\n")
@@ -131,7 +134,7 @@ async def _interactive(app: App, console: Console, read: Callable[[str], str], w
         if text.strip().lower() in {"exit", "quit", ":q"}:
             return
         number += 1
-        reply = await app.dispatcher.handle(_intent(app, session, number, pick(text, console.last)))
+        reply = await app.dispatcher.handle(_intent(app, session, number, text, console.last))
         console.last = reply
         write.write(render(reply) + console.chart_note(reply) + "\n\n")
         write.flush()

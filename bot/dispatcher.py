@@ -14,9 +14,11 @@ import time
 from zoneinfo import ZoneInfo
 
 from agents import AgentRunner, Gate
+from agents.approval_codes import mask_codes, pending_codes
 from agents.briefing import describe_miss
 from agents.commands import LocalContext, Routed, answer, approval_buttons, route
 from agents.finance_answers import finance_answer
+from agents.links import defang_links, domains_of
 from agents.planner import Planner
 from agents.status import SloTargets
 from bot.intent import Intent, Reply
@@ -37,7 +39,9 @@ class Dispatcher:
         max_chars: int,
         signature: str | None = None,
         slo: SloTargets | None = None,
+        approve_own_requests: bool = True,
     ) -> None:
+        self.approve_own_requests = approve_own_requests
         self.signature = signature
         self.slo = slo or SloTargets()
         self.memory = memory
@@ -62,8 +66,9 @@ class Dispatcher:
 
     @staticmethod
     def _shown(routed: Routed, reply: Reply) -> Reply:
-        """Whatever the answer, when it answers a button press the command says how it is shown."""
-        on_press = routed.command.on_press if routed.command else "replace"
+        """Whatever the answer, when it answers a button press the command says how it is shown (an
+        answer that must leave the pressed message and its buttons alone says "post" itself)."""
+        on_press = routed.command.on_press if routed.command and reply.on_press != "post" else reply.on_press
         return reply if reply.on_press == on_press else dataclasses.replace(reply, on_press=on_press)
 
     async def _handle(self, intent: Intent, routed: Routed) -> Reply:
@@ -82,13 +87,14 @@ class Dispatcher:
             timezone = await self.memory.agent_store.get_timezone(intent.workspace, intent.operator) or self.timezone
             answered = await self._answer(intent, routed, timezone)
             reply = self._shown(routed, await self._with_notices(intent, answered, timezone))
+            reply = await self._defanged(intent.workspace, reply)
             TURN_SECONDS.labels(path, "ok" if reply.ok else "failed").observe(time.perf_counter() - started)
             await self.memory.conversations.complete(
                 intent.idempotency_key,
                 workspace=intent.workspace,
                 conversation=intent.conversation,
                 operator_text=intent.text,
-                reply=reply.to_json(),
+                reply={**reply.to_json(), "asked_by": f"{intent.channel}:{intent.channel_user}"},  # who asked
             )
             return reply
         except DatabaseUnavailable as err:
@@ -122,6 +128,8 @@ class Dispatcher:
                 signature=self.signature or intent.operator,
                 slo=self.slo,
                 planner=self.planner,
+                pressed=intent.pressed,
+                approve_own_requests=self.approve_own_requests,
             )
             return await answer(routed, context)
         except InvalidInput as err:
@@ -130,6 +138,13 @@ class Dispatcher:
             raise
         except StoreError as err:
             return Reply(f"I couldn't do that: {err}", ok=False)
+
+    async def _defanged(self, workspace: str, reply: Reply) -> Reply:
+        """A tainted reply shows links that could carry data defanged, on every channel."""
+        if not reply.tainted:
+            return reply
+        known = await asyncio.to_thread(self.memory.records.known_counterparties_sync, workspace)
+        return dataclasses.replace(reply, text=defang_links(reply.text, domains_of(known)))
 
     async def _with_notices(self, intent: Intent, reply: Reply, timezone: str) -> Reply:
         """At the next contact, say which scheduled messages were missed or could not be delivered,
@@ -147,7 +162,7 @@ class Dispatcher:
     async def _model_turn(self, intent: Intent) -> Reply:
         mode = await self.memory.agent_store.get_mode(intent.workspace, intent.operator)
         outcome = await self.runner.run(
-            intent.text,
+            mask_codes(intent.text, await pending_codes(self.memory, intent.workspace)),  # never to a model
             workspace=intent.workspace,
             operator=intent.operator,
             conversation=intent.conversation,

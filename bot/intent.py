@@ -27,6 +27,9 @@ class Intent:
     command: str | None = None
     args: tuple[str, ...] = ()
     received_at: datetime = field(default_factory=Clock().now)
+    # The text is a button's action (a press, or a console's numbered choice), not typed: approving
+    # by a typed code takes a second step (agents.commands.approvals), a press does not.
+    pressed: bool = False
 
 
 __all__ = ["Button", "Channel", "Intent", "Reply"]

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
 
     policy_file: Path | None = Field(default=None, description="Policy template (YAML); default: built-in")
     approval_ttl_hours: float = Field(default=48, gt=0, description="Pending approvals expire after this")
+    approve_own_requests: bool = Field(
+        default=True,
+        description="With several allowlisted users: may someone approve an action they asked for themselves",
+    )
     send_grace_seconds: int = Field(default=120, ge=0, description="Window in which a send can be undone")
     misfire_grace_minutes: int = Field(
         default=60, ge=1, description="A reminder or briefing late by more than this is reported as missed, not sent"

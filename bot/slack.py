@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SECTION_LIMIT = 3000
 ACTION_PREFIX = "soloos:"
+# Slack fetches and expands the links a message carries unless told not to; a link a reply carries
+# (e.g. one an injected e-mail made up, with data in its query) would leak. Every post and update.
+NO_UNFURL: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False}
 
 
 def inbox_number(key: str) -> int:
@@ -146,11 +149,19 @@ class SlackChannel:
     async def _refuse(self, channel: str, user: str | None) -> None:
         if user and user not in self._refused:
             self._refused.add(user)
-            await self.bolt.client.chat_postMessage(channel=channel, text=REFUSAL)
+            await self.bolt.client.chat_postMessage(channel=channel, text=REFUSAL, **NO_UNFURL)
         log.warning("refused slack user %s", user)
 
     async def _ask(
-        self, *, team: str | None, user: str | None, channel: str, text: str, key: str, replayed: bool = False
+        self,
+        *,
+        team: str | None,
+        user: str | None,
+        channel: str,
+        text: str,
+        key: str,
+        replayed: bool = False,
+        pressed: bool = False,
     ) -> Reply | None:
         """Allowlist, then the dispatcher. None when there is nothing to post (refused, or a retry).
         A replayed request (its process died) gets its stored reply again: it may never have gone out."""
@@ -167,6 +178,7 @@ class SlackChannel:
                 conversation=f"slack:{channel}",
                 text=text,
                 idempotency_key=key,
+                pressed=pressed,
             )
         )
         return None if reply.duplicate and not replayed else reply  # a retry was answered the first time
@@ -187,16 +199,26 @@ class SlackChannel:
     async def _post(self, channel: str, reply: Reply) -> None:
         for message_blocks in _messages(reply):
             await self.bolt.client.chat_postMessage(
-                channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks
+                channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks, **NO_UNFURL
             )
 
     async def _dispatch(
-        self, *, team: str | None, user: str | None, channel: str, text: str, key: str, replayed: bool = False
+        self,
+        *,
+        team: str | None,
+        user: str | None,
+        channel: str,
+        text: str,
+        key: str,
+        replayed: bool = False,
+        pressed: bool = False,
     ) -> None:
         """Slack does not resend what was acknowledged, so the request is stored first and marked
         done after its reply is posted; one cut off by a crash is replayed at the next start."""
-        async with self._stored({"team": team, "user": user, "channel": channel, "text": text, "key": key}):
-            reply = await self._ask(team=team, user=user, channel=channel, text=text, key=key, replayed=replayed)
+        request: dict[str, Any] = {"team": team, "user": user, "channel": channel, "text": text, "key": key}
+        request["pressed"] = pressed
+        async with self._stored(request):
+            reply = await self._ask(**request, replayed=replayed)
             if reply is not None:
                 await self._post(channel, reply)
 
@@ -256,8 +278,10 @@ class SlackChannel:
         channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
         key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}"
         value = action.get("value", "")
-        async with self._stored({"team": team, "user": user, "channel": channel, "text": value, "key": key}):
-            reply = await self._ask(team=team, user=user, channel=channel, text=value, key=key)
+        request: dict[str, Any] = {"team": team, "user": user, "channel": channel, "text": value, "key": key}
+        request["pressed"] = True
+        async with self._stored(request):  # (a press cut off by a crash is replayed as a press)
+            reply = await self._ask(**request)
             if reply is None:
                 return
             message = body.get("message") or {}
@@ -267,4 +291,6 @@ class SlackChannel:
             outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{user}>)"
             kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
             kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
-            await self.bolt.client.chat_update(channel=channel, ts=message["ts"], text=outcome, blocks=kept)
+            await self.bolt.client.chat_update(
+                channel=channel, ts=message["ts"], text=outcome, blocks=kept, **NO_UNFURL
+            )

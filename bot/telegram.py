@@ -19,7 +19,7 @@ import logging
 import re
 
 from aiohttp import web
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -27,6 +27,7 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     ContextTypes,
+    Defaults,
     MessageHandler,
     TypeHandler,
     filters,
@@ -44,6 +45,9 @@ TYPING_AFTER = 0.8  # seconds
 ROW = 3  # buttons per keyboard row
 POLL_SECONDS = 10  # long-polling timeout
 ALLOWED_UPDATES = ["message", "callback_query"]
+# No link previews, ever: Telegram's servers fetch a previewed URL as soon as the message arrives, so
+# a link a reply carries (e.g. one an injected e-mail made up, with data in its query) would leak.
+NO_PREVIEWS = Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True))
 
 
 def to_html(text: str) -> str:
@@ -73,6 +77,7 @@ class TelegramChannel:
             .base_url(f"{api_url.rstrip('/')}/bot")
             .base_file_url(f"{api_url.rstrip('/')}/file/bot")
             .rate_limiter(AIORateLimiter(max_retries=3))
+            .defaults(NO_PREVIEWS)  # every message and edit this bot sends
             .concurrent_updates(32)  # chats are handled in parallel; each chat stays in order (below)
             .build()
         )
@@ -185,7 +190,7 @@ class TelegramChannel:
             await self.application.stop()
         await self.application.shutdown()
 
-    def _intent(self, update: Update, text: str) -> Intent:
+    def _intent(self, update: Update, text: str, *, pressed: bool = False) -> Intent:
         user, chat = update.effective_user, update.effective_chat
         assert user is not None and chat is not None
         settings = self.app.settings
@@ -197,6 +202,7 @@ class TelegramChannel:
             conversation=f"telegram:{chat.id}",
             text=text,
             idempotency_key=f"telegram:{self.bot_id}:{update.update_id}",
+            pressed=pressed,
         )
 
     async def _allowed(self, update: Update) -> bool:
@@ -265,13 +271,11 @@ class TelegramChannel:
             return
         chat_id = query.message.chat.id
         async with self._chat_locks[chat_id]:
-            reply = await self.app.dispatcher.handle(self._intent(update, query.data))
+            reply = await self.app.dispatcher.handle(self._intent(update, query.data, pressed=True))
             if reply.duplicate and update.update_id not in self._replayed:
                 return
             if reply.on_press == "post":  # e.g. Details: the pressed message keeps its buttons
-                await context.bot.send_message(
-                    chat_id, to_html(reply.text[:LIMIT]), parse_mode=ParseMode.HTML, reply_markup=keyboard(reply)
-                )
+                await self._send_reply(chat_id, reply)  # all of it, split like any reply
                 return
             who = query.from_user.first_name if query.from_user else "someone"
             original = getattr(query.message, "text_html", None) or ""  # Telegram sends text and entities

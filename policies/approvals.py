@@ -134,13 +134,36 @@ def get(conn: psycopg.Connection[Any], token: str) -> Approval | None:
     return _approval(row) if row else None
 
 
-DecideOutcome = Literal["approved", "denied", "unknown", "not_yours", "expired", "already_decided"]
+DecideOutcome = Literal["approved", "denied", "unknown", "not_yours", "expired", "already_decided", "own_request"]
+
+
+def requested_by(conn: psycopg.Connection[Any], token: str) -> str | None:
+    """Who asked for the action (``channel:user`` of the message that led to it), when known: the
+    dispatcher stores it with the reply it gave that message."""
+    row = conn.execute(
+        """SELECT h.reply->>'asked_by' FROM approvals a JOIN handled_intents h ON h.idempotency_key = a.intent_key
+           WHERE a.id = %s""",
+        (token,),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def decide(
-    conn: psycopg.Connection[Any], token: str, *, operator: str, approve: bool
+    conn: psycopg.Connection[Any],
+    token: str,
+    *,
+    operator: str,
+    approve: bool,
+    decider: str | None = None,
+    own_requests: bool = True,
 ) -> tuple[DecideOutcome, Approval | None]:
-    """Record the operator's decision, once. Returns what happened and the approval as it now is."""
+    """Record the operator's decision, once. Returns what happened and the approval as it now is.
+    With ``own_requests`` False, ``decider`` (``channel:user``) may not approve what they asked for
+    (separation of duties); denying stays open to everyone."""
+    if approve and not own_requests and decider is not None and requested_by(conn, token) == decider:
+        current = get(conn, token)
+        if current is not None and current.status == "pending" and current.operator == operator:
+            return "own_request", current
     status = "approved" if approve else "denied"
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
 import time_machine
 
@@ -21,6 +22,11 @@ from bot.settings import Settings
 from memory import MemoryService
 
 quiet_libraries()
+
+# Property tests draw the same examples on every run, so a CI run cannot fail on a draw no run
+# before it saw; a failure found while developing is replayed from the example database.
+hypothesis.settings.register_profile("soloos", derandomize=True)
+hypothesis.settings.load_profile("soloos")
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the tests' operator zone (``settings`` below)
 _TRAVEL = pytest.StashKey[time_machine.travel]()

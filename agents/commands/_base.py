@@ -33,6 +33,8 @@ class LocalContext:
     signature: str = ""  # how drafts are signed
     slo: SloTargets = field(default_factory=SloTargets)
     planner: Planner | None = None  # turns objectives into plans; None or unavailable without a model
+    pressed: bool = False  # the text came from a button (or a numbered choice), not typed
+    approve_own_requests: bool = True  # False: whoever asked for an action may not approve it
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agents.commands._base import Command, LocalContext, Routed, approval_buttons, phrase
+from agents.gate.messages import OWN_REQUEST
 from agents.reply import Reply
 from agents.runner import describe_approval
 
@@ -21,10 +22,25 @@ async def _approvals(routed: Routed, ctx: LocalContext) -> Reply:
     return Reply("\n\n".join(parts), buttons)
 
 
+TYPED_CODE = (
+    "You typed an approval code. A typed code is not enough on its own (a message can ask you to "
+    "type one), so here is what it would do. To go ahead, press Approve."
+)
+
+
 async def _decide(routed: Routed, ctx: LocalContext) -> Reply:
-    return Reply(
-        await ctx.gate.decide_approval(routed.args["token"], operator=ctx.operator, approve=routed.kind == "approve")
+    """Deny: one step, typed or pressed. Approve: one step from a button (or a numbered choice); a
+    typed code shows the action again with its buttons, and only a press executes it."""
+    token, approve = routed.args["token"], routed.kind == "approve"
+    if approve and not ctx.pressed:
+        waiting = {a.id: a for a in await ctx.gate.pending(ctx.workspace) if a.operator == ctx.operator}
+        if token in waiting:  # (else the gate says why not: decided, expired, unknown, not yours)
+            return Reply(f"{TYPED_CODE}\n\n{describe_approval(waiting[token], full=True)}", approval_buttons(token))
+    text = await ctx.gate.decide_approval(
+        token, operator=ctx.operator, approve=approve, decider=ctx.source, own_requests=ctx.approve_own_requests
     )
+    # still waiting for someone else: the pressed approval keeps its buttons, the answer comes apart
+    return Reply(text, on_press="post" if text == OWN_REQUEST else "replace")
 
 
 async def _details(routed: Routed, ctx: LocalContext) -> Reply:

@@ -358,12 +358,17 @@ class Gate:
 
     # -- operator decisions --------------------------------------------------------------------
 
-    async def decide_approval(self, token: str, *, operator: str, approve: bool) -> str:
-        """Approve (and execute) or deny a pending approval. Safe to call twice: it acts once."""
+    async def decide_approval(
+        self, token: str, *, operator: str, approve: bool, decider: str | None = None, own_requests: bool = True
+    ) -> str:
+        """Approve (and execute) or deny a pending approval. Safe to call twice: it acts once.
+        ``decider`` and ``own_requests``: separation of duties (``policies.approvals.decide``)."""
 
         def run() -> str:
             with self.db.connection() as conn:
-                outcome, approval = approvals.decide(conn, token, operator=operator, approve=approve)
+                outcome, approval = approvals.decide(
+                    conn, token, operator=operator, approve=approve, decider=decider, own_requests=own_requests
+                )
                 if approval is not None and outcome in ("approved", "denied"):
                     audit.record(
                         conn,
@@ -381,6 +386,8 @@ class Gate:
                 return messages.UNKNOWN_APPROVAL
             if outcome == "not_yours":
                 return messages.NOT_YOURS
+            if outcome == "own_request":
+                return messages.OWN_REQUEST
             if outcome == "expired":
                 return messages.expired(approval)
             if outcome == "already_decided":

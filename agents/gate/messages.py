@@ -42,6 +42,10 @@ def failed_to_model(error: Exception) -> str:
 
 UNKNOWN_APPROVAL = "I don't know that approval. Type /approvals to see what is pending."
 NOT_YOURS = "That approval belongs to another operator; only they can decide it."
+OWN_REQUEST = (
+    "You asked for this yourself, and here someone else must approve what a person asked for "
+    "(SOLOOS_APPROVE_OWN_REQUESTS=false). Nothing was done; it is still waiting for another approver."
+)
 NOT_RECORDED = "I wanted to do something that needs approval but could not record it; nothing was done."
 
 
@@ -66,6 +70,16 @@ def approved_failed(error: Exception) -> str:
     return f"Approved, but it failed: {error}. Nothing was done."
 
 
+ARG_PREVIEW = 80  # characters of an argument shown in a listing; Details shows all
+
+
+def _short(value: str) -> str:
+    """An argument in a one-line listing: cut only with a note saying so, never silently."""
+    if len(value) <= ARG_PREVIEW:
+        return value
+    return f"{value[:ARG_PREVIEW]}… ({len(value) - ARG_PREVIEW:,} more characters — Details shows all)"
+
+
 def describe_approval(approval: Approval, *, full: bool = False) -> str:
     lines = [f"*{approval.action.summary}*", f"Why I'm asking: {approval.reason}."]
     if approval.risks:
@@ -75,10 +89,9 @@ def describe_approval(approval: Approval, *, full: bool = False) -> str:
     if full:
         lines += [f"{k}: {v}" for k, v in args.items()]
     elif args:
-        lines.append(" · ".join(f"{k}: {str(v)[:80]}" for k, v in args.items()))
-    if body:
-        preview = body if full or len(body) <= 600 else body[:600] + "…"
-        lines += ["", preview]
+        lines.append(" · ".join(f"{k}: {_short(str(v))}" for k, v in args.items()))
+    if body:  # always whole: what is sent is what is shown (long replies are split by the channel)
+        lines += ["", str(body)]
     lines.append(f"Code {approval.id}, expires {approval.expires_at:%d %b %H:%M} UTC.")
     return "\n".join(lines)
 
@@ -117,6 +130,7 @@ def story(records: list[AuditRecord]) -> str:
 __all__ = [
     "NOT_RECORDED",
     "NOT_YOURS",
+    "OWN_REQUEST",
     "UNKNOWN_APPROVAL",
     "already_decided",
     "approvals_requested",

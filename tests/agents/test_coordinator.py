@@ -49,9 +49,9 @@ async def test_draft_and_send_waits_for_approval_then_sends_once(with_model, wor
     listing = await chat.say("/approvals")
     assert "1 waiting for your approval" in listing
     assert f"to: {ACME} · subject: Invoice 42 reminder" in listing
-    done = await chat.say(buttons[0].action)
+    done = await chat.press(buttons[0].action)
     assert done.startswith("Approved and done: e-mail to jane@acme.test queued")
-    again = await chat.say(buttons[0].action)
+    again = await chat.press(buttons[0].action)
     assert "Already decided" in again
     sent = _rows(app, "SELECT recipient, status FROM outbox WHERE workspace = %s", workspace)
     assert sent == [(ACME, "queued")]
@@ -97,7 +97,7 @@ async def test_double_click_on_two_channels_executes_once(with_model, workspace:
     chat = FakeChat(app, workspace)
     await chat.say("draft a reminder email to Acme about invoice 42 and send it")
     action = chat.replies[-1].buttons[0].action
-    replies = await asyncio.gather(*(chat.say(action) for _ in range(5)))
+    replies = await asyncio.gather(*(chat.press(action) for _ in range(5)))
     assert sum(r.startswith("Approved and done") for r in replies) == 1
     assert len(_rows(app, "SELECT * FROM outbox WHERE workspace = %s", workspace)) == 1
 
@@ -234,14 +234,14 @@ async def test_sent_email_can_be_undone_within_grace_only(with_model, workspace:
     app = with_model(_drafting_script())
     chat = FakeChat(app, workspace)
     await chat.say("draft a reminder email to Acme about invoice 42 and send it")
-    await chat.say(chat.replies[-1].buttons[0].action)
+    await chat.press(chat.replies[-1].buttons[0].action)
     assert "cancelled before sending" in await chat.say("/undo")
     assert _rows(app, "SELECT status FROM outbox WHERE workspace = %s", workspace) == [("cancelled",)]
 
     app2 = with_model(_drafting_script())
     chat2 = FakeChat(app2, workspace)
     await chat2.say("draft a reminder email to Acme about invoice 42 and send it now")
-    await chat2.say(chat2.replies[-1].buttons[0].action)
+    await chat2.press(chat2.replies[-1].buttons[0].action)
     _rows(
         app,
         "UPDATE outbox SET send_after = now() - interval '1 second' WHERE status = 'queued' "
@@ -288,7 +288,7 @@ async def test_operator_edits_a_pending_action_and_the_policy_judges_it_again(wi
     edited = await chat.say(f"edit {token} body: Hi Jane, invoice 42 is now two weeks overdue. Thanks!")
     assert "Still waiting for your approval" in edited and "two weeks overdue. Thanks!" in edited
     assert "can edit" in await chat.say(f"edit {token} priority: high")
-    assert "Approved and done" in await chat.say(f"/approve {token}")
+    assert "Approved and done" in await chat.press(f"/approve {token}")
     assert _rows(app, "SELECT body FROM outbox WHERE workspace = %s", workspace) == [
         ("Hi Jane, invoice 42 is now two weeks overdue. Thanks!",)
     ]

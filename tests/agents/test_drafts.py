@@ -178,7 +178,7 @@ async def test_sending_a_draft_asks_first_and_nothing_leaves_before_approval(app
     assert "already" not in await chat.say(f"send draft {acme.id}")  # the same approval again, not a second one
     assert len(await app.gate.pending(workspace)) == 1
 
-    assert "Approved" in await chat.say(approve.action)
+    assert "Approved" in await chat.press(approve.action)
     assert await asyncio.to_thread(rows, app, outbox, workspace) == [("jane@acme.test", "Proposal for Acme", "queued")]
     assert "queued" in await chat.say(f"/draft {acme.id}")
 

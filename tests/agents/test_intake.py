@@ -172,7 +172,7 @@ async def test_lead_response_time_is_measured_once_the_reply_is_sent(app: App, w
     [approve, _deny, _details] = chat.replies[-1].buttons
     waiting = await chat.say("/leads")
     assert "Jane Doe <jane@foo.test>" in waiting and "waiting for your approval" in waiting
-    assert "Approved" in await chat.say(approve.action)
+    assert "Approved" in await chat.press(approve.action)
     assert "replied in" not in await chat.say("/leads")  # queued in the undo window is not a reply yet
 
     def delivered() -> None:
@@ -238,7 +238,7 @@ async def test_a_new_senders_mail_becomes_one_lead_and_automated_mail_does_not(
 
     # approved, past the undo window, sent through the real SMTP server: the response time is measured
     chat = FakeChat(app, workspace)
-    assert "Approved" in await chat.say(f"approve {approval.id}")
+    assert "Approved" in await chat.press(f"/approve {approval.id}")
 
     def past_undo_window() -> None:
         with app.memory.db.connection() as conn:

@@ -17,6 +17,7 @@ from pydantic_ai.models.function import AgentInfo
 
 from agents.drafts import DraftRequest, produce
 from agents.gate.origins import origin_risks
+from agents.links import defang_links
 from agents.untrusted import Taint, earlier_result, fence_email, memory_line, reading, recalled
 from bot.app import App
 from memory import Draft, Message, NewMessage
@@ -138,7 +139,8 @@ async def test_an_injected_inbox_turn_parks_every_effect_and_names_where_values_
     assert f"invites {CLIENT}: they are notified at once" in event.risks
     assert f"attendee {CLIENT} from {origin}" in event.risks
     assert f"recipient {ATTACKER} from {origin}" in pending["email.draft"].risks
-    assert f"IBAN {IBAN_COMPACT} from {origin}; not in your records" in reply  # the operator reads it
+    # the operator reads it (a tainted reply shows every domain defanged, the sender's too)
+    assert defang_links(f"IBAN {IBAN_COMPACT} from {origin}; not in your records") in reply
     assert f"invites {CLIENT}" in reply
 
     why = await chat.say(f"/why {event.id}")
@@ -212,7 +214,7 @@ async def test_inviting_a_known_client_needs_approval_even_untainted(with_model,
     assert f"invites {CLIENT}" in reply
     assert await count(app, "events", workspace) == 0
     approve = chat.replies[-1].buttons[0]
-    done = await chat.say(approve.action)
+    done = await chat.press(approve.action)
     assert "Approved and done: event “Review”" in done and f"inviting {CLIENT}" in done  # the notice names them
     assert f"invites: {CLIENT}" in await chat.say(f"/why {pending.id}")
 
@@ -245,7 +247,7 @@ async def test_a_tainted_turn_writes_no_draft_version(with_model, workspace: str
     await inbox(app, workspace)
     reply = await FakeChat(app, workspace).say("summarize my inbox")
     assert [d.version for d in await app.memory.drafts.history(workspace, draft.thread)] == [1]  # no v2
-    assert f"Not saved as a draft: this turn read outside content (an e-mail by {ATTACKER}" in reply
+    assert defang_links(f"Not saved as a draft: this turn read outside content (an e-mail by {ATTACKER}") in reply
 
 
 async def test_a_tainted_ask_drafting_saves_nothing(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
@@ -342,7 +344,7 @@ def test_outside_text_taints_the_turn_it_is_read_in() -> None:
         earlier_result("Research Acme", "Acme moved banks", limit=100)
     assert [r.source for r in taint.reads] == [
         f"an e-mail by {ATTACKER}",
-        f"memory [m2] from email:<x@y> from {ATTACKER}",
+        f"memory [m2] from email: x@y from {ATTACKER}",  # the origin cleaned as any shown source
         "the result of the earlier plan step “Research Acme”",
     ]
     assert taint.sources().startswith(f"an e-mail by {ATTACKER}, received 27 Nov")

@@ -136,8 +136,10 @@ def test_pending_approval_survives_kill_9_and_executes_once(tmp_path: Path) -> N
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
 
-    after = chat(tmp_path, ["/approvals", f"approve {code.group(1)}", f"approve {code.group(1)}", "/why"])
+    # a typed code shows the action again; the numbered choice (a press) executes it
+    after = chat(tmp_path, ["/approvals", f"approve {code.group(1)}", "1", f"approve {code.group(1)}", "/why"])
     out = after.stdout
+    assert "A typed code is not enough on its own" in out
     assert "1 waiting for your approval" in out and "send e-mail to jane@acme.test" in out
     assert out.count("Approved and done: e-mail to jane@acme.test queued") == 1
     assert "Already decided" in out

@@ -103,7 +103,7 @@ async def test_connect_import_ask_and_approve_a_payment_reminder(  # type: ignor
     assert drafted.count("Best regards,\ntester") == 1  # signed as the operator (SOLOOS_SIGNATURE overrides)
     [approve, _deny, _details] = chat.replies[-1].buttons
     assert (await sync.tick()) and not [m for _, m in mail_server.inbox() if "INV-7" in str(m["Subject"])]
-    assert "Approved" in await chat.say(approve.action)
+    assert "Approved" in await chat.press(approve.action)
 
     def past_undo_window() -> None:
         with app.memory.db.connection() as conn:

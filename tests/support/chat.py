@@ -35,6 +35,12 @@ class FakeChat:
         self.replies.append(reply)
         return reply.text
 
+    async def press(self, action: str) -> str:
+        """A button press (or a numbered choice on the console): the button's action, not typed."""
+        reply = await self.app.dispatcher.handle(dataclasses.replace(self.intent(action), pressed=True))
+        self.replies.append(reply)
+        return reply.text
+
 
 def scoped(app: App, workspace: str | None = None) -> App:
     """The same application with its settings pointed at one workspace (as a channel would see it)."""
