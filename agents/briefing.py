@@ -137,8 +137,9 @@ def _spend_line(today: Decimal, month: Decimal, budget: Budget) -> str:
 
 
 async def _highlights(memory: MemoryService, workspace: str, now: datetime) -> list[str]:
-    """Up to three memories: rules first, then what was noted in the last week."""
+    """Up to three memories the operator stated or confirmed: rules first, then what was noted in the last week."""
     items = await memory.list(workspace, limit=40, include_history=False)
+    items = [m for m in items if m.confirmed]  # what came from outside is not a highlight until confirmed
     rules = [m.text + " (rule)" for m in items if m.layer == "institutional"][:2]
     recent = [m.text for m in items if m.layer == "project" and m.occurred_at >= now - timedelta(days=7)]
     return (rules + recent)[:3]

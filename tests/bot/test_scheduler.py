@@ -49,6 +49,17 @@ async def until(condition: Callable[[], Any], timeout: float = 15.0) -> None:
 async def recorder(app: App, workspace: str) -> AsyncIterator[Recorder]:
     """A "test" channel on the session app; its scheduler is stopped and the workspace's schedules
     cancelled afterwards, so nothing fires into the next test."""
+    def quiet_other_tests() -> None:
+        # Other tests leave schedules on the "test" channel that no scheduler ever ran (a lead's
+        # notice goes to where the operator talked last): they are not this test's to deliver.
+        with app.memory.db.connection() as conn:
+            conn.execute(
+                "UPDATE schedules SET status = 'cancelled' WHERE status = 'active' AND workspace <> %s "
+                "AND conversation LIKE 'test:%%'",
+                (workspace,),
+            )
+
+    await asyncio.to_thread(quiet_other_tests)
     recording = Recorder()
     app.outbound.register("test", recording.send)
     yield recording
