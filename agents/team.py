@@ -29,6 +29,9 @@ from connectors.calendar import free_slots
 from memory import Draft, DraftKind, InvalidInput, MemoryService, NotFound
 from policies import Action
 
+INBOX_BODY_CHARS = 4_000  # of each e-mail's body read_inbox shows
+INBOX_BUDGET_CHARS = 24_000  # of all it returns at once (~6,000 tokens)
+
 
 @dataclass
 class TurnDeps:
@@ -128,7 +131,16 @@ async def read_inbox(ctx: RunContext[TurnDeps], limit: int = 10) -> str:
     messages = await ctx.deps.memory.messages.recent(ctx.deps.workspace, limit=max(1, min(limit, 20)))
     if not messages:
         return "The inbox is empty, or no e-mail account is connected (soloos connect email)."
-    return "\n\n".join(fence_email(m) for m in messages)
+    shown: list[str] = []
+    used = 0
+    for message in messages:  # a size budget: twenty long e-mails must not become one huge request
+        fenced = fence_email(message, max_body_chars=INBOX_BODY_CHARS)
+        if used + len(fenced) > INBOX_BUDGET_CHARS:
+            shown.append(f"[{len(messages) - len(shown)} older e-mails not shown: the inbox budget is used up]")
+            break
+        shown.append(fenced)
+        used += len(fenced)
+    return "\n\n".join(shown)
 
 
 async def list_invoices(ctx: RunContext[TurnDeps], overdue_only: bool = False) -> str:

@@ -122,14 +122,18 @@ def fence(source: str, text: str, *, at: datetime | None = None, origin: str | N
     return f'<untrusted source="{shown}" id="{block_id}">\n{body}\n</untrusted id="{block_id}">'
 
 
-def fence_email(message: Message) -> str:
-    """A stored e-mail for a model prompt: headers and body, all inside one fence."""
+def fence_email(message: Message, *, max_body_chars: int | None = None) -> str:
+    """A stored e-mail for a model prompt: headers and body, all inside one fence; a body longer than
+    ``max_body_chars`` is cut, and the cut is said."""
+    body = message.body_text
+    if max_body_chars is not None and len(body) > max_body_chars:
+        body = f"{body[:max_body_chars]}\n[… {len(body) - max_body_chars:,} more characters not shown]"
     lines = [
         f"From: {message.sender}",
         f"Date: {message.received_at:%Y-%m-%d %H:%M %Z}",
         f"Subject: {message.subject}",
         "",
-        message.body_text,
+        body,
     ]
     return fence(
         f"email from {message.from_addr}",

@@ -84,3 +84,27 @@ async def test_a_turn_over_the_token_limit_is_stopped_before_the_request(with_mo
     reply = await FakeChat(app, workspace).say("tell me everything about Acme")
     assert "more model work than one turn allows" in reply and "Nothing was sent" in reply
     assert script.calls == ["coordinator:0", "specialist"]  # the oversized request was never sent
+
+
+async def test_reading_twenty_long_emails_stays_within_the_inbox_budget(app: App, workspace: str) -> None:
+    """One read_inbox of 20 large e-mails used to send a million characters in one request."""
+    from types import SimpleNamespace
+
+    from agents.team import INBOX_BUDGET_CHARS, read_inbox
+    from memory import NewMessage
+
+    received = app.memory.clock.now()
+    await app.memory.messages.store(
+        workspace,
+        "owner@example.test",
+        [
+            NewMessage(
+                f"<long-{n}@example.test>", f"s{n}@example.test", received, f"S{n}", subject="x", body_text="y" * 50_000
+            )
+            for n in range(20)
+        ],
+    )
+    ctx = SimpleNamespace(deps=SimpleNamespace(memory=app.memory, workspace=workspace))
+    shown = await read_inbox(ctx, limit=20)  # type: ignore[arg-type]
+    assert len(shown) <= INBOX_BUDGET_CHARS + 200
+    assert "more characters not shown" in shown and "older e-mails not shown" in shown

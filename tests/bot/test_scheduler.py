@@ -49,6 +49,7 @@ async def until(condition: Callable[[], Any], timeout: float = 15.0) -> None:
 async def recorder(app: App, workspace: str) -> AsyncIterator[Recorder]:
     """A "test" channel on the session app; its scheduler is stopped and the workspace's schedules
     cancelled afterwards, so nothing fires into the next test."""
+
     def quiet_other_tests() -> None:
         # Other tests leave schedules on the "test" channel that no scheduler ever ran (a lead's
         # notice goes to where the operator talked last): they are not this test's to deliver.
