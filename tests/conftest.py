@@ -62,7 +62,9 @@ def _last_sunday(year: int, month: int) -> date:
 
 
 def _next_change(now: datetime, month: int, clock: time) -> datetime:
-    """Two minutes before the operator's clocks change in ``month`` (3: forward, 10: back), next time."""
+    """The operator's wall clock just after their clocks change in ``month`` (3: forward, 10: back),
+    next time: the suite then runs on a 23- or 25-hour day, and in the repeated hour in October.
+    (Not across the instant itself: which tests would straddle it depends on how fast they run.)"""
     for year in (now.year, now.year + 1):
         moment = datetime.combine(_last_sunday(year, month), clock, BERLIN)
         if moment > now:
@@ -76,17 +78,17 @@ def _late_evening(now: datetime) -> datetime:
 
 
 def _month_end(now: datetime) -> datetime:
-    """Five minutes before the month ends on the operator's clock."""
+    """Twenty minutes before the month ends on the operator's clock (a run takes a few)."""
     local = now.astimezone(BERLIN)
     last = date(local.year + local.month // 12, local.month % 12 + 1, 1) - timedelta(days=1)
-    return datetime.combine(last, time(23, 55), BERLIN)
+    return datetime.combine(last, time(23, 40), BERLIN)
 
 
 # The moments CI moves the clock to (``--clock-at NAME``), relative to the real now so they never go stale.
 MOMENTS: dict[str, Callable[[datetime], datetime]] = {
     "year-ahead": lambda now: now + timedelta(days=365),
-    "spring-forward": lambda now: _next_change(now, 3, time(1, 58)),  # 02:00 → 03:00
-    "fall-back": lambda now: _next_change(now, 10, time(2, 58, fold=0)),  # 03:00 → 02:00
+    "spring-forward": lambda now: _next_change(now, 3, time(3, 0, 30)),  # 02:00 became 03:00
+    "fall-back": lambda now: _next_change(now, 10, time(2, 0, 30, fold=1)),  # 03:00 became 02:00: the hour again
     "late-evening": _late_evening,
     "month-end": _month_end,
 }

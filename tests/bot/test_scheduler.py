@@ -184,7 +184,8 @@ async def test_runs_missed_by_a_daily_schedule_are_coalesced_into_one_send_and_t
     await asyncio.sleep(0.5)
     assert len(recorder.sent) == 1
     log = await log_of(app, workspace)
-    assert [d.job_status for d in log] == ["missed", "missed", "missed", "ran"]
+    seen = [(d.fire_at.isoformat(), d.job_status) for d in log]
+    assert [d.job_status for d in log] == ["missed", "missed", "missed", "ran"], (schedule.crontab, seen)
     assert log[-1].delivery_status == "sent" and log[-1].fire_at.astimezone(ZoneInfoBerlin()).minute == recent.minute
     assert len({d.fire_at for d in log}) == 4
 
