@@ -10,7 +10,7 @@ import asyncio
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -41,7 +41,10 @@ class Intake:
 
     @property
     def response_time(self) -> timedelta | None:
-        return self.replied_at - self.first_seen_at if self.replied_at else None
+        if self.replied_at is None:
+            return None
+        # as instants: two datetimes with the same zone subtract as wall times, an hour off on DST nights
+        return self.replied_at.astimezone(UTC) - self.first_seen_at.astimezone(UTC)
 
 
 def _intake(row: dict[str, Any]) -> Intake:

@@ -96,7 +96,11 @@ async def backdate(app: App, schedule_id: int, by: timedelta) -> None:
 
     def run() -> None:
         with app.memory.db.connection() as conn:
-            conn.execute("UPDATE schedules SET created_at = created_at - %s WHERE id = %s", (by, schedule_id))
+            # in seconds: an interval of days is wall-clock days in a zone with DST, not "that long ago"
+            conn.execute(
+                "UPDATE schedules SET created_at = created_at - %s * interval '1 second' WHERE id = %s",
+                (by.total_seconds(), schedule_id),
+            )
 
     await asyncio.to_thread(run)
 
