@@ -131,6 +131,9 @@ def external_target(url: str) -> DatabaseTarget:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     register_vector(conn)
+    # Times come back in UTC whatever the server's zone: arithmetic on two datetimes of one DST zone
+    # is wall-clock arithmetic in Python, and ``::date`` would follow the server's zone.
+    conn.execute("SET TIME ZONE 'UTC'")
     # Filtered HNSW scans keep looking until they have enough rows (pgvector >= 0.8).
     conn.execute("SET hnsw.iterative_scan = relaxed_order")
     conn.execute("SET hnsw.ef_search = 100")

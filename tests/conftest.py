@@ -63,7 +63,7 @@ def _last_sunday(year: int, month: int) -> date:
 
 def _next_change(now: datetime, month: int, clock: time) -> datetime:
     """The operator's wall clock just after their clocks change in ``month`` (3: forward, 10: back),
-    next time: the suite then runs on a 23- or 25-hour day, and in the repeated hour in October.
+    next time: the suite then runs on a 23- or 25-hour day.
     (Not across the instant itself: which tests would straddle it depends on how fast they run.)"""
     for year in (now.year, now.year + 1):
         moment = datetime.combine(_last_sunday(year, month), clock, BERLIN)
@@ -88,7 +88,7 @@ def _month_end(now: datetime) -> datetime:
 MOMENTS: dict[str, Callable[[datetime], datetime]] = {
     "year-ahead": lambda now: now + timedelta(days=365),
     "spring-forward": lambda now: _next_change(now, 3, time(3, 0, 30)),  # 02:00 became 03:00
-    "fall-back": lambda now: _next_change(now, 10, time(2, 0, 30, fold=1)),  # 03:00 became 02:00: the hour again
+    "fall-back": lambda now: _next_change(now, 10, time(3, 0, 30)),  # after the repeated hour: a 25-hour day
     "late-evening": _late_evening,
     "month-end": _month_end,
 }
