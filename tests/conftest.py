@@ -88,7 +88,7 @@ def _month_end(now: datetime) -> datetime:
 MOMENTS: dict[str, Callable[[datetime], datetime]] = {
     "year-ahead": lambda now: now + timedelta(days=365),
     "spring-forward": lambda now: _next_change(now, 3, time(3, 0, 30)),  # 02:00 became 03:00
-    "fall-back": lambda now: _next_change(now, 10, time(3, 0, 30)),  # after the repeated hour: a 25-hour day
+    "fall-back": lambda now: _next_change(now, 10, time(10, 0)),  # a 25-hour day, hours after its repeated hour
     "late-evening": _late_evening,
     "month-end": _month_end,
 }
