@@ -182,7 +182,8 @@ async def test_runs_missed_by_a_daily_schedule_are_coalesced_into_one_send_and_t
         app, workspace, kind="reminder", body="water the plants", conversation="test:daily", ago=timedelta(minutes=5)
     )
     recent = (datetime.now(UTC) - timedelta(minutes=5)).astimezone(ZoneInfoBerlin())
-    await backdate(app, schedule.id, timedelta(days=3, hours=1))  # set three days ago; nobody ran since
+    # set three days ago (two hours earlier: a DST change in between moves the wall clock by one); nobody ran since
+    await backdate(app, schedule.id, timedelta(days=3, hours=2))
     await lead(app)
     await until(lambda: recorder.sent)
     await asyncio.sleep(0.5)
