@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,17 +23,11 @@ from connectors.registry import stored
 from tests.agents.test_taint import Obedient
 from tests.support.chat import FakeChat
 from tests.support.injections import GOALS, IBAN, PHISHING, TEMPLATES, email
-from tests.support.mail_server import MailServer, running_mail_server
+from tests.support.mail_server import MailServer
 from tests.support.models import call
 
 OPERATOR_FACT = "Acme's bank account is DE44 5001 0517 5407 3249 31"
 DYNAMIC = {"delete_memory", "send_draft"}  # the attack names what it finds: the operator's fact, intake's draft
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    with running_mail_server() as server:
-        yield server
 
 
 def rows(app: App, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -5,13 +5,10 @@ the time to the first reply sent is measured."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from agents import Budget, Prices
 from agents.intake import Lead, follow_up_due, lead_from_chat, take_lead
@@ -22,16 +19,10 @@ from bot.sync import Syncer
 from connectors.registry import stored
 from tests.support.chat import FakeChat
 from tests.support.letters import letter
-from tests.support.mail_server import MailServer, running_mail_server
+from tests.support.mail_server import MailServer
 from tests.support.models import Script
 
 LEAD = "new lead: Jane Doe <jane@foo.test> wants a website redesign"
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    with running_mail_server() as server:
-        yield server
 
 
 def rows(app: App, sql: str, *params: Any) -> list[tuple[Any, ...]]:
