@@ -33,6 +33,9 @@ class Reply:
     # The turn that wrote it read outside content (an e-mail, a web page): its links that could carry
     # data are shown defanged (agents.links), whatever the channel.
     tainted: bool = False
+    # The dispatcher queued it in the channel outbox (bot.reply_sender delivers it); a chat adapter
+    # sends a reply itself only when this is False (the database could not take it).
+    queued: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -23,7 +23,7 @@ from agents.planner import Planner
 from agents.status import SloTargets
 from bot.intent import Intent, Reply
 from bot.metrics import TURN_SECONDS
-from memory import DatabaseUnavailable, InvalidInput, MemoryService, StoreError
+from memory import DatabaseUnavailable, InvalidInput, MemoryService, Outgoing, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,12 @@ class Dispatcher:
             intent = dataclasses.replace(intent, text=intent.text.replace("\x00", ""))
         size = len(intent.text)
         if size > self.max_chars:
-            return Reply(
+            refused = Reply(
                 f"That message is {size:,} characters; I accept at most {self.max_chars:,}. Nothing was "
                 "saved. Split it into smaller messages, or import a file with `soloos memory import`.",
                 ok=False,
             )
+            return await self._queued_apart(intent, refused)
         routed = route(intent.text)
         return self._shown(routed, await self._handle(intent, routed))
 
@@ -78,8 +79,10 @@ class Dispatcher:
             return self._unavailable(err)
         if previous is not None:
             log.info("duplicate delivery of %s ignored", intent.idempotency_key)
+            if previous and intent.inbox is not None:  # answered (and queued) before: this copy is done
+                await self._close_inbox(intent)
             stored = Reply.from_json(previous) if previous else Reply("Still working on that message.")
-            return dataclasses.replace(stored, duplicate=True)
+            return dataclasses.replace(stored, duplicate=True, queued=intent.delivery is not None)
         path = "model" if routed.kind == "needs_model" and self.runner.tiers.available else "local"
         started = time.perf_counter()
         try:
@@ -95,15 +98,18 @@ class Dispatcher:
                 conversation=intent.conversation,
                 operator_text=intent.text,
                 reply={**reply.to_json(), "asked_by": f"{intent.channel}:{intent.channel_user}"},  # who asked
+                deliver=self._outgoing(intent, reply),
+                inbox=intent.inbox,
             )
-            return reply
+            return dataclasses.replace(reply, queued=intent.delivery is not None)
         except DatabaseUnavailable as err:
             await self._release(intent.idempotency_key)
             return self._unavailable(err)
         except Exception:
             await self._release(intent.idempotency_key)
             log.exception("failed to handle %s", intent.idempotency_key)
-            return Reply("Something went wrong on my side and nothing was changed. Please try again.", ok=False)
+            failed = Reply("Something went wrong on my side and nothing was changed. Please try again.", ok=False)
+            return await self._queued_apart(intent, failed)
 
     async def _answer(self, intent: Intent, routed: Routed, timezone: str) -> Reply:
         try:
@@ -171,6 +177,32 @@ class Dispatcher:
         )
         buttons = approval_buttons(outcome.approvals[0].id) if outcome.approvals else ()
         return Reply(outcome.text, buttons, ok=outcome.ok, tainted=outcome.tainted)
+
+    @staticmethod
+    def _outgoing(intent: Intent, reply: Reply) -> list[Outgoing]:
+        if intent.delivery is None:
+            return []
+        payload = {**intent.delivery, "reply": reply.to_json()}
+        return [Outgoing(intent.conversation, payload, reply.image_png, intent.idempotency_key)]
+
+    async def _queued_apart(self, intent: Intent, reply: Reply) -> Reply:
+        """A reply that answers no completed claim (a refusal, a failure) goes through the outbox too,
+        closing the inbox row; if the database cannot take it, the adapter sends it itself."""
+        if intent.delivery is None:
+            return reply
+        try:
+            await self.memory.replies.queue(intent.workspace, self._outgoing(intent, reply), inbox=intent.inbox)
+        except DatabaseUnavailable as err:
+            log.warning("could not queue the reply to %s: %s", intent.idempotency_key, err)
+            return reply
+        return dataclasses.replace(reply, queued=True)
+
+    async def _close_inbox(self, intent: Intent) -> None:
+        assert intent.inbox is not None
+        try:
+            await self.memory.inbox.done(*intent.inbox)
+        except DatabaseUnavailable:
+            log.warning("could not close inbox row of %s; it will be looked at again", intent.idempotency_key)
 
     async def _release(self, key: str) -> None:
         try:

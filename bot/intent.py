@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from agents.reply import Button, Reply
-from memory import Clock
+from memory import Clock, InboxRef
 
 Channel = Literal["console", "telegram", "slack"]
 
@@ -30,6 +30,11 @@ class Intent:
     # The text is a button's action (a press, or a console's numbered choice), not typed: approving
     # by a typed code takes a second step (agents.commands.approvals), a press does not.
     pressed: bool = False
+    # Chat channels: the reply is queued in the channel outbox in the transaction that records the
+    # handled message, with this channel's own data (e.g. the pressed message to edit), and the
+    # channel's sender delivers it. None (the console): the adapter shows the reply itself.
+    delivery: dict[str, Any] | None = None
+    inbox: InboxRef | None = None  # the stored update it came from, closed in that same transaction
 
 
 __all__ = ["Button", "Channel", "Intent", "Reply"]

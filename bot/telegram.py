@@ -1,11 +1,16 @@
-"""The Telegram channel (python-telegram-bot 22, long polling).
+"""The Telegram channel (python-telegram-bot 22, long polling or a webhook).
 
 It only translates: an ``Update`` becomes an ``Intent`` (idempotency key = the update id), a
 ``Reply`` becomes HTML messages of at most 4,096 characters with an inline keyboard for its
-buttons. Button presses are answered at once, run through the same dispatcher, and the message is
-edited to show the outcome and who decided (or, when the reply says ``on_press="post"``, the answer
-comes as a new message). Users not on the allowlist get one polite refusal and
-nothing is stored.
+buttons. Button presses are answered at once (best effort: a late answer is refused by Telegram,
+the press still counts), run through the same dispatcher, and the message is edited to show the
+outcome and who decided — or, when the edit fails or the reply says ``on_press="post"``, the answer
+comes as a new message. Users not on the allowlist get one polite refusal and nothing is stored.
+
+Nothing is lost on the way (docs/decisions.md D37): an update is stored in the inbox before Telegram
+is told it arrived; its reply is queued in the channel outbox in the transaction that records it as
+handled, and ``bot.reply_sender`` delivers it with retries. Of several processes on one bot token,
+one polls (elected through Postgres); the others stand by and take over when it dies.
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ import hmac
 import html
 import logging
 import re
+import time
+from typing import Any
 
+import psycopg
 from aiohttp import web
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters, Update
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Conflict, Forbidden, TelegramError
+from telegram.error import RetryAfter as TelegramRetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -37,6 +46,9 @@ from agents.commands import telegram_menu
 from bot.app import App
 from bot.chat_text import REFUSAL, TELEGRAM_LIMIT, split_text
 from bot.intent import Intent, Reply
+from bot.leadership import lead
+from bot.reply_sender import Refused, ReplySender, RetryAfter
+from memory import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +57,11 @@ TYPING_AFTER = 0.8  # seconds
 ROW = 3  # buttons per keyboard row
 POLL_SECONDS = 10  # long-polling timeout
 ALLOWED_UPDATES = ["message", "callback_query"]
+STANDBY_SECONDS = 2.0  # a standby process tries for the poller's lock this often
+SWEEP_SECONDS = 30.0  # stored updates not handled after this long are dispatched again
+CONFLICT_PAUSE = 30.0  # after a 409 Conflict (another program polls this token), wait this long
+CONFLICT_REPEAT = 600.0  # and say so again at most this often
+CHART_CAPTION = "Last 14 days"
 # No link previews, ever: Telegram's servers fetch a previewed URL as soon as the message arrives, so
 # a link a reply carries (e.g. one an injected e-mail made up, with data in its query) would leak.
 NO_PREVIEWS = Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True))
@@ -65,10 +82,21 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 class TelegramChannel:
-    def __init__(self, app: App, *, token: str, api_url: str, allowed_users: frozenset[int]) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        token: str,
+        api_url: str,
+        allowed_users: frozenset[int],
+        standby_seconds: float = STANDBY_SECONDS,
+        sweep_seconds: float = SWEEP_SECONDS,
+    ) -> None:
         self.app = app
         self.allowed = allowed_users
         self.bot_id = token.split(":", 1)[0]  # update ids count per bot
+        self.standby_seconds = standby_seconds
+        self.sweep_seconds = sweep_seconds
         self._refused: set[int] = set()
         self._chat_locks: dict[int, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self.application = (
@@ -82,13 +110,17 @@ class TelegramChannel:
             .build()
         )
         self.application.add_handler(CallbackQueryHandler(self._on_button))
+        self.application.add_handler(MessageHandler(filters.TEXT, self._on_text))
+        self.application.add_handler(TypeHandler(Update, self._on_other))  # anything else: nothing to do
+        self.application.add_error_handler(self._on_error)
+        self.sender = ReplySender(app.memory.replies, "telegram", self._deliver, worker=app.memory.conversations.worker)
         self._runner: web.AppRunner | None = None
         self._secret = ""
         self.webhook_port = 0
-        self.application.add_handler(MessageHandler(filters.TEXT, self._on_text))
-        self.application.add_handler(TypeHandler(Update, self._handled), group=1)  # after the answer
-        self._poller: asyncio.Task[None] | None = None
-        self._replayed: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._working: set[int] = set()  # update ids being handled in this process
+        self.polling = False  # this process holds the poller's lock
+        self._conflict_said = -CONFLICT_REPEAT
 
     async def start(
         self,
@@ -103,13 +135,20 @@ class TelegramChannel:
         await self.application.initialize()
         await self.application.start()
         await self.application.bot.set_my_commands(telegram_menu())  # from the command registry
-        await self._replay()
+        self._tasks.append(asyncio.create_task(self.sender.run(), name="telegram-replies"))
         if webhook_url is None:
-            await self.application.bot.delete_webhook()
-            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+            poll = lead(
+                self.app.memory.db.target.conninfo,
+                f"telegram-poller:{self.bot_id}",
+                self._poll,
+                retry=self.standby_seconds,
+                step_down=self._step_down,
+            )
+            self._tasks.append(asyncio.create_task(poll, name="telegram-poll"))
             return
         if not secret_token:
             raise ValueError("webhook mode needs a secret token, so that forged updates are refused")
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="telegram-sweep"))
         self._secret = secret_token
         server = web.Application(client_max_size=1 << 20)
         server.router.add_post("/telegram", self._on_webhook)
@@ -120,24 +159,59 @@ class TelegramChannel:
         self.webhook_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         await self.application.bot.set_webhook(webhook_url, secret_token=secret_token, allowed_updates=ALLOWED_UPDATES)
 
-    async def _poll(self) -> None:
-        """Long polling that acknowledges updates (by asking for the next offset) only after they
-        are stored in the inbox: an update fetched by a process that dies is handled after the
-        restart, not lost. (python-telegram-bot's own poller acknowledges before handling.)"""
+    # -- receiving ------------------------------------------------------------------------------
+
+    async def _poll(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Long polling, in the one process that holds this bot's poller lock. Updates are
+        acknowledged (by asking for the next offset) only after they are stored in the inbox: an
+        update fetched by a process that dies is handled after the restart, not lost.
+        (python-telegram-bot's own poller acknowledges before handling.)"""
+        self.polling = True
+        log.info("this process now polls Telegram for bot %s", self.bot_id)
+        await self.application.bot.delete_webhook()
+        await self._sweep(older_than=0)  # what an earlier process stored and never handled, first
         offset: int | None = None
+        swept = time.monotonic()
         while True:
             try:
                 updates = await self.application.bot.get_updates(
                     offset=offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES
                 )
-                if updates:
-                    await self._accept(list(updates))
-                    offset = updates[-1].update_id + 1
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # network, Telegram or database trouble: wait, then poll again
+            except Conflict as err:
+                self._say_conflict(err)
+                await asyncio.sleep(CONFLICT_PAUSE)
+                continue
+            except TelegramError as err:  # network or Telegram trouble: wait, then poll again
                 log.warning("telegram polling paused: %s", err)
                 await asyncio.sleep(1.0)
+                continue
+            if updates:
+                await self._accept(list(updates))  # a database error ends the lead: nothing acknowledged
+                offset = updates[-1].update_id + 1
+            await conn.execute("SELECT 1")  # still connected, so still the poller
+            if time.monotonic() - swept > self.sweep_seconds:
+                await self._sweep(older_than=self.sweep_seconds)
+                swept = time.monotonic()
+
+    def _step_down(self) -> None:
+        if self.polling:
+            log.warning("this process stopped polling Telegram for bot %s; it stands by", self.bot_id)
+        self.polling = False
+
+    def _say_conflict(self, err: Exception) -> None:
+        now = time.monotonic()
+        if now - self._conflict_said < CONFLICT_REPEAT:
+            return
+        self._conflict_said = now
+        log.error(
+            "Telegram refuses to let this SoloOS poll bot %s: another program is polling the same token (%s). "
+            "Only one may. SoloOS processes on the same database share it by themselves, so this is another "
+            "program or a SoloOS on another database: stop it, or give each its own bot token (@BotFather). "
+            "Trying again every %.0f s.",
+            self.bot_id,
+            err,
+            CONFLICT_PAUSE,
+        )
 
     async def _accept(self, updates: list[Update]) -> None:
         """Store, then queue for handling; the caller acknowledges only after this returns."""
@@ -145,18 +219,27 @@ class TelegramChannel:
         for update in updates:
             await self.application.update_queue.put(update)
 
-    async def _replay(self) -> None:
-        """Updates stored by an earlier process that were never marked handled."""
-        for payload in await self.app.memory.inbox.pending("telegram", self.bot_id):
-            update = Update.de_json(payload, self.application.bot)
-            self._replayed.add(update.update_id)
+    async def _sweep(self, *, older_than: float) -> None:
+        """Dispatch stored updates nobody finished (their process died, or the database went away
+        while they were handled); the claim on each message makes a second look harmless."""
+        pending = await self.app.memory.inbox.pending("telegram", self.bot_id, older_than=older_than)
+        again = [Update.de_json(p, self.application.bot) for p in pending]
+        again = [u for u in again if u.update_id not in self._working]
+        for update in again:
             await self.application.update_queue.put(update)
-        if self._replayed:
-            log.info("handling %d telegram updates left by a previous run", len(self._replayed))
+        if again:
+            log.info("handling %d stored telegram updates again", len(again))
 
-    async def _handled(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if isinstance(update, Update):
-            await self.app.memory.inbox.done("telegram", self.bot_id, update.update_id)
+    async def _sweep_forever(self) -> None:
+        """Webhook mode: the stored updates left by an earlier process first, then every so often."""
+        older_than = 0.0
+        while True:
+            try:
+                await self._sweep(older_than=older_than)
+                older_than = self.sweep_seconds
+            except Exception as err:  # the database is away: the updates wait in it
+                log.warning("telegram inbox sweep paused: %s", err)
+            await asyncio.sleep(self.sweep_seconds)
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), self._secret):
@@ -178,10 +261,12 @@ class TelegramChannel:
         return web.Response(text="ok")
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+                await task
         if self._runner is not None:
             await self._runner.cleanup()
         if self.application.updater and self.application.updater.running:
@@ -190,7 +275,9 @@ class TelegramChannel:
             await self.application.stop()
         await self.application.shutdown()
 
-    def _intent(self, update: Update, text: str, *, pressed: bool = False) -> Intent:
+    # -- handling -------------------------------------------------------------------------------
+
+    def _intent(self, update: Update, text: str, *, press: dict[str, Any] | None = None) -> Intent:
         user, chat = update.effective_user, update.effective_chat
         assert user is not None and chat is not None
         settings = self.app.settings
@@ -202,7 +289,9 @@ class TelegramChannel:
             conversation=f"telegram:{chat.id}",
             text=text,
             idempotency_key=f"telegram:{self.bot_id}:{update.update_id}",
-            pressed=pressed,
+            pressed=press is not None,
+            delivery={"press": press} if press is not None else {},
+            inbox=("telegram", self.bot_id, update.update_id),
         )
 
     async def _allowed(self, update: Update) -> bool:
@@ -211,75 +300,140 @@ class TelegramChannel:
             return True
         if user is not None and user.id not in self._refused and update.effective_chat is not None:
             self._refused.add(user.id)
-            await self.application.bot.send_message(update.effective_chat.id, REFUSAL)
+            with contextlib.suppress(TelegramError):  # a refusal is a courtesy; nothing is owed
+                await self.application.bot.send_message(update.effective_chat.id, REFUSAL)
         log.warning("refused telegram user %s", user.id if user else "?")
         return False
+
+    async def _done(self, update: Update) -> None:
+        await self.app.memory.inbox.done("telegram", self.bot_id, update.update_id)
+
+    async def _on_other(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An update no handler above took (a photo, a sticker): nothing to answer, so it is done."""
+        if isinstance(update, Update):
+            await self._done(update)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A handler failed (the database went away mid-turn, a bug): the update stays in the inbox
+        and the sweep dispatches it again; the claim on its message keeps that from acting twice."""
+        number = getattr(update, "update_id", "?")
+        log.error("handling telegram update %s failed; it will be tried again", number, exc_info=context.error)
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or message.text is None or not await self._allowed(update):
+            await self._done(update)
             return
         async with self._chat_locks[message.chat_id]:  # FIFO: one chat's messages in the order sent
-            await self._answer(message.chat_id, update, message.text, context)
+            await self._handle(message.chat_id, update, self._intent(update, message.text))
 
-    async def _answer(self, chat_id: int, update: Update, text: str, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        try:
+            await query.answer()  # at once, so the client stops its spinner
+        except TelegramError as err:  # e.g. "query is too old": the press counts all the same
+            log.info("could not answer telegram button press %s (%s); handling it anyway", query.id, err)
+        if not await self._allowed(update) or not query.data or query.message is None:
+            await self._done(update)
+            return
+        chat_id = query.message.chat.id
+        press = {
+            "message_id": query.message.message_id,
+            "html": getattr(query.message, "text_html", None) or "",  # Telegram sends text and entities
+            "who": query.from_user.first_name if query.from_user else "someone",
+        }
+        async with self._chat_locks[chat_id]:
+            await self._handle(chat_id, update, self._intent(update, query.data, press=press))
+
+    async def _handle(self, chat_id: int, update: Update, intent: Intent) -> None:
+        self._working.add(update.update_id)
         typing = asyncio.create_task(self._typing(chat_id))  # only shows if the work takes a while
         try:
-            reply = await self.app.dispatcher.handle(self._intent(update, text))
+            reply = await self.app.dispatcher.handle(intent)
         finally:
             typing.cancel()
-        if reply.duplicate and update.update_id not in self._replayed:
-            return  # a redelivered update: it was answered the first time
-        await self._send_reply(chat_id, reply)  # (a replayed one may have died before its reply went out)
-        if reply.image_png is not None:
-            await context.bot.send_photo(chat_id, reply.image_png, caption="Last 14 days")
+            self._working.discard(update.update_id)
+        if not reply.queued:  # the database could not take it: say so now, best effort
+            with contextlib.suppress(TelegramError):
+                await self._send_text(chat_id, reply, start=0, progress=None)
+            return
+        await self.sender.drain(intent.conversation)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _deliver(self, row: OutboxRow, progress: Any) -> None:
+        """One outbox row: a reply (its parts from where the last try stopped, then its chart), or a
+        press's outcome edited into the pressed message."""
+        chat_id = int(row.conversation.partition(":")[2])
+        reply = Reply.from_json(row.payload["reply"])
+        reply = Reply(reply.text, reply.buttons, row.image, on_press=reply.on_press)
+        press = row.payload.get("press")
+        try:
+            if press and reply.on_press == "replace":
+                await self._edit_outcome(chat_id, press, reply)
+                return
+            await self._send_text(chat_id, reply, start=row.parts_sent, progress=progress)
+            if reply.image_png is not None:
+                await self.application.bot.send_photo(chat_id, reply.image_png, caption=CHART_CAPTION)
+        except TelegramRetryAfter as err:
+            raise RetryAfter(_seconds(err.retry_after), str(err)) from err
+        except (BadRequest, Forbidden) as err:
+            raise Refused(str(err)) from err
+
+    async def _edit_outcome(self, chat_id: int, press: dict[str, Any], reply: Reply) -> None:
+        """The pressed message shows the outcome and who decided; when it cannot be edited (deleted,
+        too old), the outcome comes as a new message answering it."""
+        outcome = f"{press['html']}\n\n— {to_html(reply.text)} (decided by {html.escape(press['who'])})"
+        try:
+            await self.application.bot.edit_message_text(
+                outcome[-LIMIT:], chat_id=chat_id, message_id=press["message_id"], parse_mode=ParseMode.HTML
+            )
+        except BadRequest as err:
+            if "not modified" in str(err).lower():
+                return  # this very edit arrived before a crash: nothing to do again
+            log.info("could not edit the pressed message in chat %s (%s); answering it instead", chat_id, err)
+            await self.application.bot.send_message(
+                chat_id,
+                f"{to_html(reply.text)} (decided by {html.escape(press['who'])})"[-LIMIT:],
+                parse_mode=ParseMode.HTML,
+                reply_parameters=ReplyParameters(press["message_id"], allow_sending_without_reply=True),
+            )
 
     async def send(self, target: str, reply: Reply) -> None:
         """A message SoloOS starts (a reminder, the briefing): text, then the chart if there is one.
         A failed text send raises, so the delivery log retries; a failed chart after the text arrived
         is only logged, so the retry never repeats a message the operator already has."""
         chat_id = int(target)
-        await self._send_reply(chat_id, reply)
+        await self._send_text(chat_id, reply, start=0, progress=None)
         if reply.image_png is not None:
             try:
-                await self.application.bot.send_photo(chat_id, reply.image_png, caption="Last 14 days")
+                await self.application.bot.send_photo(chat_id, reply.image_png, caption=CHART_CAPTION)
             except TelegramError as err:
                 log.warning("the chart for chat %s could not be sent: %s", chat_id, err)
 
-    async def _send_reply(self, chat_id: int, reply: Reply) -> None:
+    async def _send_text(self, chat_id: int, reply: Reply, *, start: int, progress: Any) -> None:
         chunks = list(split_text(reply.text))
         for number, chunk in enumerate(chunks, start=1):
+            if number <= start:
+                continue  # arrived on an earlier try
             markup = keyboard(reply) if number == len(chunks) else None
             await self.application.bot.send_message(
                 chat_id, to_html(chunk), parse_mode=ParseMode.HTML, reply_markup=markup
             )
+            if progress is not None and number < len(chunks):
+                await progress(number)
 
     async def _typing(self, chat_id: int) -> None:
         """ "typing…" after TYPING_AFTER seconds of work, renewed while it lasts (Telegram shows it ~5 s).
         Quick answers skip it: every API call counts against Telegram's 30 requests a second."""
         await asyncio.sleep(TYPING_AFTER)
         while True:
-            await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+            with contextlib.suppress(TelegramError):
+                await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
             await asyncio.sleep(4.5)
 
-    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None:
-            return
-        await query.answer()  # at once, so the client stops its spinner
-        if not await self._allowed(update) or not query.data or query.message is None:
-            return
-        chat_id = query.message.chat.id
-        async with self._chat_locks[chat_id]:
-            reply = await self.app.dispatcher.handle(self._intent(update, query.data, pressed=True))
-            if reply.duplicate and update.update_id not in self._replayed:
-                return
-            if reply.on_press == "post":  # e.g. Details: the pressed message keeps its buttons
-                await self._send_reply(chat_id, reply)  # all of it, split like any reply
-                return
-            who = query.from_user.first_name if query.from_user else "someone"
-            original = getattr(query.message, "text_html", None) or ""  # Telegram sends text and entities
-            outcome = f"{original}\n\n— {to_html(reply.text)} (decided by {html.escape(who)})"
-            await context.bot.edit_message_text(
-                outcome[-LIMIT:], chat_id=chat_id, message_id=query.message.message_id, parse_mode=ParseMode.HTML
-            )
+
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)

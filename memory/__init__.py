@@ -18,7 +18,7 @@ plans                ``_plans`` (objectives, plan tasks, revisions)
 drafts, leads        ``_drafts``, ``_intakes``
 finance              ``_finance`` (invoices, transactions, quarantine), ``_reconciliation``
 mail                 ``_mail`` (messages, documents, read cursors)
-channel inbox        ``_channel_inbox``
+channel inbox        ``_channel_inbox``; what channels owe the operator: ``_outbox`` (``memory.replies``)
 connector configs    ``_connector_configs`` (secrets sealed by ``secrets``)
 agents' storage      ``_agent_store`` = ``_spend`` (ledger, model cache) + ``_preferences`` (modes, zones)
 service levels       ``_service_levels``
@@ -73,6 +73,7 @@ from memory._memory_types import (
     MemoryHit,
     MemoryItem,
 )
+from memory._outbox import InboxRef, OutboxRow, Outgoing, ReplyOutbox
 from memory._plans import (
     OWNERS,
     Change,
@@ -173,6 +174,7 @@ __all__ = [
     "ImportProblem",
     "ImportReport",
     "ImportSummary",
+    "InboxRef",
     "Intake",
     "Intakes",
     "InvalidInput",
@@ -196,6 +198,8 @@ __all__ = [
     "NewTransaction",
     "NotFound",
     "Objective",
+    "OutboxRow",
+    "Outgoing",
     "Owner",
     "Payment",
     "Plan",
@@ -208,6 +212,7 @@ __all__ = [
     "RejectedRow",
     "Reliability",
     "ReliabilityStore",
+    "ReplyOutbox",
     "Revision",
     "Schedule",
     "ScheduleKind",

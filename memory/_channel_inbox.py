@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from memory._outbox import close_inbox_in
 from memory._postgres import Database
 
 KEEP_DAYS = 7  # handled updates are kept this long, then pruned
@@ -28,14 +29,17 @@ class ChannelInbox:
 
         await asyncio.to_thread(run)
 
-    async def pending(self, channel: str, bot: str) -> list[dict[str, Any]]:
+    async def pending(self, channel: str, bot: str, *, older_than: float = 0.0) -> list[dict[str, Any]]:
+        """Updates stored and not marked done, in order; with ``older_than``, only those received at
+        least that many seconds ago (by the database's clock, which stamped them)."""
+
         def run() -> list[dict[str, Any]]:
             with self.db.connection() as conn:
                 conn.execute("DELETE FROM channel_inbox WHERE done_at < now() - %s * interval '1 day'", (KEEP_DAYS,))
                 rows = conn.execute(
                     """SELECT payload FROM channel_inbox WHERE channel = %s AND bot = %s AND done_at IS NULL
-                       ORDER BY update_id""",
-                    (channel, bot),
+                       AND received_at <= now() - %s * interval '1 second' ORDER BY update_id""",
+                    (channel, bot, older_than),
                 ).fetchall()
             return [dict(r[0]) for r in rows]
 
@@ -44,10 +48,6 @@ class ChannelInbox:
     async def done(self, channel: str, bot: str, update_id: int) -> None:
         def run() -> None:
             with self.db.connection() as conn:
-                conn.execute(
-                    """UPDATE channel_inbox SET done_at = now()
-                       WHERE channel = %s AND bot = %s AND update_id = %s AND done_at IS NULL""",
-                    (channel, bot, update_id),
-                )
+                close_inbox_in(conn, (channel, bot, update_id))
 
         await asyncio.to_thread(run)

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from memory._liveness import LIVENESS_CLASS, worker_alive
+from memory._outbox import InboxRef, Outgoing, queue_in
 from memory._postgres import Database
 
 
@@ -82,9 +83,18 @@ class Conversations:
         return worker_alive(conn, worker)
 
     async def complete(
-        self, key: str, *, workspace: str, conversation: str, operator_text: str, reply: dict[str, Any]
+        self,
+        key: str,
+        *,
+        workspace: str,
+        conversation: str,
+        operator_text: str,
+        reply: dict[str, Any],
+        deliver: list[Outgoing] | None = None,
+        inbox: InboxRef | None = None,
     ) -> None:
-        """Store the reply for a claimed key and log both turns, in one transaction."""
+        """Store the reply for a claimed key and log both turns, in one transaction — with, for a
+        chat channel, the reply queued in the channel outbox and the inbox row it answers closed."""
 
         def run() -> None:
             with self.db.connection() as conn:
@@ -94,6 +104,7 @@ class Conversations:
                        VALUES (%s, %s, 'operator', %s), (%s, %s, 'assistant', %s)""",
                     (workspace, conversation, operator_text, workspace, conversation, reply.get("text", "")),
                 )
+                queue_in(conn, workspace, deliver or [], inbox)
 
         await asyncio.to_thread(run)
 

@@ -49,6 +49,7 @@ from memory._memory_types import (
     MemoryItem,
     RecallMode,
 )
+from memory._outbox import ReplyOutbox
 from memory._plans import Plans
 from memory._postgres import Database
 from memory._records import Records
@@ -167,6 +168,7 @@ class MemoryService:
         self.connectors = ConnectorConfigs(db, secrets)
         self.reliability = ReliabilityStore(db, self.clock)
         self.inbox = ChannelInbox(db)
+        self.replies = ReplyOutbox(db, self.clock)
         self.drafts = Drafts(db)
         self.intakes = Intakes(db)
         self.plans = Plans(db, self.clock)
