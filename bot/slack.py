@@ -10,16 +10,18 @@ polite refusal and nothing is stored.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,6 +29,8 @@ from agents.commands import slack_subcommands
 from bot.app import App
 from bot.chat_text import REFUSAL, split_text
 from bot.intent import Intent, Reply
+from bot.reply_sender import Progress, Refused, ReplySender, RetryAfter
+from memory import DatabaseUnavailable, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,9 @@ ACTION_PREFIX = "soloos:"
 # Slack fetches and expands the links a message carries unless told not to; a link a reply carries
 # (e.g. one an injected e-mail made up, with data in its query) would leak. Every post and update.
 NO_UNFURL: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False}
+SWEEP_SECONDS = 30.0  # stored requests not handled after this long are dispatched again
+# Slack errors that will not change on a retry: the reply is given up after a few tries
+REFUSALS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "invalid_blocks"})
 
 
 def inbox_number(key: str) -> int:
@@ -88,6 +95,7 @@ class SlackChannel:
         api_url: str,
         allowed: frozenset[str],
         app_token: str | None = None,
+        sweep_seconds: float = SWEEP_SECONDS,
     ) -> None:
         self.app = app
         self.allowed = allowed  # "U123" or "T123:U123"
@@ -104,12 +112,17 @@ class SlackChannel:
         self._socket: Any = None
         self.http_url = ""
         self._inbox = hashlib.sha256(bot_token.encode()).hexdigest()[:12]  # this app's inbox, not its token
+        self.sweep_seconds = sweep_seconds
+        self.sender = ReplySender(app.memory.replies, "slack", self._deliver, worker=app.memory.conversations.worker)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._working: set[int] = set()  # inbox numbers of requests being handled in this process
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, *, http_host: str = "127.0.0.1", http_port: int = 0) -> None:
         """Socket Mode when an app token is configured, else an HTTP endpoint for Slack's requests."""
-        await self._replay()
+        self._tasks.append(asyncio.create_task(self.sender.run(), name="slack-replies"))
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="slack-sweep"))
         if self.app_token:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
@@ -136,6 +149,12 @@ class SlackChannel:
             return web.Response(status=400, text="malformed request")
 
     async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._socket is not None:
             await self._socket.close_async()
         if self._runner is not None:
@@ -160,14 +179,18 @@ class SlackChannel:
         channel: str,
         text: str,
         key: str,
-        replayed: bool = False,
         pressed: bool = False,
-    ) -> Reply | None:
-        """Allowlist, then the dispatcher. None when there is nothing to post (refused, or a retry).
-        A replayed request (its process died) gets its stored reply again: it may never have gone out."""
+        press: dict[str, Any] | None = None,
+    ) -> None:
+        """Allowlist, then the dispatcher, whose reply is queued in the channel outbox with the
+        handled message (and the inbox row closed); then this conversation's outbox is delivered.
+        A request replayed after a crash is a duplicate the dispatcher recognises: what it owed is
+        still in the outbox, and goes out now."""
+        number = inbox_number(key)
         if not self._is_allowed(team, user):
             await self._refuse(channel, user)
-            return None
+            await self.app.memory.inbox.done("slack", self._inbox, number)
+            return
         settings = self.app.settings
         reply = await self.app.dispatcher.handle(
             Intent(
@@ -179,9 +202,15 @@ class SlackChannel:
                 text=text,
                 idempotency_key=key,
                 pressed=pressed,
+                delivery={"press": press} if press else {},
+                inbox=("slack", self._inbox, number),
             )
         )
-        return None if reply.duplicate and not replayed else reply  # a retry was answered the first time
+        if not reply.queued:  # the database could not take it: say so now, best effort
+            with contextlib.suppress(Exception):
+                await self._post(channel, reply)
+            return
+        await self.sender.drain(f"slack:{channel}")
 
     async def send(self, target: str, reply: Reply) -> None:
         """A message SoloOS starts (a reminder, the briefing), then its chart if it has one. A failed
@@ -190,17 +219,58 @@ class SlackChannel:
         await self._post(target, reply)
         if reply.image_png is not None:
             try:
-                await self.bolt.client.files_upload_v2(
-                    channel=target, content=reply.image_png, filename="soloos-chart.png", title="Last 14 days"
-                )
+                await self._upload_chart(target, reply.image_png)
             except Exception as err:  # slack-sdk raises several kinds; the message itself has arrived
                 log.warning("the chart for %s could not be uploaded: %s", target, err)
 
-    async def _post(self, channel: str, reply: Reply) -> None:
-        for message_blocks in _messages(reply):
+    async def _upload_chart(self, channel: str, png: bytes) -> None:
+        await self.bolt.client.files_upload_v2(
+            channel=channel, content=png, filename="soloos-chart.png", title="Last 14 days"
+        )
+
+    async def _post(self, channel: str, reply: Reply, *, start: int = 0, progress: Progress | None = None) -> None:
+        messages = list(_messages(reply))
+        for number, message_blocks in enumerate(messages, start=1):
+            if number <= start:
+                continue  # arrived on an earlier try
             await self.bolt.client.chat_postMessage(
                 channel=channel, text=reply.text[:SECTION_LIMIT], blocks=message_blocks, **NO_UNFURL
             )
+            if progress is not None and number < len(messages):
+                await progress(number)
+
+    async def _deliver(self, row: OutboxRow, progress: Progress) -> None:
+        """One outbox row: a reply (its messages from where the last try stopped, then its chart),
+        or a press's outcome shown in the pressed message (a new message in its thread if that fails)."""
+        channel = row.conversation.partition(":")[2]
+        reply = Reply.from_json(row.payload["reply"])
+        press = row.payload.get("press")
+        try:
+            if press and reply.on_press == "replace":
+                await self._show_outcome(channel, press, reply)
+                return
+            await self._post(channel, reply, start=row.parts_sent, progress=progress)
+            if row.image is not None:
+                await self._upload_chart(channel, row.image)
+        except SlackApiError as err:
+            status = err.response.status_code
+            if status == 429:
+                raise RetryAfter(float(err.response.headers.get("Retry-After", 1)), str(err)) from err
+            if status < 500 and err.response.get("error") in REFUSALS:
+                raise Refused(str(err.response.get("error"))) from err
+            raise
+
+    async def _show_outcome(self, channel: str, press: dict[str, Any], reply: Reply) -> None:
+        outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{press['user']}>)"
+        kept = [b for b in press.get("blocks", []) if b.get("type") != "actions"]
+        kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
+        try:
+            await self.bolt.client.chat_update(channel=channel, ts=press["ts"], text=outcome, blocks=kept, **NO_UNFURL)
+        except SlackApiError as err:
+            if err.response.status_code == 429:
+                raise
+            log.info("could not update the pressed message in %s (%s); answering in its thread", channel, err)
+            await self.bolt.client.chat_postMessage(channel=channel, text=outcome, thread_ts=press["ts"], **NO_UNFURL)
 
     async def _dispatch(
         self,
@@ -210,32 +280,45 @@ class SlackChannel:
         channel: str,
         text: str,
         key: str,
-        replayed: bool = False,
         pressed: bool = False,
+        press: dict[str, Any] | None = None,
     ) -> None:
-        """Slack does not resend what was acknowledged, so the request is stored first and marked
-        done after its reply is posted; one cut off by a crash is replayed at the next start."""
+        """Slack does not resend what was acknowledged, so the request is stored first; the
+        transaction that records its reply marks it done. One cut off by a crash (or by a database
+        that went away) is dispatched again by the sweep."""
         request: dict[str, Any] = {"team": team, "user": user, "channel": channel, "text": text, "key": key}
         request["pressed"] = pressed
-        async with self._stored(request):
-            reply = await self._ask(**request, replayed=replayed)
-            if reply is not None:
-                await self._post(channel, reply)
-
-    @contextlib.asynccontextmanager
-    async def _stored(self, request: dict[str, Any]) -> AsyncIterator[None]:
-        """In the inbox while it is handled; left there only by a crash (then ``_replay`` finds it)."""
-        number = inbox_number(request["key"])
+        if press:
+            request["press"] = press
+        number = inbox_number(key)
         await self.app.memory.inbox.store("slack", self._inbox, [(number, request)])
+        self._working.add(number)
         try:
-            yield
+            await self._ask(**request)
         finally:
-            await self.app.memory.inbox.done("slack", self._inbox, number)
+            self._working.discard(number)
 
-    async def _replay(self) -> None:
-        for request in await self.app.memory.inbox.pending("slack", self._inbox):
-            log.info("handling a slack request left by a previous run: %s", request.get("key"))
-            await self._dispatch(**request, replayed=True)
+    async def _sweep(self, *, older_than: float) -> None:
+        for request in await self.app.memory.inbox.pending("slack", self._inbox, older_than=older_than):
+            if inbox_number(str(request.get("key"))) in self._working:
+                continue
+            log.info("handling a stored slack request again: %s", request.get("key"))
+            try:
+                await self._dispatch(**request)
+            except DatabaseUnavailable:
+                raise
+            except Exception:  # one bad request must not stop the others
+                log.exception("stored slack request %s failed again", request.get("key"))
+
+    async def _sweep_forever(self) -> None:
+        older_than = 0.0  # first what an earlier process left, then what stalled here
+        while True:
+            try:
+                await self._sweep(older_than=older_than)
+                older_than = self.sweep_seconds
+            except Exception as err:  # the database is away: the requests wait in it
+                log.warning("slack inbox sweep paused: %s", err)
+            await asyncio.sleep(self.sweep_seconds)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work follows
@@ -277,20 +360,8 @@ class SlackChannel:
         team = body.get("team", {}).get("id") if body.get("team") else None
         channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
         key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}"
-        value = action.get("value", "")
-        request: dict[str, Any] = {"team": team, "user": user, "channel": channel, "text": value, "key": key}
-        request["pressed"] = True
-        async with self._stored(request):  # (a press cut off by a crash is replayed as a press)
-            reply = await self._ask(**request)
-            if reply is None:
-                return
-            message = body.get("message") or {}
-            if reply.on_press == "post" or not message.get("ts"):  # e.g. Details: a new message
-                await self._post(channel, reply)
-                return
-            outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{user}>)"
-            kept = [b for b in message.get("blocks", []) if b.get("type") != "actions"]
-            kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
-            await self.bolt.client.chat_update(
-                channel=channel, ts=message["ts"], text=outcome, blocks=kept, **NO_UNFURL
-            )
+        message = body.get("message") or {}
+        press = {"ts": message["ts"], "blocks": message.get("blocks", []), "user": user} if message.get("ts") else None
+        await self._dispatch(
+            team=team, user=user, channel=channel, text=action.get("value", ""), key=key, pressed=True, press=press
+        )

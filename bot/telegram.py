@@ -194,7 +194,7 @@ class TelegramChannel:
                 swept = time.monotonic()
 
     def _step_down(self) -> None:
-        if self.polling:
+        if self.polling and self._tasks:  # (not when it is stopping)
             log.warning("this process stopped polling Telegram for bot %s; it stands by", self.bot_id)
         self.polling = False
 

@@ -146,15 +146,16 @@ class ReplyOutbox:
         )
 
     async def due_conversations(self, channel: str) -> list[str]:
-        """Conversations of a channel whose next unsent row is due (oldest first)."""
+        """Conversations of a channel whose oldest unsent row is due (the longest waiting first)."""
 
         def run() -> list[str]:
             with self.db.connection() as conn:
                 rows = conn.execute(
-                    """SELECT conversation FROM channel_outbox
-                       WHERE sent_at IS NULL AND given_up_at IS NULL AND conversation LIKE %s
-                         AND next_attempt_at <= %s
-                       GROUP BY conversation ORDER BY min(id) LIMIT 100""",
+                    """SELECT conversation FROM (
+                           SELECT DISTINCT ON (conversation) conversation, id, next_attempt_at FROM channel_outbox
+                           WHERE sent_at IS NULL AND given_up_at IS NULL AND conversation LIKE %s
+                           ORDER BY conversation, id) AS head
+                       WHERE next_attempt_at <= %s ORDER BY id LIMIT 100""",
                     (f"{channel}:%", self.clock.now()),
                 ).fetchall()
             return [r[0] for r in rows]
