@@ -26,7 +26,7 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     image_png: bytes | None = None
     ok: bool = True  # False when the request failed (a system problem, not a business answer)
-    duplicate: bool = False  # the intent was handled before; channels must not send this again
+    duplicate: bool = False  # the intent was handled before: what it owes is queued already (or being made)
     # When this answers a button press: "replace" shows it in place of the pressed message's buttons
     # (Approve, Deny: the outcome and who decided); "post" sends it as a new message (Details).
     on_press: OnPress = "replace"

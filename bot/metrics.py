@@ -44,6 +44,7 @@ class RecordsCollector:
                 yield from self._model(conn)
                 yield from self._approvals(conn)
                 yield from self._deliveries(conn)
+                yield from self._replies(conn)
                 yield from self._money(conn)
                 yield from self._leads(conn)
                 yield from self._plans(conn)
@@ -83,6 +84,25 @@ class RecordsCollector:
         )
         decided.add_metric([], float(median or 0))
         yield from (by_status, decided)
+
+    def _replies(self, conn: Any) -> Iterator[Metric]:
+        """What the chat channels owe: replies by state, and sends that may have repeated one cut off
+        by a crash (at least once means sometimes twice; this counts how often)."""
+        replies = GaugeMetricFamily("soloos_replies", "Chat replies in the channel outbox by state", labels=["state"])
+        resent = CounterMetricFamily(
+            "soloos_replies_resent", "Reply sends that may have repeated one cut off by a crash"
+        )
+        for unsent, given_up, sent, again in self._rows(
+            conn,
+            """SELECT count(*) FILTER (WHERE sent_at IS NULL AND given_up_at IS NULL),
+                      count(*) FILTER (WHERE given_up_at IS NOT NULL), count(*) FILTER (WHERE sent_at IS NOT NULL),
+                      coalesce(sum(resent), 0) FROM channel_outbox WHERE workspace = %s""",
+        ):
+            replies.add_metric(["unsent"], unsent)
+            replies.add_metric(["given_up"], given_up)
+            replies.add_metric(["sent"], sent)
+            resent.add_metric([], again)
+        yield from (replies, resent)
 
     def _deliveries(self, conn: Any) -> Iterator[Metric]:
         runs = CounterMetricFamily(

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import App
 from bot.metrics import serve_metrics
+from memory import Outgoing
 from tests.bot.test_status import seed
 from tests.support.chat import FakeChat
 
@@ -62,6 +63,7 @@ async def test_metrics_are_served_with_business_and_agent_figures(app: App, work
     await seed(app, workspace)  # deliveries, approvals and spend (tests/bot/test_status.py)
     await FakeChat(app, workspace).say("remember that Acme pays net 30")
     await leads(app, workspace)
+    await app.memory.replies.queue(workspace, [Outgoing("telegram:1", {"reply": {"text": "owed"}})])
     port = serve_metrics(app.memory, workspace, host="127.0.0.1", port=0)
     metrics = await asyncio.to_thread(scrape, port)
     assert all(name.startswith("soloos_") for name in metrics)
@@ -75,6 +77,9 @@ async def test_metrics_are_served_with_business_and_agent_figures(app: App, work
     assert metrics["soloos_model_cost_usd_total"] == [({"agent": "coordinator", "tier": "strong"}, 2.5)]
     assert metrics["soloos_lead_response_seconds_median"] == [({}, 1800.0)]
     assert metrics["soloos_leads_unanswered"] == [({}, 1.0)]
+    replies = {labels["state"]: value for labels, value in metrics["soloos_replies"]}
+    assert replies == {"unsent": 1.0, "given_up": 0.0, "sent": 0.0}
+    assert metrics["soloos_replies_resent_total"] == [({}, 0.0)]
     turns = [
         value for labels, value in metrics["soloos_turn_seconds_count"] if labels == {"path": "local", "outcome": "ok"}
     ]
