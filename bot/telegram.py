@@ -23,6 +23,7 @@ import html
 import logging
 import re
 import time
+import warnings
 from typing import Any
 
 import psycopg
@@ -378,7 +379,7 @@ class TelegramChannel:
             if reply.image_png is not None:
                 await self.application.bot.send_photo(chat_id, reply.image_png, caption=CHART_CAPTION)
         except TelegramRetryAfter as err:
-            raise RetryAfter(_seconds(err.retry_after), str(err)) from err
+            raise RetryAfter(_retry_after(err), str(err)) from err
         except (BadRequest, Forbidden) as err:
             raise Refused(str(err)) from err
 
@@ -435,5 +436,9 @@ class TelegramChannel:
             await asyncio.sleep(4.5)
 
 
-def _seconds(value: Any) -> float:
+def _retry_after(err: TelegramRetryAfter) -> float:
+    """Seconds Telegram asked us to wait (PTB 22 warns that the attribute becomes a timedelta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: Any = err.retry_after
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -201,3 +202,18 @@ async def test_another_program_polling_the_token_gets_one_clear_error(
     said = [r for r in caplog.records if r.name == "bot.telegram"]
     assert telegram.conflicts_sent >= 1
     assert len(said) == 1 and said[0].levelname == "ERROR" and "another program is polling" in said[0].getMessage()
+
+
+async def test_a_burst_of_429s_is_waited_out_as_telegram_asks(app: App, telegram: FakeTelegram, workspace: str) -> None:
+    channel = await _channel(app, telegram, workspace)
+    try:
+        telegram.rate_limit_burst({"sendMessage"}, count=6, retry_after=1)
+        telegram.push_text("remember that Hooli pays by card")
+        await telegram.wait_for("sendMessage", 1, timeout=30)
+        await asyncio.sleep(0.5)
+    finally:
+        await channel.stop()
+    throttled = telegram.failures("sendMessage", 429)
+    assert len(throttled) == 6  # every refused try came after the wait Telegram asked for
+    assert all(b["at"] - a["at"] >= 0.9 for a, b in itertools.pairwise(throttled))
+    assert [t.split(" [")[0] for t in _texts(telegram)] == ["Noted that: Hooli pays by card"]
