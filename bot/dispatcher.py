@@ -76,7 +76,7 @@ class Dispatcher:
         try:
             previous = await self.memory.conversations.claim(intent.idempotency_key, workspace=intent.workspace)
         except DatabaseUnavailable as err:
-            return self._unavailable(err)
+            return self._unavailable(err, kept=intent.inbox is not None)
         if previous is not None:
             log.info("duplicate delivery of %s ignored", intent.idempotency_key)
             if previous and intent.inbox is not None:  # answered (and queued) before: this copy is done
@@ -104,7 +104,7 @@ class Dispatcher:
             return dataclasses.replace(reply, queued=intent.delivery is not None)
         except DatabaseUnavailable as err:
             await self._release(intent.idempotency_key)
-            return self._unavailable(err)
+            return self._unavailable(err, kept=intent.inbox is not None)
         except Exception:
             await self._release(intent.idempotency_key)
             log.exception("failed to handle %s", intent.idempotency_key)
@@ -211,8 +211,16 @@ class Dispatcher:
             log.warning("could not release claim %s; the database is unavailable", key)
 
     @staticmethod
-    def _unavailable(err: DatabaseUnavailable) -> Reply:
+    def _unavailable(err: DatabaseUnavailable, *, kept: bool) -> Reply:
+        """``kept``: the channel stored the message before handing it over (its inbox), so it is
+        handled once the database is back, and the operator must not send it again."""
         log.error("database unavailable: %s", err)
+        if kept:
+            return Reply(
+                "I can't reach my database right now. I kept your message and will handle it as soon as "
+                f"the database is back; no need to send it again. ({err})",
+                ok=False,
+            )
         return Reply(
             "I can't reach my database right now, so nothing from that message was saved. "
             f"Please try again in a moment. ({err})",

