@@ -50,12 +50,14 @@ class ReplySender:
         channel: str,
         deliver: Deliver,
         *,
+        workspace: str,
         worker: int,
         backoff: tuple[float, ...] = BACKOFF,
         poll: float = POLL_SECONDS,
     ) -> None:
         self.replies = replies
         self.channel = channel
+        self.workspace = workspace
         self.deliver = deliver
         self.worker = worker
         self.backoff = backoff
@@ -67,7 +69,7 @@ class ReplySender:
     async def drain(self, conversation: str) -> None:
         """Send the conversation's due rows in order; stop at the first that fails (it is retried)."""
         async with self._locks[conversation]:
-            while (row := await self.replies.take(conversation, self.worker)) is not None:
+            while (row := await self.replies.take(self.workspace, conversation, self.worker)) is not None:
                 if not await self._send(row):
                     self._wake.set()
                     return
@@ -77,7 +79,7 @@ class ReplySender:
         goes away (the rows wait in it) and a channel that is down (the rows wait for their retry)."""
         while True:
             try:
-                for conversation in await self.replies.due_conversations(self.channel):
+                for conversation in await self.replies.due_conversations(self.channel, self.workspace):
                     await self.drain(conversation)
             except asyncio.CancelledError:
                 raise

@@ -113,7 +113,13 @@ class SlackChannel:
         self.http_url = ""
         self._inbox = hashlib.sha256(bot_token.encode()).hexdigest()[:12]  # this app's inbox, not its token
         self.sweep_seconds = sweep_seconds
-        self.sender = ReplySender(app.memory.replies, "slack", self._deliver, worker=app.memory.conversations.worker)
+        self.sender = ReplySender(
+            app.memory.replies,
+            "slack",
+            self._deliver,
+            workspace=app.settings.workspace,
+            worker=app.memory.conversations.worker,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._working: set[int] = set()  # inbox numbers of requests being handled in this process
 

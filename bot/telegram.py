@@ -114,7 +114,13 @@ class TelegramChannel:
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_text))
         self.application.add_handler(TypeHandler(Update, self._on_other))  # anything else: nothing to do
         self.application.add_error_handler(self._on_error)
-        self.sender = ReplySender(app.memory.replies, "telegram", self._deliver, worker=app.memory.conversations.worker)
+        self.sender = ReplySender(
+            app.memory.replies,
+            "telegram",
+            self._deliver,
+            workspace=app.settings.workspace,
+            worker=app.memory.conversations.worker,
+        )
         self._runner: web.AppRunner | None = None
         self._secret = ""
         self.webhook_port = 0

@@ -80,7 +80,7 @@ class ReplyOutbox:
 
         await asyncio.to_thread(run)
 
-    async def take(self, conversation: str, worker: int) -> OutboxRow | None:
+    async def take(self, workspace: str, conversation: str, worker: int) -> OutboxRow | None:
         """The conversation's oldest unsent row, claimed for ``worker`` — or None when there is none,
         it is not due yet, or a live worker is sending it (the later rows wait behind it)."""
 
@@ -90,9 +90,10 @@ class ReplyOutbox:
                 try:
                     row = conn.execute(
                         """SELECT id, payload, image, parts_sent, attempts, next_attempt_at, sending_by, created_at
-                           FROM channel_outbox WHERE conversation = %s AND sent_at IS NULL AND given_up_at IS NULL
+                           FROM channel_outbox WHERE workspace = %s AND conversation = %s
+                             AND sent_at IS NULL AND given_up_at IS NULL
                            ORDER BY id LIMIT 1 FOR UPDATE NOWAIT""",
-                        (conversation,),
+                        (workspace, conversation),
                     ).fetchone()
                 except psycopg.errors.LockNotAvailable:
                     return None  # another sender is claiming it this instant
@@ -145,32 +146,33 @@ class ReplyOutbox:
             (error[:500], self.clock.now(), row_id),
         )
 
-    async def due_conversations(self, channel: str) -> list[str]:
-        """Conversations of a channel whose oldest unsent row is due (the longest waiting first)."""
+    async def due_conversations(self, channel: str, workspace: str) -> list[str]:
+        """A workspace's conversations on a channel whose oldest unsent row is due (the longest
+        waiting first). Scoped to the workspace: its channel connections (bot tokens) are its own."""
 
         def run() -> list[str]:
             with self.db.connection() as conn:
                 rows = conn.execute(
                     """SELECT conversation FROM (
                            SELECT DISTINCT ON (conversation) conversation, id, next_attempt_at FROM channel_outbox
-                           WHERE sent_at IS NULL AND given_up_at IS NULL AND conversation LIKE %s
+                           WHERE sent_at IS NULL AND given_up_at IS NULL AND workspace = %s AND conversation LIKE %s
                            ORDER BY conversation, id) AS head
                        WHERE next_attempt_at <= %s ORDER BY id LIMIT 100""",
-                    (f"{channel}:%", self.clock.now()),
+                    (workspace, f"{channel}:%", self.clock.now()),
                 ).fetchall()
             return [r[0] for r in rows]
 
         return await asyncio.to_thread(run)
 
-    async def unsent(self, conversation: str) -> list[dict[str, Any]]:
+    async def unsent(self, workspace: str, conversation: str) -> list[dict[str, Any]]:
         """The payloads still owed to a conversation (for tests and status)."""
 
         def run() -> list[dict[str, Any]]:
             with self.db.connection() as conn:
                 rows = conn.execute(
-                    """SELECT payload FROM channel_outbox WHERE conversation = %s AND sent_at IS NULL
-                       AND given_up_at IS NULL ORDER BY id""",
-                    (conversation,),
+                    """SELECT payload FROM channel_outbox WHERE workspace = %s AND conversation = %s
+                       AND sent_at IS NULL AND given_up_at IS NULL ORDER BY id""",
+                    (workspace, conversation),
                 ).fetchall()
             return [dict(r[0]) for r in rows]
 

@@ -19,4 +19,4 @@ CREATE TABLE channel_outbox (
     sent_at         timestamptz,
     given_up_at     timestamptz
 );
-CREATE INDEX channel_outbox_unsent ON channel_outbox (conversation, id) WHERE sent_at IS NULL AND given_up_at IS NULL;
+CREATE INDEX channel_outbox_unsent ON channel_outbox (workspace, conversation, id) WHERE sent_at IS NULL AND given_up_at IS NULL;

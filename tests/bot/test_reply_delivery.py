@@ -69,7 +69,7 @@ async def test_replies_whose_action_was_done_arrive_after_a_bot_api_outage(
     assert len(sent) == 2
     assert sorted(m.text for m in await app.memory.list(workspace)) == ["Acme pays net 30", "Globex pays net 60"]
     assert await app.memory.inbox.pending("telegram", channel.bot_id) == []
-    assert await app.memory.replies.unsent(f"telegram:{OWNER}") == []
+    assert await app.memory.replies.unsent(workspace, f"telegram:{OWNER}") == []
 
 
 async def _pending_approval(with_model, telegram: FakeTelegram, workspace: str):  # type: ignore[no-untyped-def]
