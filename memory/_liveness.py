@@ -132,6 +132,8 @@ class Liveness:
                     self._conn = None
         finally:
             if self._conn is not None:
+                with contextlib.suppress(Exception):  # at once: the session's end is seen a moment later
+                    self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LIVENESS_CLASS, self.worker))
                 with contextlib.suppress(Exception):
                     self._conn.close()
                 self._conn = None
