@@ -8,6 +8,12 @@ a dead worker's lock for a moment, and 811 of 1,200 concurrent probes answered "
 The holder (``Liveness``) keeps its lock on a connection of its own and takes it again when that
 connection is lost — a database restart, a terminated session — within about ``max_backoff``
 seconds of the server accepting connections again.
+
+A restart ends every session, so for that second no live worker holds its lock. A missing lock is
+therefore only taken as death once this process's own holders have held theirs for ``SETTLE_SECONDS``
+(longer than any live worker needs to take its lock back): until then ``worker_alive`` waits. So a
+live worker's claims are never taken over, not even right after a restart; a dead worker's are, at
+most a few seconds later than otherwise, and only after a restart or this process's start.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import logging
 import os
 import select
 import threading
+import time
+import weakref
 from typing import Any
 
 import psycopg
@@ -27,18 +35,50 @@ LIVENESS_CLASS = 0x50105  # advisory lock space of workers' liveness locks (two-
 
 # A lock taken as pg_advisory_lock(int4, int4) shows in pg_locks as classid = first key,
 # objid = second key — both oids, i.e. the int4's 32 bits read unsigned — and objsubid = 2.
-_HELD = """SELECT EXISTS (
-    SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND granted AND objsubid = 2
+_MATCH = """locktype = 'advisory' AND granted AND objsubid = 2
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND classid = ((%(space)s::int4)::int8 & 4294967295)::oid
-      AND objid = ((%(worker)s::int4)::int8 & 4294967295)::oid)"""
+      AND objid = ((%(worker)s::int4)::int8 & 4294967295)::oid"""
+_HELD = f"SELECT EXISTS (SELECT 1 FROM pg_locks WHERE {_MATCH})"
+
+
+SETTLE_SECONDS = 3.0  # a live worker has its lock back this long after ours is back (ours: max_backoff, 1 s)
+MAX_WAIT_SECONDS = 15.0  # a probe waits at most this long for this process's own locks to settle
+
+# This process's running holders: a probe reads from them whether its own locks have settled.
+_holders: weakref.WeakSet[Liveness] = weakref.WeakSet()
+_holders_lock = threading.Lock()
 
 
 def worker_alive(conn: psycopg.Connection[Any], worker: int) -> bool:
-    """Whether the process with this worker id still holds its liveness lock (a read: it takes no lock)."""
+    """Whether the process with this worker id still holds its liveness lock (a read: it takes no lock).
+
+    A lock found missing while this process's own locks are not settled (just taken again after a
+    restart, or being taken again) is looked at again once they are.
+    """
+    if _held(conn, worker):
+        return True
+    deadline = time.monotonic() + MAX_WAIT_SECONDS
+    waited = False
+    while (left := _unsettled()) > 0 and time.monotonic() < deadline:
+        time.sleep(min(left, 0.1))
+        waited = True
+    return _held(conn, worker) if waited else False
+
+
+def _held(conn: psycopg.Connection[Any], worker: int) -> bool:
     row = conn.execute(_HELD, {"space": LIVENESS_CLASS, "worker": worker}).fetchone()
     return bool(row and row[0])
+
+
+def _unsettled() -> float:
+    """Seconds until every holder of this process has held its lock for ``SETTLE_SECONDS``."""
+    now = time.monotonic()
+    with _holders_lock:
+        since = [holder.held_since for holder in _holders]
+    if any(at is None for at in since):
+        return SETTLE_SECONDS  # one is still taking its lock back
+    return max((at + SETTLE_SECONDS - now for at in since if at is not None), default=0.0)
 
 
 class Liveness:
@@ -64,6 +104,7 @@ class Liveness:
         self.max_backoff = max_backoff
         self.connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
+        self.held_since: float | None = None  # monotonic time the lock was (last) taken; None: being taken
         self._stopping = threading.Event()
         self._wake: tuple[int, int] | None = None
         self._thread: threading.Thread | None = None
@@ -74,6 +115,9 @@ class Liveness:
         if conn is None:
             raise RuntimeError(f"worker id {self.worker} is already held by another session")
         self._conn = conn
+        self.held_since = time.monotonic()
+        with _holders_lock:
+            _holders.add(self)
         self._stopping.clear()
         self._wake = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"liveness-{self.worker}", daemon=True)
@@ -84,6 +128,8 @@ class Liveness:
         thread, self._thread = self._thread, None
         if thread is None:
             return
+        with _holders_lock:
+            _holders.discard(self)
         self._stopping.set()
         assert self._wake is not None
         os.write(self._wake[1], b"x")
@@ -93,16 +139,23 @@ class Liveness:
                 os.close(fd)
         self._wake = None
 
-    def _acquire(self) -> psycopg.Connection[Any] | None:
+    def _acquire(self, *, take_back: bool = False) -> psycopg.Connection[Any] | None:
+        """A new session holding the lock; None if another session holds it. ``take_back``: that one
+        is our own lost session, which the server has not noticed yet (a cut network): end it."""
         conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self.connect_timeout)
         try:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LIVENESS_CLASS, self.worker)).fetchone()
+            if row and row[0]:
+                return conn
+            if take_back:
+                conn.execute(
+                    f"SELECT pg_terminate_backend(pid) FROM pg_locks WHERE pid <> pg_backend_pid() AND {_MATCH}",
+                    {"space": LIVENESS_CLASS, "worker": self.worker},
+                )
         except BaseException:
             conn.close()
             raise
-        if row and row[0]:
-            return conn
-        conn.close()  # our previous session has not ended yet on the server: try again shortly
+        conn.close()  # try again shortly
         return None
 
     def _run(self) -> None:
@@ -113,12 +166,13 @@ class Liveness:
                     if self._sleep(delay):
                         return
                     try:
-                        self._conn = self._acquire()
+                        self._conn = self._acquire(take_back=True)
                     except psycopg.Error as err:
                         log.debug("worker %s: cannot take its liveness lock yet: %s", self.worker, err)
                     if self._conn is None:
                         delay = min(self.max_backoff, max(0.1, delay * 2))
                         continue
+                    self.held_since = time.monotonic()
                     log.info("worker %s holds its liveness lock again", self.worker)
                     delay = 0.0
                 if self._watch(self._conn):
@@ -126,6 +180,7 @@ class Liveness:
                 try:
                     self._conn.execute("SELECT 1")
                 except psycopg.Error as err:
+                    self.held_since = None
                     log.warning("worker %s lost its liveness lock (%s); taking it again", self.worker, err)
                     with contextlib.suppress(Exception):
                         self._conn.close()

@@ -132,3 +132,79 @@ def test_the_probe_finds_a_lock_held_on_any_int4_id(memory: MemoryService, worke
         assert not worker_alive(prober, worker ^ 1)  # a neighbour's id is not it
         holder.execute("SELECT pg_advisory_unlock(%s, %s)", (LIVENESS_CLASS, worker))
         assert not worker_alive(prober, worker)
+
+
+def test_a_live_worker_is_not_taken_for_dead_while_locks_come_back_after_a_restart(
+    memory: MemoryService, holders: list[Liveness]
+) -> None:
+    """A database restart ends every session, so for a moment no worker holds its lock. A probe from a
+    process that has just taken its own lock back waits until every live worker has had time to take
+    theirs again: the live worker is not taken over, the dead one still is."""
+    base = 2_120_000_000 + time.time_ns() % 10_000_000
+    own, slow, dead = base + 1, base + 2, base + 3
+    _start(memory, holders, own, check_every=0.2)  # this process's worker
+    other = psycopg.connect(memory.db.target.conninfo, autocommit=True)  # another process's worker, a second slower
+    other.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, slow))
+    again: list[psycopg.Connection[tuple[object, ...]]] = []
+
+    def take_it_again() -> None:
+        conn = psycopg.connect(memory.db.target.conninfo, autocommit=True)
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, slow))
+        again.append(conn)
+
+    try:
+        with psycopg.connect(memory.db.target.conninfo, autocommit=True) as prober:
+            backends = [_liveness_backend(memory, own), other.info.backend_pid]
+            prober.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (backends,))
+            relock = threading.Timer(1.0, take_it_again)
+            relock.start()
+            time.sleep(0.3)  # this process has its lock back; the other worker not yet
+            assert worker_alive(prober, slow), "a live worker was taken for dead after the restart"
+            assert not worker_alive(prober, dead)
+            relock.join()
+    finally:
+        for conn in (other, *again):
+            conn.close()
+
+
+def test_a_lost_session_the_server_still_keeps_is_ended_and_the_lock_taken_back(
+    memory: MemoryService, holders: list[Liveness]
+) -> None:
+    """Over a cut network the server may keep the old session (and its lock) long after the worker
+    reconnected: the worker ends it instead of looking dead for as long."""
+    worker = 2_130_000_000 + time.time_ns() % 10_000_000
+    holder = _start(memory, holders, worker, check_every=0.2)
+    first = _liveness_backend(memory, worker)
+    holder.stop()  # (the stand-in for the lingering session takes the lock over)
+    lingering = psycopg.connect(memory.db.target.conninfo, autocommit=True)
+    lingering.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, worker))
+    holder = _start(memory, holders, worker + 1, check_every=0.2)
+    holder.worker = worker  # from now on it watches for that worker, whose lock the other session holds
+    try:
+        with psycopg.connect(memory.db.target.conninfo, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (_liveness_backend(memory, worker + 1),))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and _liveness_backend_or_none(memory, worker) in (
+                None,
+                lingering.info.backend_pid,
+            ):
+                time.sleep(0.05)
+        assert _liveness_backend_or_none(memory, worker) not in (None, lingering.info.backend_pid, first)
+        assert lingering.closed or _broken(lingering)
+    finally:
+        lingering.close()
+
+
+def _liveness_backend_or_none(memory: MemoryService, worker: int) -> int | None:
+    try:
+        return _liveness_backend(memory, worker)
+    except AssertionError:
+        return None
+
+
+def _broken(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return True
+    return False
