@@ -176,3 +176,45 @@ async def test_a_signal_stops_with_status_zero(own_db: Database) -> None:
     stop.set()
     assert await until_stopped(stop, Supervisor(own_db, Outbound(), list)) == 0
     assert await until_stopped(stop, None) == 0
+
+
+async def test_soloos_run_brings_its_killed_database_back_and_answers_again(tmp_path: Path) -> None:
+    """The complaint itself: kill -9 of the embedded postmaster under a running `soloos run`."""
+    from tests.support.processes import SOLOOS, env_for
+    from tests.support.telegram_server import FakeTelegram
+
+    telegram = FakeTelegram()
+    await telegram.start()
+    env = env_for(
+        tmp_path / "home",
+        SOLOOS_TELEGRAM_TOKEN=telegram.token,
+        SOLOOS_TELEGRAM_API_URL=telegram.url,
+        SOLOOS_TELEGRAM_ALLOWED_USERS="111",
+    )
+    log = (tmp_path / "stderr").open("wb")
+    proc = await asyncio.create_subprocess_exec(SOLOOS, "run", env=env, stderr=log)
+    pgdata = tmp_path / "home" / "pgdata"
+    try:
+        telegram.push_text("remember that the first fact holds")
+        sent = await telegram.wait_for("sendMessage", 1, timeout=90)
+        assert sent[0]["text"].startswith("Noted")
+
+        before = postmaster_pid(pgdata)
+        assert before is not None
+        os.kill(before, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while postmaster_pid(pgdata) in (None, before) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert postmaster_pid(pgdata) not in (None, before), "soloos run did not start its database again"
+
+        telegram.push_text("remember that the second fact holds")
+        sent = await telegram.wait_for("sendMessage", 2, timeout=30)
+        assert sent[1]["text"].startswith("Noted"), sent[1]["text"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 60)
+        log.close()
+        await telegram.stop()
+    stderr = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, stderr
+    assert "started it again" in stderr
