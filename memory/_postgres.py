@@ -121,7 +121,14 @@ def release_embedded(server: Any) -> None:
             _handles[server.pgdata] = remaining
             return
         _handles.pop(server.pgdata, None)
-        server.cleanup()
+        if postmaster_pid(server.pgdata) is None:
+            server._postmaster_info = None  # it died meanwhile: nothing to stop (the library would try)
+        else:
+            _adopt(server)  # stop the one that runs, if someone restarted it
+        try:
+            server.cleanup()
+        except Exception as err:  # the library raises bare subprocess / psutil errors
+            log.warning("embedded postgres under %s: could not stop it cleanly: %s", server.pgdata, err)
 
 
 PostmasterState = Literal["running", "exiting", "gone"]

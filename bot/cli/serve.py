@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import Annotated
 
@@ -10,7 +11,8 @@ import typer
 
 from bot.app import open_app
 from bot.cli.common import WorkspaceOpt, err, run_async, settings_for
-from memory import StoreError
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer()
 
@@ -110,9 +112,10 @@ def run(
                         await supervisor.stop()
                 if status:
                     _exit_anyway_after(SHUTDOWN_GRACE_SECONDS, status)  # shutting down may wait on the dead database
-        except StoreError:
+        except Exception:
             if not status:
                 raise
+            log.exception("shutting down after the database was lost failed")  # the exit status says enough
         if status:
             err.print(
                 "[red]error:[/] the embedded database stopped and could not be started again; exiting so "

@@ -218,3 +218,51 @@ async def test_soloos_run_brings_its_killed_database_back_and_answers_again(tmp_
     stderr = (tmp_path / "stderr").read_text()
     assert proc.returncode == 0, stderr
     assert "started it again" in stderr
+
+
+async def test_soloos_run_whose_database_cannot_come_back_tells_the_operator_and_exits_3(tmp_path: Path) -> None:
+    """The real command, with the supervisor's waits shortened: a data directory that can no longer
+    be started ends in a notice on Telegram and exit status 3 (for the service manager)."""
+    import sys
+
+    from tests.support.processes import env_for
+    from tests.support.telegram_server import FakeTelegram
+
+    telegram = FakeTelegram()
+    await telegram.start()
+    env = env_for(
+        tmp_path / "home",
+        SOLOOS_TELEGRAM_TOKEN=telegram.token,
+        SOLOOS_TELEGRAM_API_URL=telegram.url,
+        SOLOOS_TELEGRAM_ALLOWED_USERS="111",
+    )
+    shortened = (
+        "import sys; from bot.supervisor import Supervisor; "
+        "Supervisor.__init__.__kwdefaults__.update(every=0.1, restart_after=0.0, give_up_after=0.0); "
+        "from bot.cli import main; sys.argv = ['soloos', 'run']; main()"
+    )
+    log = (tmp_path / "stderr").open("wb")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", shortened, env=env, stderr=log)
+    pgdata = tmp_path / "home" / "pgdata"
+    try:
+        telegram.push_text("remember that the first fact holds")
+        sent = await telegram.wait_for("sendMessage", 1, timeout=90)
+        assert sent[0]["text"].startswith("Noted")
+
+        (pgdata / "global" / "pg_control").rename(pgdata / "global" / "pg_control.moved")
+        pid = postmaster_pid(pgdata)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        sent = await telegram.wait_for("sendMessage", 2, timeout=30)
+        await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+        await telegram.stop()
+    stderr = (tmp_path / "stderr").read_text()
+    assert sent[1]["chat_id"] in (111, "111")
+    assert sent[1]["text"].startswith("My database stopped and I could not start it again"), sent[1]["text"]
+    assert proc.returncode == 3, stderr
+    assert "could not be started again; exiting" in stderr
