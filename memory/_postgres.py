@@ -138,7 +138,8 @@ def postmaster_state(pgdata: Path) -> tuple[PostmasterState, int | None]:
     """Whether the postmaster that ``pgdata``'s ``postmaster.pid`` names runs, with its pid.
 
     "exiting": it died but is not reaped yet (a zombie): Postgres refuses to start while that pid
-    exists, so a restart waits. A pid that is gone or reused by another program is "gone".
+    exists, so a restart waits. A pid that is gone, or reused by another program (another server's
+    backend too: a postmaster works in its own data directory), is "gone".
     """
     import psutil
 
@@ -152,6 +153,9 @@ def postmaster_state(pgdata: Path) -> tuple[PostmasterState, int | None]:
             return "exiting", pid
         if process.name() not in ("postgres", "postmaster"):
             return "gone", pid
+        with contextlib.suppress(psutil.AccessDenied):  # not ours to look into: the name must do
+            if Path(process.cwd()).resolve() != pgdata.resolve():
+                return "gone", pid
     except psutil.Error:
         return "gone", pid
     return "running", pid

@@ -17,9 +17,9 @@ import pytest
 from bot.intent import Reply
 from bot.outbound import Outbound
 from bot.supervisor import EXIT_DATABASE_LOST, Supervisor, until_stopped
-from memory import Database
+from memory import Database, MemoryService
 from memory._liveness import Liveness, worker_alive
-from memory._postgres import open_database, postmaster_pid
+from memory._postgres import open_database, postmaster_pid, postmaster_state
 
 WORKER = 4242
 
@@ -266,3 +266,17 @@ async def test_soloos_run_whose_database_cannot_come_back_tells_the_operator_and
     assert sent[1]["text"].startswith("My database stopped and I could not start it again"), sent[1]["text"]
     assert proc.returncode == 3, stderr
     assert "could not be started again; exiting" in stderr
+
+
+def test_a_pid_file_naming_some_other_process_is_no_running_server(tmp_path: Path, memory: MemoryService) -> None:
+    """After a kill -9 its pid may be reused — by any program, or by another server's backend."""
+    with memory.db.connection() as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    for pid in (int(row[0]), os.getpid()):
+        (pgdata / "postmaster.pid").write_text(f"{pid}\n{pgdata}\n")
+        assert postmaster_state(pgdata) == ("gone", pid)
+    (pgdata / "postmaster.pid").unlink()
+    assert postmaster_state(pgdata) == ("gone", None)
