@@ -202,8 +202,8 @@ def restart_embedded(server: Any, home: Path, *, timeout: float = 30.0) -> Serve
         return "pending"
     except Exception as err:  # the library raises bare subprocess / assertion errors
         raise DatabaseUnavailable(
-            f"could not start the embedded PostgreSQL under {pgdata} again: {type(err).__name__}: {err}. "
-            f"See {pgdata / 'log'}."
+            f"could not start the embedded PostgreSQL under {pgdata} again: {type(err).__name__}: "
+            f"{str(err).rstrip('.')}. See {pgdata / 'log'}."
         ) from err
     log.warning("embedded postgres under %s was not running; started it again (pid %s)", pgdata, server.get_pid())
     return "restarted"
