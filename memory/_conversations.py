@@ -11,7 +11,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.types.json import Jsonb
 
-from memory._liveness import LIVENESS_CLASS, worker_alive
+from memory._liveness import Liveness, worker_alive
 from memory._outbox import InboxRef, Outgoing, queue_in
 from memory._postgres import Database
 
@@ -34,18 +34,19 @@ class Conversations:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.worker = secrets.randbelow(2**31 - 1) + 1
-        self._liveness: psycopg.Connection[Any] | None = None
+        self._liveness: Liveness | None = None
         self._active: set[str] = set()  # keys this process claimed and is handling now
 
     def start_liveness(self) -> None:
-        """Hold this worker's liveness lock on a connection of its own until ``stop_liveness``."""
-        conn = psycopg.connect(self.db.target.conninfo, autocommit=True)
-        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, self.worker))
-        self._liveness = conn
+        """Hold this worker's liveness lock on a connection of its own until ``stop_liveness``
+        (taken again by itself after the connection is lost, e.g. by a database restart)."""
+        liveness = Liveness(self.db.target.conninfo, self.worker)
+        liveness.start()
+        self._liveness = liveness
 
     def stop_liveness(self) -> None:
         if self._liveness is not None:
-            self._liveness.close()
+            self._liveness.stop()
             self._liveness = None
 
     async def claim(self, key: str, *, workspace: str) -> dict[str, Any] | None:

