@@ -5,14 +5,22 @@ Job status and delivery status are recorded apart. A failed send is retried with
 delivery log (so retries survive restarts); when the retries are used up it goes to another
 conversation the operator used lately, and failing that it is held and shown at the next contact.
 A send interrupted by a crash is not repeated (it may have arrived) but reported as uncertain.
+
+Late is said: a reminder or briefing sent more than ``LATE_AFTER`` after its time says when it was
+due, when it was sent (in the schedule's time zone) and why, as far as this process knows: a run
+that started late knows only that SoloOS was not running or could not reach its database; a retry
+knows the error the channel gave.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from agents import Gate
 from agents.briefing import assemble
@@ -21,7 +29,7 @@ from agents.models import Budget
 from agents.reminders import trigger
 from bot.intent import Button, Reply
 from bot.outbound import Outbound
-from memory import Delivery, MemoryService, Schedule
+from memory import Delivery, MemoryService, Schedule, ScheduleKind
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,35 @@ RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=8
 SENDING_TIMEOUT = timedelta(minutes=5)  # a send still "sending" after this was cut off by a crash
 FALLBACK_WITHIN = timedelta(days=14)
 MAX_COALESCED = 100  # missed runs recorded one by one before a recurring job catches up
+LATE_AFTER = timedelta(seconds=60)  # a reminder or briefing sent later than this after its time says so
+REMINDER = "⏰ Reminder"
+NOT_RUNNING = "SoloOS was not running or could not reach its database"
+SLOW = "preparing it took that long"
+CHANNEL_NAMES = {"telegram": "Telegram", "slack": "Slack", "console": "The console"}
+MAX_ERROR_CHARS = 120  # of a channel's error quoted in a late message
+
+
+@dataclass(frozen=True)
+class Due:
+    """When a message was due, in whose time zone, and why it would be late if it is."""
+
+    at: datetime
+    timezone: str
+    kind: ScheduleKind
+    why: str
+
+
+def said_late(text: str, due: Due, sent: datetime) -> str:
+    """``text`` saying when it was due, when it was sent and why (reminders and briefings)."""
+    tz = ZoneInfo(due.timezone)
+    when, now = due.at.astimezone(tz), sent.astimezone(tz)
+    label = f"due {when:%H:%M}" if when.date() == now.date() else f"due {when:%a %d %b %H:%M}"
+    note = f"{label}, sent {now:%H:%M} — {due.why}"
+    if due.kind == "reminder" and text.startswith(f"{REMINDER}: "):
+        return f"{REMINDER} ({note}): {text.removeprefix(f'{REMINDER}: ')}"
+    if due.kind in ("reminder", "briefing"):
+        return f"(Late: {note}.)\n{text}"
+    return text
 
 
 class Deliveries:
@@ -41,6 +78,7 @@ class Deliveries:
         budget: Budget,
         clock: Callable[[], datetime] | None = None,
         retry_delays: tuple[timedelta, ...] = RETRY_DELAYS,
+        late_after: timedelta = LATE_AFTER,
     ) -> None:
         self.memory = memory
         self.schedules = memory.schedules
@@ -49,6 +87,7 @@ class Deliveries:
         self.budget = budget
         self.clock = clock or memory.clock.now  # the one clock, unless a test drives this one
         self.retry_delays = retry_delays
+        self.late_after = late_after
 
     async def fire(self, schedule_id: int, fire_at: datetime, *, grace: timedelta | None) -> str:
         """Handle one fire time of one schedule; returns what happened (for logs and tests)."""
@@ -65,6 +104,7 @@ class Deliveries:
         delivery_id = await asyncio.to_thread(self.schedules.claim_sync, schedule, fire_at)
         if delivery_id is None:
             log.info("schedule %s at %s was already handled; not sending again", schedule.id, fire_at)
+            await asyncio.to_thread(self.schedules.finish_sync, schedule.id)  # a one-shot stays done
             return "duplicate"
         await asyncio.to_thread(self.schedules.finish_sync, schedule.id)
         try:
@@ -74,18 +114,21 @@ class Deliveries:
             await asyncio.to_thread(self.schedules.job_failed_sync, delivery_id, f"{type(err).__name__}: {err}")
             return "failed"
         await asyncio.to_thread(self.schedules.sending_sync, delivery_id, reply.text)
-        outcome = await self._send(delivery_id, schedule.conversation, schedule.workspace, reply, attempt=1)
+        due = Due(fire_at, schedule.timezone, schedule.kind, NOT_RUNNING if late > self.late_after else SLOW)
+        outcome = await self._send(delivery_id, schedule.conversation, schedule.workspace, reply, attempt=1, due=due)
         if outcome == "sent" and reported:
             await self.schedules.mark_reported(list(reported))
         return outcome
 
     async def retry_due(self, channel: str) -> int:
         """Send the deliveries whose retry time has come; returns how many were tried."""
-        due = await asyncio.to_thread(self.schedules.take_retries_sync, self.clock(), channel)
-        for delivery in due:
-            reply = await self._resend_reply(delivery)
-            await self._send(delivery.id, delivery.conversation, delivery.workspace, reply, attempt=delivery.attempts)
-        return len(due)
+        taken = await asyncio.to_thread(self.schedules.take_retries_sync, self.clock(), channel)
+        for delivery in taken:
+            reply, due = await self._resend(delivery)
+            await self._send(
+                delivery.id, delivery.conversation, delivery.workspace, reply, attempt=delivery.attempts, due=due
+            )
+        return len(taken)
 
     async def recover(self, channel: str) -> int:
         """Sends cut off by a crash become 'uncertain' (at most once: they may have arrived)."""
@@ -110,7 +153,7 @@ class Deliveries:
 
     async def _compose(self, schedule: Schedule) -> tuple[Reply, tuple[int, ...]]:
         if schedule.kind == "reminder":
-            return Reply(f"⏰ Reminder: {schedule.body}", _buttons(schedule)), ()
+            return Reply(f"{REMINDER}: {schedule.body}", _buttons(schedule)), ()
         if schedule.kind == "notice":
             return Reply(schedule.body), ()
         briefing = await assemble(
@@ -123,11 +166,27 @@ class Deliveries:
         )
         return Reply(briefing.text, image_png=briefing.chart_png), briefing.reported
 
-    async def _resend_reply(self, delivery: Delivery) -> Reply:
+    async def _resend(self, delivery: Delivery) -> tuple[Reply, Due | None]:
+        """The message of a delivery tried before, and why it is late: the channel's error, and the
+        retry's own delay when it ran well after its planned time."""
         schedule = await asyncio.to_thread(self.schedules.get_sync, delivery.schedule_id)
-        return Reply(delivery.body, _buttons(schedule) if schedule and schedule.kind == "reminder" else ())
+        reply = Reply(delivery.body, _buttons(schedule) if schedule and schedule.kind == "reminder" else ())
+        if schedule is None:
+            return reply, None
+        channel = delivery.conversation.partition(":")[0]
+        error = (delivery.last_error or "no answer")[:MAX_ERROR_CHARS]
+        why = f"{CHANNEL_NAMES.get(channel, channel)} did not accept the message at first ({error})"
+        planned = delivery.next_attempt_at
+        if planned is not None and self.clock() - planned > self.late_after:
+            why += f", then {NOT_RUNNING}"
+        return reply, Due(delivery.fire_at, schedule.timezone, schedule.kind, why)
 
-    async def _send(self, delivery_id: int, conversation: str, workspace: str, reply: Reply, *, attempt: int) -> str:
+    async def _send(
+        self, delivery_id: int, conversation: str, workspace: str, reply: Reply, *, attempt: int, due: Due | None
+    ) -> str:
+        now = self.clock()
+        if due is not None and now - due.at > self.late_after:
+            reply = dataclasses.replace(reply, text=said_late(reply.text, due, now))
         try:
             await self.outbound.send(conversation, reply)
         except Exception as err:  # channel libraries raise many kinds; each is a failed attempt

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -150,7 +151,11 @@ async def test_a_run_missed_while_down_fires_once_on_restart_within_the_grace_wi
     await app.scheduler.stop()
     await lead(app)  # a second restart does not deliver it again
     await asyncio.sleep(1.0)
-    assert [(t, r.text) for t, r, _ in recorder.sent] == [("late", "⏰ Reminder: send the quote")]
+    [(target, sent, _)] = recorder.sent
+    # ten minutes late: it says when it was due and why it is late (issue 15)
+    why = "SoloOS was not running or could not reach its database"
+    late = rf"⏰ Reminder \(due {due.astimezone(ZoneInfoBerlin()):%H:%M}, sent \d\d:\d\d — {why}\): send the quote"
+    assert target == "late" and re.fullmatch(late, sent.text), sent.text
     [delivery] = await log_of(app, workspace)
     assert delivery.schedule_id == schedule.id and delivery.fire_at == due and delivery.delivery_status == "sent"
 
@@ -245,7 +250,9 @@ async def test_a_failed_send_is_retried_with_backoff_until_it_arrives(app: App, 
     assert await service.retry_due("test") == 1
     [delivery] = await log_of(app, workspace)
     assert (delivery.delivery_status, delivery.attempts, delivery.channel) == ("sent", 3, "test:phone")
-    assert [r.text for _, r, _ in recording.sent] == ["⏰ Reminder: call the bank"]
+    why = "test did not accept the message at first (ConnectionError: phone is unreachable)"  # three minutes late
+    at = f"due {due.astimezone(ZoneInfoBerlin()):%H:%M}, sent {clock.now.astimezone(ZoneInfoBerlin()):%H:%M}"
+    assert [r.text for _, r, _ in recording.sent] == [f"⏰ Reminder ({at} — {why}): call the bank"]
     assert [b.label for b in recording.sent[0][1].buttons] == ["Snooze 1h", "Tomorrow"]
 
 
