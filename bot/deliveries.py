@@ -63,8 +63,9 @@ def said_late(text: str, due: Due, sent: datetime) -> str:
     note = f"{label}, sent {now:%H:%M} — {due.why}"
     if due.kind == "reminder" and text.startswith(f"{REMINDER}: "):
         return f"{REMINDER} ({note}): {text.removeprefix(f'{REMINDER}: ')}"
-    if due.kind in ("reminder", "briefing"):
-        return f"(Late: {note}.)\n{text}"
+    if due.kind in ("reminder", "briefing"):  # under the briefing's title
+        title, _, rest = text.partition("\n")
+        return "\n".join(line for line in (title, f"(Late: {note}.)", rest) if line)
     return text
 
 

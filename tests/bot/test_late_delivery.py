@@ -102,7 +102,7 @@ async def test_a_retried_reminder_says_the_channel_refused_it_and_any_downtime_a
     assert (delivery.delivery_status, delivery.body) == ("sent", "⏰ Reminder: call Acme")  # the log keeps the message
 
 
-async def test_a_late_briefing_opens_with_when_it_was_due_and_why(app: App, workspace: str) -> None:
+async def test_a_late_briefing_says_under_its_title_when_it_was_due_and_why(app: App, workspace: str) -> None:
     clock = Clock(DUE + timedelta(minutes=12))
     recording, outbound = Recorder(), Outbound()
     outbound.register("test", recording.send)
@@ -112,6 +112,7 @@ async def test_a_late_briefing_opens_with_when_it_was_due_and_why(app: App, work
     finally:
         await stop(app, workspace)
     [(_, sent, _)] = recording.sent
-    first, second = sent.text.split("\n")[:2]
-    assert first == f"(Late: due 15:05, sent 15:17 — {DOWN}.)"
-    assert second == "*Briefing for Wednesday 12 June*"
+    title, late, first = sent.text.split("\n")[:3]
+    assert title == "*Briefing for Wednesday 12 June*"
+    assert late == f"(Late: due 15:05, sent 15:17 — {DOWN}.)"
+    assert first.startswith("Calendar")  # then the briefing as ever
