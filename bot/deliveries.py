@@ -4,7 +4,9 @@ log (at most once per schedule and fire time), compose the message, send it, and
 Job status and delivery status are recorded apart. A failed send is retried with backoff from the
 delivery log (so retries survive restarts); when the retries are used up it goes to another
 conversation the operator used lately, and failing that it is held and shown at the next contact.
-A send interrupted by a crash is not repeated (it may have arrived) but reported as uncertain.
+A send interrupted by a crash is not repeated (it may have arrived) but reported as uncertain. A
+claimed run that meets a dropped database (a restart) waits for it, up to ``PATIENCE``, rather than
+leave its delivery to be reported as uncertain when it was never sent, or sent and not recorded.
 
 Late is said: a reminder or briefing sent more than ``LATE_AFTER`` after its time says when it was
 due, when it was sent (in the schedule's time zone) and why, as far as this process knows: a run
@@ -20,6 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from agents import Gate
@@ -29,7 +32,7 @@ from agents.models import Budget
 from agents.reminders import trigger
 from bot.intent import Button, Reply
 from bot.outbound import Outbound
-from memory import Delivery, MemoryService, Schedule, ScheduleKind
+from memory import DatabaseUnavailable, Delivery, MemoryService, Schedule, ScheduleKind
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ NOT_RUNNING = "SoloOS was not running or could not reach its database"
 SLOW = "preparing it took that long"
 CHANNEL_NAMES = {"telegram": "Telegram", "slack": "Slack", "console": "The console"}
 MAX_ERROR_CHARS = 120  # of a channel's error quoted in a late message
+PATIENCE = timedelta(seconds=60)  # a claimed run waits this long for a database that went away
+PATIENCE_STEP = 1.0  # seconds between tries meanwhile
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class Deliveries:
         clock: Callable[[], datetime] | None = None,
         retry_delays: tuple[timedelta, ...] = RETRY_DELAYS,
         late_after: timedelta = LATE_AFTER,
+        patience: timedelta = PATIENCE,
     ) -> None:
         self.memory = memory
         self.schedules = memory.schedules
@@ -89,6 +95,7 @@ class Deliveries:
         self.clock = clock or memory.clock.now  # the one clock, unless a test drives this one
         self.retry_delays = retry_delays
         self.late_after = late_after
+        self.patience = patience
 
     async def fire(self, schedule_id: int, fire_at: datetime, *, grace: timedelta | None) -> str:
         """Handle one fire time of one schedule; returns what happened (for logs and tests)."""
@@ -107,14 +114,15 @@ class Deliveries:
             log.info("schedule %s at %s was already handled; not sending again", schedule.id, fire_at)
             await asyncio.to_thread(self.schedules.finish_sync, schedule.id)  # a one-shot stays done
             return "duplicate"
-        await asyncio.to_thread(self.schedules.finish_sync, schedule.id)
+        # Claimed: this run is ours alone to finish, so from here a dropped database is waited out.
+        await self._patiently(self.schedules.finish_sync, schedule.id)
         try:
-            reply, reported = await self._compose(schedule)
+            reply, reported = await self._patiently(self._compose, schedule)
         except Exception as err:  # the run itself failed: record it apart from delivery, tell the operator
             log.exception("could not prepare schedule %s", schedule.id)
-            await asyncio.to_thread(self.schedules.job_failed_sync, delivery_id, f"{type(err).__name__}: {err}")
+            await self._patiently(self.schedules.job_failed_sync, delivery_id, f"{type(err).__name__}: {err}")
             return "failed"
-        await asyncio.to_thread(self.schedules.sending_sync, delivery_id, reply.text)
+        await self._patiently(self.schedules.sending_sync, delivery_id, reply.text)
         due = Due(fire_at, schedule.timezone, schedule.kind, NOT_RUNNING if late > self.late_after else SLOW)
         outcome = await self._send(delivery_id, schedule.conversation, schedule.workspace, reply, attempt=1, due=due)
         if outcome == "sent" and reported:
@@ -136,6 +144,23 @@ class Deliveries:
         return await asyncio.to_thread(self.schedules.orphaned_sync, self.clock() - SENDING_TIMEOUT, channel)
 
     # -- internals ------------------------------------------------------------------------------
+
+    async def _patiently(self, step: Callable[..., Any], *args: Any) -> Any:
+        """Run ``step`` (a blocking delivery-log call, or a coroutine function), trying again while the
+        database is unreachable, for up to ``patience``: a claimed run that gave up would be reported
+        as "may not have arrived" although it was never sent (or was sent and not recorded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.patience.total_seconds()
+        while True:
+            try:
+                if asyncio.iscoroutinefunction(step):
+                    return await step(*args)
+                return await asyncio.to_thread(step, *args)
+            except DatabaseUnavailable as err:
+                if loop.time() >= deadline:
+                    raise
+                log.warning("delivery log unreachable (%s); trying again", err)
+                await asyncio.sleep(PATIENCE_STEP)
 
     async def _record_coalesced(self, schedule: Schedule, fire_at: datetime) -> None:
         """APScheduler coalesces the runs missed while no scheduler ran into one; log the others as
@@ -195,10 +220,10 @@ class Deliveries:
             if attempt <= len(self.retry_delays):
                 at = self.clock() + self.retry_delays[attempt - 1]
                 log.warning("delivery %s to %s failed (%s); retrying at %s", delivery_id, conversation, error, at)
-                await asyncio.to_thread(self.schedules.retry_later_sync, delivery_id, error, at)
+                await self._patiently(self.schedules.retry_later_sync, delivery_id, error, at)
                 return "retrying"
             return await self._fallback(delivery_id, conversation, workspace, reply, error)
-        await asyncio.to_thread(self.schedules.sent_sync, delivery_id, conversation, self.clock())
+        await self._patiently(self.schedules.sent_sync, delivery_id, conversation, self.clock())
         return "sent"
 
     async def _fallback(self, delivery_id: int, failed: str, workspace: str, reply: Reply, error: str) -> str:
@@ -212,10 +237,10 @@ class Deliveries:
             except Exception as err:
                 log.warning("fallback delivery %s to %s failed too: %s", delivery_id, conversation, err)
                 continue
-            await asyncio.to_thread(self.schedules.sent_sync, delivery_id, conversation, self.clock())
+            await self._patiently(self.schedules.sent_sync, delivery_id, conversation, self.clock())
             return "sent elsewhere"
         log.error("delivery %s could not be sent anywhere (%s); it waits for the next contact", delivery_id, error)
-        await asyncio.to_thread(self.schedules.failed_sync, delivery_id, error)
+        await self._patiently(self.schedules.failed_sync, delivery_id, error)
         return "failed"
 
 

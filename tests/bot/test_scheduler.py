@@ -19,7 +19,7 @@ from bot.console import Console
 from bot.deliveries import Deliveries
 from bot.intent import Reply
 from bot.outbound import Outbound
-from memory import Delivery, NewTransaction, Schedule
+from memory import DatabaseUnavailable, Delivery, NewTransaction, Schedule
 from tests.support.chat import FakeChat
 
 GRACE = timedelta(hours=1)
@@ -254,6 +254,41 @@ async def test_a_failed_send_is_retried_with_backoff_until_it_arrives(app: App, 
     at = f"due {due.astimezone(ZoneInfoBerlin()):%H:%M}, sent {clock.now.astimezone(ZoneInfoBerlin()):%H:%M}"
     assert [r.text for _, r, _ in recording.sent] == [f"⏰ Reminder ({at} — {why}): call the bank"]
     assert [b.label for b in recording.sent[0][1].buttons] == ["Snooze 1h", "Tomorrow"]
+
+
+class Flaky:
+    """The delivery log, whose database connection drops once in each of the named calls."""
+
+    def __init__(self, real: Any, *failing: str) -> None:
+        self.real, self.failing = real, set(failing)
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self.real, name)
+
+        def call(*args: Any) -> Any:
+            if name in self.failing:
+                self.failing.discard(name)
+                raise DatabaseUnavailable("lost the connection to the database (a restart)")
+            return real(*args)
+
+        return call
+
+
+async def test_a_database_drop_after_the_claim_is_waited_out_and_the_reminder_sent_once(
+    app: App, workspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.deliveries.PATIENCE_STEP", 0.05)
+    recording, outbound = Recorder(), Outbound()
+    outbound.register("test", recording.send)
+    due = datetime.now(UTC) + timedelta(days=1)
+    service = deliveries(app, outbound, Clock(due))
+    service.schedules = Flaky(app.memory.schedules, "finish_sync", "sending_sync", "sent_sync")  # type: ignore[assignment]
+    schedule = await reminder(app, workspace, "file the VAT return", fire_at=due, conversation="test:a")
+    assert await service.fire(schedule.id, due, grace=GRACE) == "sent"
+    assert [r.text for _, r, _ in recording.sent] == ["⏰ Reminder: file the VAT return"]
+    [delivery] = await log_of(app, workspace)
+    assert (delivery.job_status, delivery.delivery_status) == ("ran", "sent")  # not "uncertain" five minutes on
+    assert (await app.memory.schedules.get(schedule.id, workspace=workspace)).status == "done"
 
 
 async def send_until_retries_run_out(app: App, workspace: str, body: str) -> Recorder:
