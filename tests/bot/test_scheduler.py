@@ -160,6 +160,24 @@ async def test_a_run_missed_while_down_fires_once_on_restart_within_the_grace_wi
     assert delivery.schedule_id == schedule.id and delivery.fire_at == due and delivery.delivery_status == "sent"
 
 
+async def test_a_reminder_snoozed_while_no_scheduler_listened_fires_at_its_new_time(
+    app: App, recorder: Recorder, workspace: str
+) -> None:
+    schedule = await reminder(
+        app, workspace, "ship the parcel", fire_at=datetime.now(UTC) + timedelta(hours=1), conversation="test:x"
+    )
+    await lead(app)
+    await until(lambda: app.scheduler.job(schedule.id, "test") is not None)
+    await app.scheduler.stop()  # its job stays in the job store, planned an hour from now
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    await app.memory.schedules.reschedule(schedule.id, soon, workspace=workspace)  # nobody hears this
+    await lead(app)
+    await until(lambda: recorder.sent)
+    assert [r.text for _, r, _ in recorder.sent] == ["⏰ Reminder: ship the parcel"]
+    [delivery] = await log_of(app, workspace)
+    assert delivery.fire_at == soon
+
+
 async def test_a_run_missed_beyond_the_grace_window_is_reported_not_sent(
     app: App, recorder: Recorder, workspace: str
 ) -> None:
@@ -257,19 +275,20 @@ async def test_a_failed_send_is_retried_with_backoff_until_it_arrives(app: App, 
 
 
 class Flaky:
-    """The delivery log, whose database connection drops once in each of the named calls."""
+    """The delivery log, whose database connection drops in the named calls (once each, or as often
+    as given)."""
 
-    def __init__(self, real: Any, *failing: str) -> None:
-        self.real, self.failing = real, set(failing)
+    def __init__(self, real: Any, *once: str, **times: int) -> None:
+        self.real, self.failing = real, {name: 1 for name in once} | times
 
     def __getattr__(self, name: str) -> Any:
         real = getattr(self.real, name)
 
-        def call(*args: Any) -> Any:
-            if name in self.failing:
-                self.failing.discard(name)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.failing.get(name, 0) > 0:
+                self.failing[name] -= 1
                 raise DatabaseUnavailable("lost the connection to the database (a restart)")
-            return real(*args)
+            return real(*args, **kwargs)
 
         return call
 
@@ -289,6 +308,33 @@ async def test_a_database_drop_after_the_claim_is_waited_out_and_the_reminder_se
     [delivery] = await log_of(app, workspace)
     assert (delivery.job_status, delivery.delivery_status) == ("ran", "sent")  # not "uncertain" five minutes on
     assert (await app.memory.schedules.get(schedule.id, workspace=workspace)).status == "done"
+
+
+async def test_a_run_that_kept_failing_on_the_database_is_planned_again_at_the_next_sweep(
+    app: App, workspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.scheduler import FIRE_ATTEMPTS, Scheduler
+
+    monkeypatch.setattr("bot.scheduler.FIRE_RETRY", 0.01)
+    recording, outbound = Recorder(), Outbound()
+    outbound.register("flaky", recording.send)  # a channel of its own: no other test's schedules
+    service = deliveries(app, outbound, Clock(datetime.now(UTC)))
+    service.clock = app.memory.clock.now  # the real time: the scheduler fires it
+    service.schedules = Flaky(app.memory.schedules, get_sync=FIRE_ATTEMPTS)  # type: ignore[assignment]
+    scheduler = Scheduler(
+        service, conninfo=app.memory.db.target.conninfo, misfire_grace=GRACE, standby_poll=0.2, sweep_every=0.5
+    )
+    schedule = await reminder(
+        app, workspace, "book the venue", fire_at=datetime.now(UTC) + timedelta(seconds=1), conversation="flaky:x"
+    )
+    await scheduler.start(["flaky"])
+    try:
+        await until(lambda: recording.sent)
+    finally:
+        await scheduler.stop()
+    assert [r.text for _, r, _ in recording.sent] == ["⏰ Reminder: book the venue"]
+    [delivery] = await log_of(app, workspace)
+    assert (delivery.schedule_id, delivery.delivery_status) == (schedule.id, "sent")
 
 
 async def send_until_retries_run_out(app: App, workspace: str, body: str) -> Recorder:
