@@ -4,15 +4,26 @@ log (at most once per schedule and fire time), compose the message, send it, and
 Job status and delivery status are recorded apart. A failed send is retried with backoff from the
 delivery log (so retries survive restarts); when the retries are used up it goes to another
 conversation the operator used lately, and failing that it is held and shown at the next contact.
-A send interrupted by a crash is not repeated (it may have arrived) but reported as uncertain.
+A send interrupted by a crash is not repeated (it may have arrived) but reported as uncertain. A
+claimed run that meets a dropped database (a restart) waits for it, up to ``PATIENCE``, rather than
+leave its delivery to be reported as uncertain when it was never sent, or sent and not recorded.
+
+Late is said: a reminder or briefing sent more than ``LATE_AFTER`` after its time says when it was
+due, when it was sent (in the schedule's time zone) and why, as far as this process knows: a run
+that started late knows only that SoloOS was not running or could not reach its database; a retry
+knows the error the channel gave.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from agents import Gate
 from agents.briefing import assemble
@@ -21,7 +32,7 @@ from agents.models import Budget
 from agents.reminders import trigger
 from bot.intent import Button, Reply
 from bot.outbound import Outbound
-from memory import Delivery, MemoryService, Schedule
+from memory import DatabaseUnavailable, Delivery, MemoryService, Schedule, ScheduleKind
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +40,38 @@ RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=8
 SENDING_TIMEOUT = timedelta(minutes=5)  # a send still "sending" after this was cut off by a crash
 FALLBACK_WITHIN = timedelta(days=14)
 MAX_COALESCED = 100  # missed runs recorded one by one before a recurring job catches up
+LATE_AFTER = timedelta(seconds=60)  # a reminder or briefing sent later than this after its time says so
+REMINDER = "⏰ Reminder"
+NOT_RUNNING = "SoloOS was not running or could not reach its database"
+SLOW = "preparing it took that long"
+CHANNEL_NAMES = {"telegram": "Telegram", "slack": "Slack", "console": "The console"}
+MAX_ERROR_CHARS = 120  # of a channel's error quoted in a late message
+PATIENCE = timedelta(seconds=60)  # a claimed run waits this long for a database that went away
+PATIENCE_STEP = 1.0  # seconds between tries meanwhile
+
+
+@dataclass(frozen=True)
+class Due:
+    """When a message was due, in whose time zone, and why it would be late if it is."""
+
+    at: datetime
+    timezone: str
+    kind: ScheduleKind
+    why: str
+
+
+def said_late(text: str, due: Due, sent: datetime) -> str:
+    """``text`` saying when it was due, when it was sent and why (reminders and briefings)."""
+    tz = ZoneInfo(due.timezone)
+    when, now = due.at.astimezone(tz), sent.astimezone(tz)
+    label = f"due {when:%H:%M}" if when.date() == now.date() else f"due {when:%a %d %b %H:%M}"
+    note = f"{label}, sent {now:%H:%M} — {due.why}"
+    if due.kind == "reminder" and text.startswith(f"{REMINDER}: "):
+        return f"{REMINDER} ({note}): {text.removeprefix(f'{REMINDER}: ')}"
+    if due.kind in ("reminder", "briefing"):  # under the briefing's title
+        title, _, rest = text.partition("\n")
+        return "\n".join(line for line in (title, f"(Late: {note}.)", rest) if line)
+    return text
 
 
 class Deliveries:
@@ -41,6 +84,8 @@ class Deliveries:
         budget: Budget,
         clock: Callable[[], datetime] | None = None,
         retry_delays: tuple[timedelta, ...] = RETRY_DELAYS,
+        late_after: timedelta = LATE_AFTER,
+        patience: timedelta = PATIENCE,
     ) -> None:
         self.memory = memory
         self.schedules = memory.schedules
@@ -49,6 +94,8 @@ class Deliveries:
         self.budget = budget
         self.clock = clock or memory.clock.now  # the one clock, unless a test drives this one
         self.retry_delays = retry_delays
+        self.late_after = late_after
+        self.patience = patience
 
     async def fire(self, schedule_id: int, fire_at: datetime, *, grace: timedelta | None) -> str:
         """Handle one fire time of one schedule; returns what happened (for logs and tests)."""
@@ -65,33 +112,55 @@ class Deliveries:
         delivery_id = await asyncio.to_thread(self.schedules.claim_sync, schedule, fire_at)
         if delivery_id is None:
             log.info("schedule %s at %s was already handled; not sending again", schedule.id, fire_at)
+            await asyncio.to_thread(self.schedules.finish_sync, schedule.id)  # a one-shot stays done
             return "duplicate"
-        await asyncio.to_thread(self.schedules.finish_sync, schedule.id)
+        # Claimed: this run is ours alone to finish, so from here a dropped database is waited out.
+        await self._patiently(self.schedules.finish_sync, schedule.id)
         try:
-            reply, reported = await self._compose(schedule)
+            reply, reported = await self._patiently(self._compose, schedule)
         except Exception as err:  # the run itself failed: record it apart from delivery, tell the operator
             log.exception("could not prepare schedule %s", schedule.id)
-            await asyncio.to_thread(self.schedules.job_failed_sync, delivery_id, f"{type(err).__name__}: {err}")
+            await self._patiently(self.schedules.job_failed_sync, delivery_id, f"{type(err).__name__}: {err}")
             return "failed"
-        await asyncio.to_thread(self.schedules.sending_sync, delivery_id, reply.text)
-        outcome = await self._send(delivery_id, schedule.conversation, schedule.workspace, reply, attempt=1)
+        await self._patiently(self.schedules.sending_sync, delivery_id, reply.text)
+        due = Due(fire_at, schedule.timezone, schedule.kind, NOT_RUNNING if late > self.late_after else SLOW)
+        outcome = await self._send(delivery_id, schedule.conversation, schedule.workspace, reply, attempt=1, due=due)
         if outcome == "sent" and reported:
             await self.schedules.mark_reported(list(reported))
         return outcome
 
     async def retry_due(self, channel: str) -> int:
         """Send the deliveries whose retry time has come; returns how many were tried."""
-        due = await asyncio.to_thread(self.schedules.take_retries_sync, self.clock(), channel)
-        for delivery in due:
-            reply = await self._resend_reply(delivery)
-            await self._send(delivery.id, delivery.conversation, delivery.workspace, reply, attempt=delivery.attempts)
-        return len(due)
+        taken = await asyncio.to_thread(self.schedules.take_retries_sync, self.clock(), channel)
+        for delivery in taken:
+            reply, due = await self._resend(delivery)
+            await self._send(
+                delivery.id, delivery.conversation, delivery.workspace, reply, attempt=delivery.attempts, due=due
+            )
+        return len(taken)
 
     async def recover(self, channel: str) -> int:
         """Sends cut off by a crash become 'uncertain' (at most once: they may have arrived)."""
         return await asyncio.to_thread(self.schedules.orphaned_sync, self.clock() - SENDING_TIMEOUT, channel)
 
     # -- internals ------------------------------------------------------------------------------
+
+    async def _patiently(self, step: Callable[..., Any], *args: Any) -> Any:
+        """Run ``step`` (a blocking delivery-log call, or a coroutine function), trying again while the
+        database is unreachable, for up to ``patience``: a claimed run that gave up would be reported
+        as "may not have arrived" although it was never sent (or was sent and not recorded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.patience.total_seconds()
+        while True:
+            try:
+                if asyncio.iscoroutinefunction(step):
+                    return await step(*args)
+                return await asyncio.to_thread(step, *args)
+            except DatabaseUnavailable as err:
+                if loop.time() >= deadline:
+                    raise
+                log.warning("delivery log unreachable (%s); trying again", err)
+                await asyncio.sleep(PATIENCE_STEP)
 
     async def _record_coalesced(self, schedule: Schedule, fire_at: datetime) -> None:
         """APScheduler coalesces the runs missed while no scheduler ran into one; log the others as
@@ -110,7 +179,7 @@ class Deliveries:
 
     async def _compose(self, schedule: Schedule) -> tuple[Reply, tuple[int, ...]]:
         if schedule.kind == "reminder":
-            return Reply(f"⏰ Reminder: {schedule.body}", _buttons(schedule)), ()
+            return Reply(f"{REMINDER}: {schedule.body}", _buttons(schedule)), ()
         if schedule.kind == "notice":
             return Reply(schedule.body), ()
         briefing = await assemble(
@@ -123,11 +192,27 @@ class Deliveries:
         )
         return Reply(briefing.text, image_png=briefing.chart_png), briefing.reported
 
-    async def _resend_reply(self, delivery: Delivery) -> Reply:
+    async def _resend(self, delivery: Delivery) -> tuple[Reply, Due | None]:
+        """The message of a delivery tried before, and why it is late: the channel's error, and the
+        retry's own delay when it ran well after its planned time."""
         schedule = await asyncio.to_thread(self.schedules.get_sync, delivery.schedule_id)
-        return Reply(delivery.body, _buttons(schedule) if schedule and schedule.kind == "reminder" else ())
+        reply = Reply(delivery.body, _buttons(schedule) if schedule and schedule.kind == "reminder" else ())
+        if schedule is None:
+            return reply, None
+        channel = delivery.conversation.partition(":")[0]
+        error = (delivery.last_error or "no answer")[:MAX_ERROR_CHARS]
+        why = f"{CHANNEL_NAMES.get(channel, channel)} did not accept the message at first ({error})"
+        planned = delivery.next_attempt_at
+        if planned is not None and self.clock() - planned > self.late_after:
+            why += f", then {NOT_RUNNING}"
+        return reply, Due(delivery.fire_at, schedule.timezone, schedule.kind, why)
 
-    async def _send(self, delivery_id: int, conversation: str, workspace: str, reply: Reply, *, attempt: int) -> str:
+    async def _send(
+        self, delivery_id: int, conversation: str, workspace: str, reply: Reply, *, attempt: int, due: Due | None
+    ) -> str:
+        now = self.clock()
+        if due is not None and now - due.at > self.late_after:
+            reply = dataclasses.replace(reply, text=said_late(reply.text, due, now))
         try:
             await self.outbound.send(conversation, reply)
         except Exception as err:  # channel libraries raise many kinds; each is a failed attempt
@@ -135,10 +220,10 @@ class Deliveries:
             if attempt <= len(self.retry_delays):
                 at = self.clock() + self.retry_delays[attempt - 1]
                 log.warning("delivery %s to %s failed (%s); retrying at %s", delivery_id, conversation, error, at)
-                await asyncio.to_thread(self.schedules.retry_later_sync, delivery_id, error, at)
+                await self._patiently(self.schedules.retry_later_sync, delivery_id, error, at)
                 return "retrying"
             return await self._fallback(delivery_id, conversation, workspace, reply, error)
-        await asyncio.to_thread(self.schedules.sent_sync, delivery_id, conversation, self.clock())
+        await self._patiently(self.schedules.sent_sync, delivery_id, conversation, self.clock())
         return "sent"
 
     async def _fallback(self, delivery_id: int, failed: str, workspace: str, reply: Reply, error: str) -> str:
@@ -152,10 +237,10 @@ class Deliveries:
             except Exception as err:
                 log.warning("fallback delivery %s to %s failed too: %s", delivery_id, conversation, err)
                 continue
-            await asyncio.to_thread(self.schedules.sent_sync, delivery_id, conversation, self.clock())
+            await self._patiently(self.schedules.sent_sync, delivery_id, conversation, self.clock())
             return "sent elsewhere"
         log.error("delivery %s could not be sent anywhere (%s); it waits for the next contact", delivery_id, error)
-        await asyncio.to_thread(self.schedules.failed_sync, delivery_id, error)
+        await self._patiently(self.schedules.failed_sync, delivery_id, error)
         return "failed"
 
 

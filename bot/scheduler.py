@@ -12,6 +12,11 @@ The ``schedules`` table is the source of truth; APScheduler keeps trigger state 
 Schedule changes arrive by ``LISTEN soloos_schedules`` and are planned at once. Jobs are stored as
 import strings (``bot.scheduler:fire``) with ``coalesce`` and an explicit ``misfire_grace_time``;
 ``FireExecutor`` hands each run its scheduled fire time, which APScheduler 3 does not pass itself.
+
+A database restart ends every session, so the leader loses its lock and its LISTEN: it steps down
+(its job store leaves the scheduler, whatever part of the step-up had happened), takes the lead back
+on a new connection once the server answers, and reconciles: schedules made or changed while nobody
+listened are planned then, and again at every sweep, so a lost notification costs one sweep at most.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from sqlalchemy.engine import Engine
 from agents.reminders import trigger
 from bot.deliveries import Deliveries
 from bot.leadership import lead
-from memory import NOTIFY_CHANNEL, Schedule
+from memory import NOTIFY_CHANNEL, DatabaseUnavailable, Schedule
 
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "bot.scheduler:fire"
+FIRE_ATTEMPTS = 4  # a run that meets a dropped database connection (e.g. a stale pooled one) is tried again
+FIRE_RETRY = 1.0  # seconds between those attempts; the delivery log keeps them at most once
 
 
 async def fire(
@@ -55,8 +62,35 @@ async def fire(
     signature check when the job is added."""
     if fire_at is None or deliveries is None:
         raise RuntimeError("scheduled jobs run through FireExecutor, which supplies the fire time")
-    outcome = await deliveries.fire(schedule_id, fire_at, grace=grace)
-    log.info("schedule %s at %s: %s", schedule_id, fire_at.isoformat(), outcome)
+    for attempt in range(1, FIRE_ATTEMPTS + 1):
+        try:
+            outcome = await deliveries.fire(schedule_id, fire_at, grace=grace)
+        except DatabaseUnavailable as err:
+            if attempt == FIRE_ATTEMPTS:
+                raise  # the sweep plans it again (its schedule is still active) once the database is back
+            log.warning("schedule %s at %s: %s; trying again", schedule_id, fire_at.isoformat(), err)
+            await asyncio.sleep(FIRE_RETRY)
+        else:
+            log.info("schedule %s at %s: %s", schedule_id, fire_at.isoformat(), outcome)
+            return
+
+
+class _AsyncIOScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler 3 ships no type hints
+    """APScheduler's asyncio scheduler plans its next wake-up at the end of each round; a round that
+    raises (a job store losing its database mid-round) would plan none, and the scheduler would stay
+    asleep until something woke it. Here a failed round is tried again after the store retry interval."""
+
+    def _process_jobs(self) -> float | None:
+        try:
+            wait: float | None = super()._process_jobs()
+        except Exception as err:
+            log.warning("the scheduler could not go through its jobs (%s); again in %ss", err, self.retry_every)
+            return float(self.retry_every)
+        return wait
+
+    @property
+    def retry_every(self) -> float:
+        return float(self.jobstore_retry_interval)
 
 
 class FireExecutor(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler 3 ships no type hints
@@ -116,11 +150,13 @@ class Scheduler:
     async def start(self, channels: list[str]) -> None:
         """Compete for the scheduler of each channel this process can deliver to."""
         await self.stop()
-        self._engine = create_engine("postgresql+psycopg://", creator=self._connect)
-        self._aps = AsyncIOScheduler(
+        # pre-ping: a pooled job-store connection that died with the server is replaced, not used
+        self._engine = create_engine("postgresql+psycopg://", creator=self._connect, pool_pre_ping=True)
+        self._aps = _AsyncIOScheduler(
             timezone=UTC,
             executors={"default": FireExecutor(self.deliveries)},
             job_defaults={"coalesce": True, "max_instances": 1},
+            jobstore_retry_interval=self.standby_poll,
         )
         self._aps.start()
         self._tasks = [
@@ -165,10 +201,10 @@ class Scheduler:
     # -- leadership -----------------------------------------------------------------------------
 
     async def _run_as_leader(self, conn: psycopg.AsyncConnection[Any], *, channel: str) -> None:
-        assert self._aps is not None
-        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        store = SQLAlchemyJobStore(engine=self._engine, tablename=f"apscheduler_jobs_{channel}")
-        await asyncio.to_thread(self._aps.add_jobstore, store, channel)  # creates its table if needed
+        """Step up, then sweep until the connection (and with it the lock) is lost. Any failure on the
+        way, a half-done step-up included, ends in ``_drop`` (through ``lead``)."""
+        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")  # before reconciling: no change falls in between
+        await asyncio.to_thread(self._add_store, channel)
         self.leading.add(channel)
         log.info("this process now runs the %s scheduler", channel)
         await self.deliveries.recover(channel)
@@ -179,7 +215,16 @@ class Scheduler:
                     await asyncio.to_thread(self._plan_id, channel, int(note.payload))
             await self.deliveries.retry_due(channel)
             await self.deliveries.recover(channel)
+            await asyncio.to_thread(self._reconcile, channel)  # what a lost notification or a failed run left
             await conn.execute("SELECT 1")  # still connected, so still holding the lock
+
+    def _add_store(self, channel: str) -> None:
+        """The channel's job store joins the scheduler (its table is created if needed). A store left
+        by an earlier step-up that was cut short goes first: stepping up twice is stepping up once."""
+        assert self._aps is not None
+        self._remove_store(channel)
+        store = SQLAlchemyJobStore(engine=self._engine, tablename=f"apscheduler_jobs_{channel}")
+        self._aps.add_jobstore(store, channel)
 
     def job(self, schedule_id: int, channel: str) -> Any:
         """The planned job of a schedule, when this process leads its channel (for status and tests)."""
@@ -188,26 +233,36 @@ class Scheduler:
         return self._aps.get_job(str(schedule_id), jobstore=channel)
 
     def _drop(self, channel: str) -> None:
-        if channel in self.leading and self._aps is not None:
-            with contextlib.suppress(Exception):
-                self._aps.remove_jobstore(channel, shutdown=False)
+        """Step down: undo all a step-up did, however far it got (APScheduler keeps a job store whose
+        start failed, so this does not ask whether the step-up finished)."""
         self.leading.discard(channel)
+        self._remove_store(channel)
+
+    def _remove_store(self, channel: str) -> None:
+        if self._aps is None:
+            return
+        with contextlib.suppress(KeyError):  # not added (yet)
+            self._aps.remove_jobstore(channel, shutdown=False)  # the engine is shared by every channel
 
     # -- planning -------------------------------------------------------------------------------
 
     def _reconcile(self, channel: str) -> None:
-        """On taking over: plan schedules that have no job yet, drop jobs whose schedule ended.
-        Existing jobs keep their next run time, so runs missed while nobody led still fire (or are
-        recorded as missed) now."""
+        """On taking over and at every sweep: plan schedules that have no job (made while nobody
+        listened, or whose run failed before it was recorded), re-plan those changed while nobody
+        listened, drop jobs whose schedule ended. Unchanged jobs keep their next run time, so runs
+        missed while nobody led still fire (or are recorded as missed) now."""
         assert self._aps is not None
         active = {s.id: s for s in self.schedules.active_sync() if _channel(s) == channel}
-        jobs = {int(job.id) for job in self._aps.get_jobs(jobstore=channel)}
-        for schedule_id in jobs - active.keys():
+        jobs = {int(job.id): job for job in self._aps.get_jobs(jobstore=channel)}
+        for schedule_id in jobs.keys() - active.keys():
             self._unplan(channel, schedule_id)
-        for schedule_id in active.keys() - jobs:
-            schedule = active[schedule_id]
-            since = self.schedules.last_fire_sync(schedule_id) or schedule.created_at
-            self._plan(channel, schedule, since=since)
+        for schedule_id, schedule in active.items():
+            job = jobs.get(schedule_id)
+            if job is None:
+                since = self.schedules.last_fire_sync(schedule_id) or schedule.created_at
+                self._plan(channel, schedule, since=since)
+            elif str(job.trigger) != str(_trigger(schedule)):  # snoozed or moved while nobody listened
+                self._plan(channel, schedule, since=self.deliveries.clock())
 
     def _plan_id(self, channel: str, schedule_id: int) -> None:
         schedule = self.schedules.get_sync(schedule_id)
@@ -220,14 +275,11 @@ class Scheduler:
 
     def _plan(self, channel: str, schedule: Schedule, *, since: datetime) -> None:
         assert self._aps is not None
+        job_trigger = _trigger(schedule)
         if schedule.crontab is not None:
-            rule = trigger(schedule.crontab, schedule.timezone)
-            first = rule.get_next_fire_time(None, since + timedelta(microseconds=1))
-            job_trigger: Any = rule
+            first = job_trigger.get_next_fire_time(None, since + timedelta(microseconds=1))
         else:
-            assert schedule.fire_at is not None
             first = schedule.fire_at
-            job_trigger = DateTrigger(run_date=schedule.fire_at, timezone=UTC)
         self._aps.add_job(
             JOB_FUNCTION,
             job_trigger,
@@ -249,3 +301,10 @@ class Scheduler:
 
 def _channel(schedule: Schedule) -> str:
     return schedule.conversation.partition(":")[0]
+
+
+def _trigger(schedule: Schedule) -> Any:
+    if schedule.crontab is not None:
+        return trigger(schedule.crontab, schedule.timezone)
+    assert schedule.fire_at is not None
+    return DateTrigger(run_date=schedule.fire_at, timezone=UTC)

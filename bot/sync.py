@@ -2,11 +2,15 @@
 from each saved connector (new mail, calendar changes) and sends mail whose undo window has
 passed. A connector that stops working is recorded as unhealthy and the operator is told once,
 through the same at-most-once delivery log as reminders — never silence.
+
+The lead is held on a connection of its own (``bot.leadership``): when the database restarts, the
+sync notices at once (it waits on that connection between rounds), takes the lead back within
+``retry`` once the server answers, and runs a round on taking it. A round that fails on the database
+is tried again after ``retry`` (then twice as long, up to ``every``), not a whole ``every`` later.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -16,13 +20,14 @@ import psycopg
 from agents.gate import Gate
 from agents.intake import take_mail_leads
 from bot.background import Background
-from bot.leadership import lead
+from bot.leadership import hold, lead
 from connectors.registry import saved, sync
 from memory import MemoryService
 
 log = logging.getLogger(__name__)
 
 RUNBOOK = "docs/runbooks/connector-auth-failure.md"
+RETRY = timedelta(seconds=5)  # to take the lead back after a database restart, and to retry a failed round
 
 
 class Syncer(Background):
@@ -39,6 +44,7 @@ class Syncer(Background):
         every: timedelta,
         gate: Gate | None = None,
         signature: str | None = None,
+        retry: timedelta = RETRY,
     ) -> None:
         self.memory = memory
         self.gate = gate  # with a gate, new mail is offered to client intake after each read
@@ -48,18 +54,26 @@ class Syncer(Background):
         self.timezone = timezone
         self.conninfo = conninfo
         self.every = every
+        self.retry = min(retry, every)
         super().__init__()
 
     async def _run(self) -> None:
         await lead(
-            self.conninfo, f"sync:{self.workspace}", self._rounds, retry=self.every.total_seconds(), step_down=_nothing
+            self.conninfo, f"sync:{self.workspace}", self._rounds, retry=self.retry.total_seconds(), step_down=_nothing
         )
 
     async def _rounds(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        wait = self.retry
         while True:
-            await self.tick()
-            await asyncio.sleep(self.every.total_seconds())
-            await conn.execute("SELECT 1")  # still connected, so still holding the lock
+            try:
+                await self.tick()
+            except Exception as err:  # the database (not a connector: tick records those) failed this round
+                log.warning("connector sync round failed (%s); trying again in %ss", err, wait.total_seconds())
+                await hold(conn, wait.total_seconds())  # raises if the lead went with the database
+                wait = min(wait * 2, self.every)
+                continue
+            wait = self.retry
+            await hold(conn, self.every.total_seconds())
 
     async def tick(self) -> list[str]:
         """One round over the saved connectors; returns a line per connector (for logs and tests).

@@ -59,6 +59,7 @@ class Delivery:
     sent_at: datetime | None
     conversation: str  # the schedule's conversation
     kind: ScheduleKind
+    next_attempt_at: datetime | None = None  # when a retry was planned
 
 
 def _schedule(row: dict[str, Any]) -> Schedule:
@@ -92,6 +93,7 @@ def _delivery(row: dict[str, Any]) -> Delivery:
         sent_at=row["sent_at"],
         conversation=row["conversation"],
         kind=row["kind"],
+        next_attempt_at=row.get("next_attempt_at"),
     )
 
 

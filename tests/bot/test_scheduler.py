@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ from bot.console import Console
 from bot.deliveries import Deliveries
 from bot.intent import Reply
 from bot.outbound import Outbound
-from memory import Delivery, NewTransaction, Schedule
+from memory import DatabaseUnavailable, Delivery, NewTransaction, Schedule
 from tests.support.chat import FakeChat
 
 GRACE = timedelta(hours=1)
@@ -150,9 +151,31 @@ async def test_a_run_missed_while_down_fires_once_on_restart_within_the_grace_wi
     await app.scheduler.stop()
     await lead(app)  # a second restart does not deliver it again
     await asyncio.sleep(1.0)
-    assert [(t, r.text) for t, r, _ in recorder.sent] == [("late", "⏰ Reminder: send the quote")]
+    [(target, sent, _)] = recorder.sent
+    # ten minutes late: it says when it was due and why it is late (issue 15)
+    why = "SoloOS was not running or could not reach its database"
+    late = rf"⏰ Reminder \(due {due.astimezone(ZoneInfoBerlin()):%H:%M}, sent \d\d:\d\d — {why}\): send the quote"
+    assert target == "late" and re.fullmatch(late, sent.text), sent.text
     [delivery] = await log_of(app, workspace)
     assert delivery.schedule_id == schedule.id and delivery.fire_at == due and delivery.delivery_status == "sent"
+
+
+async def test_a_reminder_snoozed_while_no_scheduler_listened_fires_at_its_new_time(
+    app: App, recorder: Recorder, workspace: str
+) -> None:
+    schedule = await reminder(
+        app, workspace, "ship the parcel", fire_at=datetime.now(UTC) + timedelta(hours=1), conversation="test:x"
+    )
+    await lead(app)
+    await until(lambda: app.scheduler.job(schedule.id, "test") is not None)
+    await app.scheduler.stop()  # its job stays in the job store, planned an hour from now
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    await app.memory.schedules.reschedule(schedule.id, soon, workspace=workspace)  # nobody hears this
+    await lead(app)
+    await until(lambda: recorder.sent)
+    assert [r.text for _, r, _ in recorder.sent] == ["⏰ Reminder: ship the parcel"]
+    [delivery] = await log_of(app, workspace)
+    assert delivery.fire_at == soon
 
 
 async def test_a_run_missed_beyond_the_grace_window_is_reported_not_sent(
@@ -245,8 +268,73 @@ async def test_a_failed_send_is_retried_with_backoff_until_it_arrives(app: App, 
     assert await service.retry_due("test") == 1
     [delivery] = await log_of(app, workspace)
     assert (delivery.delivery_status, delivery.attempts, delivery.channel) == ("sent", 3, "test:phone")
-    assert [r.text for _, r, _ in recording.sent] == ["⏰ Reminder: call the bank"]
+    why = "test did not accept the message at first (ConnectionError: phone is unreachable)"  # three minutes late
+    at = f"due {due.astimezone(ZoneInfoBerlin()):%H:%M}, sent {clock.now.astimezone(ZoneInfoBerlin()):%H:%M}"
+    assert [r.text for _, r, _ in recording.sent] == [f"⏰ Reminder ({at} — {why}): call the bank"]
     assert [b.label for b in recording.sent[0][1].buttons] == ["Snooze 1h", "Tomorrow"]
+
+
+class Flaky:
+    """The delivery log, whose database connection drops in the named calls (once each, or as often
+    as given)."""
+
+    def __init__(self, real: Any, *once: str, **times: int) -> None:
+        self.real, self.failing = real, {name: 1 for name in once} | times
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self.real, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.failing.get(name, 0) > 0:
+                self.failing[name] -= 1
+                raise DatabaseUnavailable("lost the connection to the database (a restart)")
+            return real(*args, **kwargs)
+
+        return call
+
+
+async def test_a_database_drop_after_the_claim_is_waited_out_and_the_reminder_sent_once(
+    app: App, workspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.deliveries.PATIENCE_STEP", 0.05)
+    recording, outbound = Recorder(), Outbound()
+    outbound.register("test", recording.send)
+    due = datetime.now(UTC) + timedelta(days=1)
+    service = deliveries(app, outbound, Clock(due))
+    service.schedules = Flaky(app.memory.schedules, "finish_sync", "sending_sync", "sent_sync")  # type: ignore[assignment]
+    schedule = await reminder(app, workspace, "file the VAT return", fire_at=due, conversation="test:a")
+    assert await service.fire(schedule.id, due, grace=GRACE) == "sent"
+    assert [r.text for _, r, _ in recording.sent] == ["⏰ Reminder: file the VAT return"]
+    [delivery] = await log_of(app, workspace)
+    assert (delivery.job_status, delivery.delivery_status) == ("ran", "sent")  # not "uncertain" five minutes on
+    assert (await app.memory.schedules.get(schedule.id, workspace=workspace)).status == "done"
+
+
+async def test_a_run_that_kept_failing_on_the_database_is_planned_again_at_the_next_sweep(
+    app: App, workspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.scheduler import FIRE_ATTEMPTS, Scheduler
+
+    monkeypatch.setattr("bot.scheduler.FIRE_RETRY", 0.01)
+    recording, outbound = Recorder(), Outbound()
+    outbound.register("flaky", recording.send)  # a channel of its own: no other test's schedules
+    service = deliveries(app, outbound, Clock(datetime.now(UTC)))
+    service.clock = app.memory.clock.now  # the real time: the scheduler fires it
+    service.schedules = Flaky(app.memory.schedules, get_sync=FIRE_ATTEMPTS)  # type: ignore[assignment]
+    scheduler = Scheduler(
+        service, conninfo=app.memory.db.target.conninfo, misfire_grace=GRACE, standby_poll=0.2, sweep_every=0.5
+    )
+    schedule = await reminder(
+        app, workspace, "book the venue", fire_at=datetime.now(UTC) + timedelta(seconds=1), conversation="flaky:x"
+    )
+    await scheduler.start(["flaky"])
+    try:
+        await until(lambda: recording.sent)
+    finally:
+        await scheduler.stop()
+    assert [r.text for _, r, _ in recording.sent] == ["⏰ Reminder: book the venue"]
+    [delivery] = await log_of(app, workspace)
+    assert (delivery.schedule_id, delivery.delivery_status) == (schedule.id, "sent")
 
 
 async def send_until_retries_run_out(app: App, workspace: str, body: str) -> Recorder:
