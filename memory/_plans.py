@@ -636,20 +636,26 @@ class Plans:
 
         return await asyncio.to_thread(run)
 
-    async def release_orphans(self, workspace: str, *, worker: int) -> list[int]:
+    async def release_orphans(self, workspace: str, *, worker: int, in_hand: frozenset[int] = frozenset()) -> list[int]:
         """Steps whose worker process died (its liveness lock is gone) go back to be claimed at once,
-        their checkpoint kept; the lease is only the fallback for a worker that hangs."""
+        their checkpoint kept; the lease is only the fallback for a worker that hangs. So do this
+        worker's own running steps that are not ``in_hand`` (their run ended on a database that went
+        away, before it could write back)."""
 
         def run() -> list[int]:
             with self.db.connection() as conn:
                 running = conn.execute(
                     """SELECT p.id, p.claimed_by FROM plan_tasks p JOIN objectives o ON o.id = p.objective_id
-                       WHERE o.workspace = %s AND p.status = 'running' AND p.claimed_by IS NOT NULL
-                         AND p.claimed_by <> %s""",
-                    (workspace, worker),
+                       WHERE o.workspace = %s AND p.status = 'running' AND p.claimed_by IS NOT NULL""",
+                    (workspace,),
                 ).fetchall()
-                alive = {owner: worker_alive(conn, owner) for owner in {owner for _, owner in running}}
-                dead = [(int(task_id), int(owner)) for task_id, owner in running if not alive[owner]]
+                others = {owner for _, owner in running if owner != worker}
+                alive = {owner: worker_alive(conn, owner) for owner in others}
+                dead = [
+                    (int(task_id), int(owner))
+                    for task_id, owner in running
+                    if (task_id not in in_hand if owner == worker else not alive[owner])
+                ]
                 if not dead:
                     return []
                 released = conn.execute(  # still held by that dead worker: not re-claimed meanwhile

@@ -666,6 +666,32 @@ async def test_only_the_steps_of_a_dead_worker_are_released(with_model, workspac
     assert plan.task(mine.id).status == "running"  # this process is alive: its step stays its own
 
 
+async def test_a_step_of_this_process_whose_write_back_failed_is_released_but_not_one_in_hand(  # type: ignore[no-untyped-def]
+    with_model, workspace: str
+) -> None:
+    """Seen by the database-restart tests: a step whose run ended while the database was away could
+    not write back and stayed "running" under this (live) worker until its lease ran out."""
+    script = _retainer_script()
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    plans, me = app.memory.plans, app.memory.conversations.worker
+    lease = timedelta(minutes=10)
+    (stranded,) = await plans.claim(workspace=workspace, limit=1, lease=lease, worker=me)
+    with app.memory.db.connection() as conn:  # another step this process is running right now
+        conn.execute(
+            "UPDATE plan_tasks SET status = 'running', claimed_by = %s, claimed_until = now() + interval '1 hour'"
+            " WHERE objective_id = %s AND key = 'rank'",
+            (me, plan_id),
+        )
+    running = next(t for t in (await plans.get(plan_id, workspace=workspace)).tasks if t.key == "rank")
+
+    released = await plans.release_orphans(workspace, worker=me, in_hand=frozenset({running.id}))
+
+    plan = await plans.get(plan_id, workspace=workspace)
+    assert released == [stranded.id]
+    assert plan.task(stranded.id).status == "failed" and plan.task(running.id).status == "running"
+
+
 async def test_a_drafting_step_fed_by_earlier_results_is_audited_as_written_from_outside_content(  # type: ignore[no-untyped-def]
     with_model, workspace: str
 ) -> None:
