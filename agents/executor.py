@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,6 +39,9 @@ from agents.untrusted import Taint, earlier_attempt, earlier_result, reading
 from memory import DraftKind, Edit, MemoryService, Objective, Plan, PlanTask, Superseded
 
 log = logging.getLogger(__name__)
+# Plan steps this process is running now, whichever executor runs them: a step of this worker that
+# is "running" but not in hand lost its write-back to a database that went away (release_orphans).
+_IN_HAND: set[int] = set()
 
 SPECIALISTS: dict[str, Agent[TurnDeps, str]] = {
     "research": research_agent,
@@ -71,7 +74,6 @@ class PlanExecutor:
     retry_base: timedelta = timedelta(minutes=1)  # then ×4 per attempt: 1, 4, 16 min…
     batch: int = 4
     request_limit: int = 8
-    _in_hand: set[int] = field(default_factory=set, init=False)  # steps this process is running now
 
     async def tick(self, workspace: str, *, timezone: str, report: bool = True) -> list[Ran]:
         """One round: follow the operator's tasks, move slipped steps, run the ready agent tasks."""
@@ -84,18 +86,18 @@ class PlanExecutor:
         for objective_id, diff in (await self.replan_slips(workspace, today)).items():
             notes[objective_id].append(diff)
         worker = self.memory.conversations.worker
-        await plans.release_orphans(workspace, worker=worker, in_hand=frozenset(self._in_hand))
+        await plans.release_orphans(workspace, worker=worker, in_hand=frozenset(_IN_HAND))
         ran: list[Ran] = []
         # One claim at a time, so a lease never runs out on a step still waiting behind others.
         for _ in range(self.batch if self.tiers.available else 0):
             claimed = await plans.claim(workspace=workspace, limit=1, lease=self.lease, worker=worker)
             if not claimed:
                 break
-            self._in_hand.add(claimed[0].id)
+            _IN_HAND.add(claimed[0].id)
             try:
                 done = await self.run_task(claimed[0], workspace=workspace, timezone=timezone)
             finally:
-                self._in_hand.discard(claimed[0].id)
+                _IN_HAND.discard(claimed[0].id)
             ran.append(done)
             if done.text:
                 notes[done.task.objective_id].append(done.text)

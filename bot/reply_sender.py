@@ -18,7 +18,6 @@ import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from memory import DatabaseUnavailable, OutboxRow, ReplyOutbox
 
@@ -124,5 +123,4 @@ class ReplySender:
 
     async def _later(self, row: OutboxRow, error: str, seconds: float) -> None:
         log.warning("reply %s to %s not delivered (%s); next try in %g s", row.id, row.conversation, error, seconds)
-        at = self.replies.clock.now() + timedelta(seconds=seconds)
-        await self.replies.retry_later(row.id, error, at)
+        await self.replies.retry_later(row.id, error, seconds)

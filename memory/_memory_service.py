@@ -168,7 +168,7 @@ class MemoryService:
         self.connectors = ConnectorConfigs(db, secrets)
         self.reliability = ReliabilityStore(db, self.clock)
         self.inbox = ChannelInbox(db)
-        self.replies = ReplyOutbox(db, self.clock)
+        self.replies = ReplyOutbox(db)
         self.drafts = Drafts(db)
         self.intakes = Intakes(db)
         self.plans = Plans(db, self.clock)

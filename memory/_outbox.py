@@ -1,6 +1,9 @@
 """The channel outbox: what a chat channel owes the operator (replies, press outcomes, charts),
 queued in the transaction that records the handled message, and taken off in order by a sender.
 
+Its times are the database's own (``now()``), like the rows' ``DEFAULT now()`` stamps, so a retry
+time is never compared with a clock it was not written by.
+
 A row is claimed by one worker at a time (``sending_by``); a row whose sender died mid-send is taken
 over and counted in ``resent`` (it may have arrived: Telegram and Slack cannot tell us). A row is
 marked sent only after the channel accepted every part of it; a failure puts it back with a retry
@@ -19,7 +22,6 @@ from psycopg.types.json import Jsonb
 
 from memory._liveness import worker_alive
 from memory._postgres import Database
-from memory.clock import Clock
 
 InboxRef = tuple[str, str, int]  # (channel, bot, update id) of a channel_inbox row
 
@@ -67,9 +69,8 @@ def close_inbox_in(conn: psycopg.Connection[Any], inbox: InboxRef) -> None:
 
 
 class ReplyOutbox:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.clock = clock
 
     async def queue(self, workspace: str, items: list[Outgoing], *, inbox: InboxRef | None = None) -> None:
         """Queue replies that answer no claimed message (an error, a refusal, a message too long)."""
@@ -85,11 +86,11 @@ class ReplyOutbox:
         it is not due yet, or a live worker is sending it (the later rows wait behind it)."""
 
         def run() -> OutboxRow | None:
-            now = self.clock.now()
             with self.db.connection() as conn:
                 try:
                     row = conn.execute(
-                        """SELECT id, payload, image, parts_sent, attempts, next_attempt_at, sending_by, created_at
+                        """SELECT id, payload, image, parts_sent, attempts, next_attempt_at > now(), sending_by,
+                                  created_at
                            FROM channel_outbox WHERE workspace = %s AND conversation = %s
                              AND sent_at IS NULL AND given_up_at IS NULL
                            ORDER BY id LIMIT 1 FOR UPDATE NOWAIT""",
@@ -99,8 +100,8 @@ class ReplyOutbox:
                     return None  # another sender is claiming it this instant
                 if row is None:
                     return None
-                row_id, payload, image, parts, attempts, due, owner, created = row
-                if due > now:
+                row_id, payload, image, parts, attempts, not_yet, owner, created = row
+                if not_yet:
                     return None
                 resent = owner is not None and owner != worker
                 if resent and worker_alive(conn, owner):
@@ -129,21 +130,22 @@ class ReplyOutbox:
 
     async def sent(self, row_id: int) -> None:
         await self._execute(
-            "UPDATE channel_outbox SET sent_at = %s, sending_by = NULL, last_error = NULL WHERE id = %s",
-            (self.clock.now(), row_id),
+            "UPDATE channel_outbox SET sent_at = now(), sending_by = NULL, last_error = NULL WHERE id = %s", (row_id,)
         )
 
-    async def retry_later(self, row_id: int, error: str, at: datetime) -> None:
+    async def retry_later(self, row_id: int, error: str, seconds: float) -> None:
+        """Put it back, to be tried again in ``seconds`` (which may be negative in tests: due at once)."""
         await self._execute(
-            "UPDATE channel_outbox SET sending_by = NULL, last_error = %s, next_attempt_at = %s WHERE id = %s",
-            (error[:500], at, row_id),
+            """UPDATE channel_outbox SET sending_by = NULL, last_error = %s,
+                      next_attempt_at = now() + %s * interval '1 second' WHERE id = %s""",
+            (error[:500], seconds, row_id),
         )
 
     async def give_up(self, row_id: int, error: str) -> None:
         """The channel refuses it for good (the chat is gone, the bot was blocked): stop trying."""
         await self._execute(
-            "UPDATE channel_outbox SET sending_by = NULL, last_error = %s, given_up_at = %s WHERE id = %s",
-            (error[:500], self.clock.now(), row_id),
+            "UPDATE channel_outbox SET sending_by = NULL, last_error = %s, given_up_at = now() WHERE id = %s",
+            (error[:500], row_id),
         )
 
     async def due_conversations(self, channel: str, workspace: str) -> list[str]:
@@ -157,8 +159,8 @@ class ReplyOutbox:
                            SELECT DISTINCT ON (conversation) conversation, id, next_attempt_at FROM channel_outbox
                            WHERE sent_at IS NULL AND given_up_at IS NULL AND workspace = %s AND conversation LIKE %s
                            ORDER BY conversation, id) AS head
-                       WHERE next_attempt_at <= %s ORDER BY id LIMIT 100""",
-                    (workspace, f"{channel}:%", self.clock.now()),
+                       WHERE next_attempt_at <= now() ORDER BY id LIMIT 100""",
+                    (workspace, f"{channel}:%"),
                 ).fetchall()
             return [r[0] for r in rows]
 
