@@ -1,7 +1,10 @@
-"""``python -m tests.support.telegram_proc``: ``soloos run`` serving Telegram, with a scripted model
-instead of a provider. Settings come from the environment (SOLOOS_HOME, SOLOOS_TELEGRAM_TOKEN,
-SOLOOS_TELEGRAM_API_URL, SOLOOS_TELEGRAM_ALLOWED_USERS). It prints ``ready`` once it polls, and stops
-cleanly on SIGTERM. Used by the crash harness (bench/crash.py) to ``kill -9`` a real serving process.
+"""``python -m tests.support.telegram_proc``: ``soloos run`` serving its chat channels, with a scripted
+model instead of a provider. Settings come from the environment (SOLOOS_HOME, SOLOOS_TELEGRAM_TOKEN,
+SOLOOS_TELEGRAM_API_URL, SOLOOS_TELEGRAM_ALLOWED_USERS, and for Slack alongside SOLOOS_SLACK_BOT_TOKEN,
+SOLOOS_SLACK_SIGNING_SECRET, SOLOOS_SLACK_API_URL, SOLOOS_SLACK_HTTP_PORT …). Like ``soloos run`` it
+starts every configured channel and the scheduler (``bot.channels.open_channels``), the connector
+sync and the plan worker. It prints ``ready`` once it serves, and stops cleanly on SIGTERM. Used by
+the crash harness (bench/crash.py) to ``kill -9`` a real serving process.
 
 The script: a message starting with "send" makes the coordinator call ``send_email`` to
 ``<second word>@example.test`` (the policy turns that into an approval with buttons); any other
@@ -18,8 +21,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from agents import ModelTiers
 from bot.app import open_app
+from bot.channels import open_channels
 from bot.settings import Settings
-from bot.telegram import TelegramChannel
 
 
 def _last_prompt(messages: list[ModelMessage]) -> tuple[str, bool]:
@@ -48,22 +51,16 @@ def scripted(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
 async def main() -> None:
     settings = Settings()
     model = FunctionModel(scripted, model_name="scripted")
-    assert settings.telegram_token is not None, "set SOLOOS_TELEGRAM_TOKEN"
-    async with open_app(settings, tiers=ModelTiers(model, model)) as app:
-        channel = TelegramChannel(
-            app,
-            token=settings.telegram_token.get_secret_value(),
-            api_url=settings.telegram_api_url,
-            allowed_users=settings.telegram_allowlist,
-        )
-        await channel.start()
+    assert settings.telegram_token is not None or settings.slack_bot_token is not None, "configure a channel"
+    async with open_app(settings, tiers=ModelTiers(model, model)) as app, open_channels(app):
+        await app.syncer.start()
+        await app.plans.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         print("ready", flush=True)
         await stop.wait()
-        await channel.stop()
 
 
 if __name__ == "__main__":
