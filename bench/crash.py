@@ -224,6 +224,7 @@ def line(name: str, f: Figures) -> str:
     return (
         f"{name}: lost {len(f.lost)}, lost effects {len(f.unexecuted)}, duplicate effects {len(f.duplicates)}, "
         f"presses left pending {len(f.pending)}, stuck claims {len(f.stuck)}, answered twice {f.twice}, "
+        f"'still working' {f.still_working}, "
         f"out of order {f.out_of_order}, 409s {f.conflicts}, refused calls {f.failed_calls}, late reminder {late}"
     )
 
@@ -259,11 +260,12 @@ async def main(names: list[str], seed: int, knobs: Knobs, keep: bool) -> None:
     for name in names:
         results[name] = await run_fault(name, seed, knobs, keep)
     print(f"\nsummary (seed {seed}{', quick' if knobs.quick else ''}, {time.perf_counter() - began:.0f} s):")
-    header = ("fault", "pushed", "lost", "lost eff.", "dup eff.", "pending", "stuck", "twice", "order", "409s")
+    header = ("fault", "pushed", "lost", "lost eff.", "dup eff.", "pending", "stuck", "twice", "working", "order")
+    header += ("409s",)
     print("  " + " | ".join(f"{h:>10}" for h in header) + " | late reminder")
     for name, f in results.items():
         row = (name, f.pushed, len(f.lost), len(f.unexecuted), len(f.duplicates), len(f.pending), len(f.stuck))
-        row += (f.twice, f.out_of_order, f.conflicts)
+        row += (f.twice, f.still_working, f.out_of_order, f.conflicts)
         print("  " + " | ".join(f"{v:>10}" for v in row) + f" | {', '.join(f.late) or '-'}")
 
 
@@ -272,7 +274,7 @@ if __name__ == "__main__":
     parser.add_argument("--fault", action="append", choices=sorted(FAULTS), help="repeatable; default: all")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes' work per fault set")
-    parser.add_argument("--idle", type=float, default=6.0, help="seconds without a new answer before a drain ends")
+    parser.add_argument("--idle", type=float, default=8.0, help="seconds without a new answer before a drain ends")
     parser.add_argument("--keep", action="store_true", help="keep each fault's SOLOOS_HOME for inspection")
     args = parser.parse_args()
     chosen = args.fault or list(FAULTS)

@@ -72,6 +72,7 @@ class Figures:
     unexecuted: list[str] = field(default_factory=list)  # approved, never executed: a lost effect
     stuck: list[str] = field(default_factory=list)
     twice: int = 0  # messages answered more than once
+    still_working: int = 0  # "Still working on that message." notices
     out_of_order: int = 0
     conflicts: int = 0
     failed_calls: int = 0
@@ -428,8 +429,8 @@ class World:
             answers = self.answers()
             if all(self.answered(p, answers) for p in self.pushed):
                 return
-            total = sum(answers.values())
-            if total != last:
+            total = sum(answers.values()) + len(self.telegram.sent) + (len(self.slack.calls) if self.slack else 0)
+            if total != last:  # an answer, or anything else the bot did (typing, a refused call)
                 last, quiet_since = total, time.monotonic()
             elif time.monotonic() - quiet_since > idle:
                 return
@@ -484,6 +485,7 @@ class World:
             inbox = conn.execute(
                 "SELECT channel, update_id FROM channel_inbox WHERE done_at IS NULL ORDER BY update_id"
             ).fetchall()
+            done = {int(u): d is not None for u, d in conn.execute("SELECT update_id, done_at FROM channel_inbox")}
             replies_waiting: list[Any] = []
             if conn.execute("SELECT to_regclass('channel_outbox')").fetchone() != (None,):
                 replies_waiting = conn.execute("SELECT id FROM channel_outbox WHERE sent_at IS NULL").fetchall()
@@ -503,6 +505,10 @@ class World:
                 where = "claimed, never answered"
             else:
                 where = "handled and stored, never sent"
+            if isinstance(p.update_id, int):
+                where += {True: "; inbox row closed", False: "; inbox row open", None: "; not in the inbox"}[
+                    done.get(p.update_id)
+                ]
             figures.lost.append(f"{p.channel} {p.kind} {p.ref} (update {p.update_id}): {where}")
 
         per_intent = collections.Counter(intent for _, intent, _ in approvals if intent)
@@ -518,6 +524,8 @@ class World:
         figures.stuck += [f"channel_inbox {c} {u}: not done" for c, u in inbox]
         figures.stuck += [f"channel_outbox {i}: not sent" for (i,) in replies_waiting]
         figures.conflicts = self.telegram.conflicts_sent
+        texts = [str(c.get("text", "")) for c in self.telegram.calls("sendMessage")]
+        figures.still_working = sum(1 for t in texts if t.startswith("Still working on that message"))
         figures.failed_calls = len(self.telegram.failures())
         figures.out_of_order = self.out_of_order()
         return figures
