@@ -2,7 +2,7 @@
 each printing its own line of figures: lost replies, lost effects, duplicate effects, presses left
 pending, stuck claims, and what else the fault shows (409s, replies out of order, late reminders).
 
-    .venv/bin/python -m bench.crash [--fault NAME]... [--seed 8] [--quick] [--keep]
+    .venv/bin/python -m bench.crash [--fault NAME]... [--seed 8] [--quick] [--keep] [--runs 20]
 
 Every fault runs in a world of its own (bench/crash_world.py): a temporary SOLOOS_HOME with its own
 embedded PostgreSQL, a local Bot API stand-in with Telegram's behaviour where it matters
@@ -24,6 +24,8 @@ The faults:
   immediate``, and ``kill -9`` of the postmaster (brought back by the child's supervisor if it has
   one, else by the harness) — with a reminder "in 15 seconds" set right after each; how late each fires;
 - replicas: two children on the same token and home;
+- kill-fast (only when named): the harness's first form — ``--runs`` short runs, each a burst of
+  work over 0.05–2 s, then ``kill -9``, a message while the bot is down, and a new child;
 - slack: Slack (HTTP mode, signed requests; what cannot be delivered is retried as Slack does)
   alongside Telegram, with ``kill -9`` every 8–15 s.
 
@@ -54,9 +56,10 @@ Fault = Callable[[World, "Knobs"], Awaitable[list[str]]]
 class Knobs:
     """How much of each fault: the full harness (about 10 minutes on 2 cores) or ``--quick``."""
 
-    def __init__(self, quick: bool, idle: float) -> None:
+    def __init__(self, quick: bool, idle: float, runs: int = 20) -> None:
         self.quick = quick
         self.idle = idle
+        self.runs = runs
         self.cap = 90.0 if quick else 150.0
 
     def pick(self, full: float, quick: float) -> float:
@@ -91,6 +94,25 @@ async def kill(world: World, knobs: Knobs) -> list[str]:
     await world.drain(knobs.idle, knobs.cap)
     mean = sum(world.starts) / len(world.starts)
     return [f"{world.kills} kills, {steps} steps from {len(USERS)} users, child start-up mean {mean:.1f} s"]
+
+
+async def kill_fast(world: World, knobs: Knobs) -> list[str]:
+    """The harness's first form (not in the default set): many short runs, each a burst of work
+    over 0.05–2 s, then ``kill -9``, a message while the bot is down, and a new child."""
+    await world.start_child()
+    await _warm(world, knobs)
+    runs = int(knobs.pick(knobs.runs, 4))
+    for _ in range(runs):
+        burst = world.rng.uniform(0.05, 2.0)
+        await world.load(4, seconds=burst)
+        await world.kill_child(world.children[0])
+        world.push("plain", world.rng.choice(USERS))  # waits at Telegram while the bot is down
+        await world.start_child()
+        await world.drain(knobs.idle / 4, knobs.cap)
+    for button in world.buttons():
+        world.press(*button)
+    await world.drain(knobs.idle, knobs.cap)
+    return [f"{runs} runs, each killed 0.05–2 s into a burst of work"]
 
 
 async def api_5xx(world: World, knobs: Knobs) -> list[str]:
@@ -210,6 +232,7 @@ async def slack(world: World, knobs: Knobs) -> list[str]:
 
 FAULTS: dict[str, Fault] = {
     "kill": kill,
+    "kill-fast": kill_fast,
     "api-5xx": api_5xx,
     "api-429": api_429,
     "late-press": late_press,
@@ -217,6 +240,7 @@ FAULTS: dict[str, Fault] = {
     "replicas": replicas,
     "slack": slack,
 }
+OPT_IN = {"kill-fast"}  # not in the default set
 
 
 def line(name: str, f: Figures) -> str:
@@ -271,16 +295,19 @@ async def main(names: list[str], seed: int, knobs: Knobs, keep: bool) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--fault", action="append", choices=sorted(FAULTS), help="repeatable; default: all")
+    parser.add_argument(
+        "--fault", action="append", choices=sorted(FAULTS), help="repeatable; default: all but kill-fast"
+    )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes' work per fault set")
     parser.add_argument("--idle", type=float, default=8.0, help="seconds without a new answer before a drain ends")
+    parser.add_argument("--runs", type=int, default=20, help="kill-fast: how many kills")
     parser.add_argument("--keep", action="store_true", help="keep each fault's SOLOOS_HOME for inspection")
     args = parser.parse_args()
-    chosen = args.fault or list(FAULTS)
+    chosen = args.fault or [name for name in FAULTS if name not in OPT_IN]
     print(
         f"conditions: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; per fault a fresh home with "
         f"its own embedded PostgreSQL, local embedder, scripted model, a local Bot API stand-in (offsets, 409 "
         f"for a second poller, 'too old' after 15 s), {len(USERS)} Telegram users; faults: {', '.join(chosen)}"
     )
-    asyncio.run(main(chosen, args.seed, Knobs(args.quick, args.idle), args.keep))
+    asyncio.run(main(chosen, args.seed, Knobs(args.quick, args.idle, args.runs), args.keep))

@@ -121,6 +121,10 @@ class World:
             await self.stop_child(child)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(release_embedded, self.postgres)
+        if self.postgres is not None and self.postmaster_pid() is not None:
+            # a server started again after a restart or a kill is not the one the library's handle knows
+            with contextlib.suppress(Exception):
+                await self.pg_ctl("-m", "fast", "stop")
         await self.telegram.stop()
         if self.slack is not None:
             await self.slack.stop()
