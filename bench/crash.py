@@ -73,10 +73,11 @@ async def _warm(world: World, knobs: Knobs) -> None:
 
 
 async def _killing(world: World, work: asyncio.Task[None], every: tuple[float, float]) -> None:
-    """``kill -9`` the child at random moments until the work is pushed; a new one starts at once."""
-    while not work.done():
+    """``kill -9`` the child at random moments until the work is pushed, a new one started at once;
+    at least once (a short run may push everything before the first moment comes)."""
+    while True:
         await asyncio.wait({work}, timeout=world.rng.uniform(*every))
-        if work.done():
+        if work.done() and world.kills > 0:
             return
         await world.kill_child(world.children[0])
         await world.start_child()
@@ -85,7 +86,7 @@ async def _killing(world: World, work: asyncio.Task[None], every: tuple[float, f
 async def kill(world: World, knobs: Knobs) -> list[str]:
     await world.start_child()
     await _warm(world, knobs)
-    steps = int(knobs.pick(60, 20))
+    steps = int(knobs.pick(60, 15))
     work = asyncio.create_task(world.load(steps, seconds=steps * 1.0))
     await _killing(world, work, (5.0, 15.0))
     await world.drain(knobs.idle, knobs.cap)
@@ -118,7 +119,7 @@ async def kill_fast(world: World, knobs: Knobs) -> list[str]:
 async def api_5xx(world: World, knobs: Knobs) -> list[str]:
     await world.start_child()
     await _warm(world, knobs)
-    every, sends = knobs.pick(20, 8), knobs.pick(10, 4)
+    every, sends = knobs.pick(20, 6), knobs.pick(10, 3)
     seconds = every + sends + 10
     work = asyncio.create_task(world.load(int(seconds), seconds=seconds))
     await asyncio.sleep(3)
@@ -133,7 +134,7 @@ async def api_5xx(world: World, knobs: Knobs) -> list[str]:
 async def api_429(world: World, knobs: Knobs) -> list[str]:
     await world.start_child()
     await _warm(world, knobs)
-    seconds = knobs.pick(30, 12)
+    seconds = knobs.pick(30, 8)
     work = asyncio.create_task(world.load(int(seconds), seconds=seconds))
     bursts = 0
     while not work.done():
@@ -157,7 +158,7 @@ async def late_press(world: World, knobs: Knobs) -> list[str]:
     pressed = time.monotonic()
     for button in shown:
         world.press(*button)
-    await asyncio.sleep(20.0)
+    await asyncio.sleep(knobs.pick(20, 16))  # either way older than 15 s when the bot is back
     await world.start_child()
     back = time.monotonic() - pressed
     await world.drain(knobs.idle, knobs.cap)
@@ -178,10 +179,10 @@ async def _restart(world: World, how: str) -> str:
 async def db_restart(world: World, knobs: Knobs) -> list[str]:
     await world.start_child()
     await _warm(world, knobs)
-    gap = knobs.pick(10, 6)
+    gap = knobs.pick(10, 4)
     seconds = 3 * gap + 5
     work = asyncio.create_task(world.load(int(seconds), seconds=seconds))
-    baseline = world.push("remind", USERS[0], seconds=5).ref  # due before the first restart
+    baseline = world.push("remind", USERS[0], seconds=int(knobs.pick(5, 3))).ref  # due before the first restart
     set_after = [("nothing (the baseline: due before the first restart)", baseline)]
     notes = []
     for number, how in enumerate(("restart -m fast", "restart -m immediate", "kill -9 postmaster")):
@@ -190,10 +191,10 @@ async def db_restart(world: World, knobs: Knobs) -> list[str]:
         who = await _restart(world, how)
         notes.append(f"{how}: back in {time.monotonic() - began:.1f} s ({who})")
         await asyncio.sleep(1)
-        set_after.append((how, world.push("remind", USERS[number], seconds=15).ref))
+        set_after.append((how, world.push("remind", USERS[number], seconds=int(knobs.pick(15, 8))).ref))
     await work
     await world.drain(knobs.idle, knobs.cap)
-    grace = knobs.pick(60, 30)  # past the last one's due time; waited for together
+    grace = knobs.pick(40, 15)  # past the last one's due time; waited for together
     fired_at = await asyncio.gather(*(world.reminder_fired(token, wait=grace + 15) for _, token in set_after))
     for (how, token), fired in zip(set_after, fired_at, strict=True):
         due = await asyncio.to_thread(world.due, token)
@@ -213,7 +214,7 @@ async def replicas(world: World, knobs: Knobs) -> list[str]:
     await world.start_child()
     await world.start_child()
     await _warm(world, knobs)
-    steps = int(knobs.pick(30, 12))
+    steps = int(knobs.pick(30, 8))
     await world.load(steps, seconds=steps * 1.0)
     await world.drain(knobs.idle, knobs.cap)
     return [f"two children on one token and home, {steps} steps"]
@@ -222,7 +223,7 @@ async def replicas(world: World, knobs: Knobs) -> list[str]:
 async def slack(world: World, knobs: Knobs) -> list[str]:
     await world.start_child()
     await _warm(world, knobs)
-    steps = int(knobs.pick(40, 14))
+    steps = int(knobs.pick(40, 10))
     work = asyncio.create_task(world.load(steps, seconds=steps * 1.0, slack_share=0.5))
     await _killing(world, work, (8.0, 15.0))
     await world.drain(knobs.idle, knobs.cap)
@@ -299,8 +300,8 @@ if __name__ == "__main__":
         "--fault", action="append", choices=sorted(FAULTS), help="repeatable; default: all but kill-fast"
     )
     parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes' work per fault set")
-    parser.add_argument("--idle", type=float, default=8.0, help="seconds without a new answer before a drain ends")
+    parser.add_argument("--quick", action="store_true", help="every fault, shorter: a smoke run")
+    parser.add_argument("--idle", type=float, help="seconds without activity before a drain ends (8; quick: 4)")
     parser.add_argument("--runs", type=int, default=20, help="kill-fast: how many kills")
     parser.add_argument("--keep", action="store_true", help="keep each fault's SOLOOS_HOME for inspection")
     args = parser.parse_args()
@@ -310,4 +311,5 @@ if __name__ == "__main__":
         f"its own embedded PostgreSQL, local embedder, scripted model, a local Bot API stand-in (offsets, 409 "
         f"for a second poller, 'too old' after 15 s), {len(USERS)} Telegram users; faults: {', '.join(chosen)}"
     )
-    asyncio.run(main(chosen, args.seed, Knobs(args.quick, args.idle, args.runs), args.keep))
+    knobs = Knobs(args.quick, args.idle or (4.0 if args.quick else 8.0), args.runs)
+    asyncio.run(main(chosen, args.seed, knobs, args.keep))

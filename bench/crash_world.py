@@ -490,9 +490,10 @@ class World:
                 "SELECT channel, update_id FROM channel_inbox WHERE done_at IS NULL ORDER BY update_id"
             ).fetchall()
             done = {int(u): d is not None for u, d in conn.execute("SELECT update_id, done_at FROM channel_inbox")}
-            replies_waiting: list[Any] = []
+            replies_waiting = 0  # the reply outbox (issue 15), once the integrator's migration is in
             if conn.execute("SELECT to_regclass('channel_outbox')").fetchone() != (None,):
-                replies_waiting = conn.execute("SELECT id FROM channel_outbox WHERE sent_at IS NULL").fetchall()
+                row = conn.execute("SELECT count(*) FROM channel_outbox WHERE sent_at IS NULL").fetchone()
+                replies_waiting = int(row[0]) if row else 0
 
         figures = Figures(pushed=len(self.pushed), late=list(self.late))
         for p in self.pushed:
@@ -526,7 +527,7 @@ class World:
         figures.unexecuted = [f"approval {a}: approved, never executed" for a, s in status.items() if s == "approved"]
         figures.stuck = [f"handled_intents {k}: claimed, no reply" for (k,) in claims]
         figures.stuck += [f"channel_inbox {c} {u}: not done" for c, u in inbox]
-        figures.stuck += [f"channel_outbox {i}: not sent" for (i,) in replies_waiting]
+        figures.stuck += [f"channel_outbox: reply {n + 1} of {replies_waiting} unsent" for n in range(replies_waiting)]
         figures.conflicts = self.telegram.conflicts_sent
         texts = [str(c.get("text", "")) for c in self.telegram.calls("sendMessage")]
         figures.still_working = sum(1 for t in texts if t.startswith("Still working on that message"))
