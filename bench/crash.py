@@ -13,7 +13,8 @@ too old"), and children (tests/support/telegram_proc.py) serving it. Three opera
 waits for approval behind Approve buttons), questions for the model, and Approve presses.
 
 The faults:
-- kill: ``kill -9`` of the child every 5–15 s across 60 steps of work, a new child started at once;
+- kill: ``kill -9`` of the child every 5–15 s across 60 steps of work (and a message from each
+  operator just before each kill), a new child started at once;
 - api-5xx: 20 s of 502 on every Bot API method under load, then 10 s of 502 on sendMessage and
   editMessageText only;
 - api-429: bursts of 429 (retry_after 2 s) on sendMessage and editMessageText every 4 s under load;
@@ -74,11 +75,15 @@ async def _warm(world: World, knobs: Knobs) -> None:
 
 async def _killing(world: World, work: asyncio.Task[None], every: tuple[float, float]) -> None:
     """``kill -9`` the child at random moments until the work is pushed, a new one started at once;
-    at least once (a short run may push everything before the first moment comes)."""
+    at least once (a short run may push everything before the first moment comes). Just before
+    each kill every operator sends a message, so several turns, in several chats, are cut off."""
     while True:
         await asyncio.wait({work}, timeout=world.rng.uniform(*every))
         if work.done() and world.kills > 0:
             return
+        for user in USERS:
+            world.push(world.rng.choice(("remember", "task", "send", "plain")), user)
+        await asyncio.sleep(world.rng.uniform(0.05, 0.8))
         await world.kill_child(world.children[0])
         await world.start_child()
 

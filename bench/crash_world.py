@@ -38,6 +38,7 @@ USERS = (111, 112, 113)
 SLACK_USER = "UOWNER"
 SLACK_CHANNEL = "D0OWNER"
 TOKEN = re.compile(r"k\d{4}z")
+MODEL_DELAY = "0.3,1.5"  # seconds the scripted model takes per answer, as a real one does
 CALLBACK_MAX_AGE = 15.0  # Telegram refuses to answer a press older than about this
 
 
@@ -146,6 +147,7 @@ class World:
                 "SOLOOS_SLACK_ALLOWED_USERS": SLACK_USER,
                 "SOLOOS_SLACK_HTTP_PORT": str(self.slack_port),
             }
+        extra["CRASH_MODEL_DELAY"] = MODEL_DELAY
         return env_for(self.home, **extra)
 
     # -- the children ------------------------------------------------------------------------

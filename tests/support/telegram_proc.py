@@ -9,11 +9,14 @@ the crash harness (bench/crash.py) to ``kill -9`` a real serving process.
 The script: a message starting with "send" makes the coordinator call ``send_email`` to
 ``<second word>@example.test`` (the policy turns that into an approval with buttons); any other
 message gets a short text answer that repeats the message's last word, so a reply names its message.
+With CRASH_MODEL_DELAY="low,high" each answer takes a random low–high seconds, as a real model's does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import signal
 
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, UserPromptPart
@@ -37,6 +40,18 @@ def _last_prompt(messages: list[ModelMessage]) -> tuple[str, bool]:
     return prompt, answered
 
 
+def _thinking() -> tuple[float, float]:
+    """CRASH_MODEL_DELAY="0.3,1.5": the scripted model takes that many seconds per answer, as a real
+    one does, so a kill finds turns in flight; unset: it answers at once."""
+    low, _, high = os.environ.get("CRASH_MODEL_DELAY", "0").partition(",")
+    return float(low), float(high or low)
+
+
+async def thinking(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    await asyncio.sleep(random.uniform(*_thinking()))
+    return scripted(messages, info)
+
+
 def scripted(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     prompt, answered = _last_prompt(messages)
     words = prompt.split()
@@ -50,7 +65,7 @@ def scripted(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
 
 async def main() -> None:
     settings = Settings()
-    model = FunctionModel(scripted, model_name="scripted")
+    model = FunctionModel(thinking, model_name="scripted")
     assert settings.telegram_token is not None or settings.slack_bot_token is not None, "configure a channel"
     async with open_app(settings, tiers=ModelTiers(model, model)) as app, open_channels(app):
         await app.syncer.start()
