@@ -1,360 +1,323 @@
-"""Crash test: real serving processes ``kill -9``-ed at random moments with messages, side effects
-and approvals in flight; counts lost messages, duplicate side effects and stuck approvals.
+"""Crash harness: real serving processes (``soloos run`` with a scripted model) under named faults,
+each printing its own line of figures: lost replies, lost effects, duplicate effects, presses left
+pending, stuck claims, and what else the fault shows (409s, replies out of order, late reminders).
 
-    .venv/bin/python -m bench.crash [--runs 50] [--seed 8]
+    .venv/bin/python -m bench.crash [--fault NAME]... [--seed 8] [--quick] [--keep] [--runs 20]
 
-The harness runs a local Telegram Bot API server (tests/support/telegram_server.py) and holds one
-embedded PostgreSQL under a temporary SOLOOS_HOME. A child process (tests/support/telegram_proc.py:
-``soloos run`` serving Telegram with a scripted model) long-polls it. Each run pushes a mix of
-updates — plain messages, "send …" messages (the coordinator calls ``send_email``, which waits for
-approval) and Approve presses on the buttons of earlier replies — over a random 0.05–2 s, then
-``kill -9``s the child, pushes one more message while it is down, starts a new child and lets it
-work off the backlog. The new child is the next run's victim. Like Telegram, the server redelivers
-every update until a getUpdates call acknowledges it with a higher offset.
+Every fault runs in a world of its own (bench/crash_world.py): a temporary SOLOOS_HOME with its own
+embedded PostgreSQL, a local Bot API stand-in with Telegram's behaviour where it matters
+(tests/support/telegram_server.py: an update comes back until a later getUpdates asks for a higher
+offset; a second poller ends the first with 409; answering a press older than 15 s is 400 "query is
+too old"), and children (tests/support/telegram_proc.py) serving it. Three operators push mixed work:
+"remember that …", "add task …", "send <token> a short note" (the coordinator calls send_email, which
+waits for approval behind Approve buttons), questions for the model, and Approve presses.
 
-Checked at the end, against the server's record and the database:
-- lost: a pushed update that never got an answer (sendMessage for a message, editMessageText for
-  a button press), with where it was lost (never handled, handled but killed mid-turn, or answered
-  in the database but never sent);
-- duplicate side effects: more than one outbox row for one "send" message, more than one execution
-  of one approval, more than one approval for one message;
-- stuck approvals: approved but never executed, or still pending although the press was answered.
+The faults:
+- kill: ``kill -9`` of the child every 5–15 s across 60 steps of work (and a message from each
+  operator just before each kill), a new child started at once;
+- api-5xx: 20 s of 502 on every Bot API method under load, then 10 s of 502 on sendMessage and
+  editMessageText only;
+- api-429: bursts of 429 (retry_after 2 s) on sendMessage and editMessageText every 4 s under load;
+- late-press: three Approve buttons pressed while the bot is down, 20 s before it is back (Telegram
+  refuses to answer a press older than 15 s); the edit of one pressed message fails with "message
+  to edit not found", so its outcome must come as a new message;
+- db-restart: the embedded Postgres restarted under load — ``pg_ctl restart -m fast``, ``-m
+  immediate``, and ``kill -9`` of the postmaster (brought back by the child's supervisor if it has
+  one, else by the harness) — with a reminder "in 15 seconds" set right after each; how late each fires;
+- replicas: two children on the same token and home;
+- kill-fast (only when named): the harness's first form — ``--runs`` short runs, each a burst of
+  work over 0.05–2 s, then ``kill -9``, a message while the bot is down, and a new child;
+- slack: Slack (HTTP mode, signed requests; what cannot be delivered is retried as Slack does)
+  alongside Telegram, with ``kill -9`` every 8–15 s.
+
+Counted at the end, from the stand-ins' records and the database:
+- lost: a pushed update with no answer — a message: a sendMessage naming its token; a press: an
+  edit of the pressed message, or a new message replying to it (``reply_parameters``);
+- lost effects: approvals approved but never executed;
+- duplicate effects: more than one e-mail queued to one recipient (each "send" names its own), one
+  approval executed twice, two approvals for one message;
+- presses left pending: pressed approvals still pending;
+- stuck claims: handled_intents rows with no reply, channel_inbox rows not done, and channel_outbox
+  rows not sent (when that table exists).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
-import json
 import os
-import random
-import re
-import shutil
-import sys
-import tempfile
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import psycopg
-from aiohttp import web
+from bench.crash_world import USERS, Figures, World
 
-from memory._postgres import embedded_target, release_embedded, start_embedded
-from tests.support.processes import env_for
-from tests.support.telegram_server import BOT, FakeTelegram
-
-ROOT = Path(__file__).resolve().parents[1]
-USER = 111
-TOKEN = re.compile(r"k\d{4}z")
+Fault = Callable[[World, "Knobs"], Awaitable[list[str]]]
 
 
-class RecordingTelegram(FakeTelegram):
-    """The local Bot API server, also noting the message id it gave each sendMessage, so that a
-    button press can carry the message that showed the buttons (as Telegram's does)."""
+class Knobs:
+    """How much of each fault: the full harness (about 10 minutes on 2 cores) or ``--quick``."""
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        response = await super()._handle(request)
-        if request.match_info["method"] == "sendMessage" and response.status == 200 and response.text:
-            # nothing awaited since super() recorded the call, so it is still the last one
-            self.sent[-1]["message_id"] = json.loads(response.text)["result"]["message_id"]
-        return response
+    def __init__(self, quick: bool, idle: float, runs: int = 20) -> None:
+        self.quick = quick
+        self.idle = idle
+        self.runs = runs
+        self.cap = 90.0 if quick else 150.0
 
-
-@dataclass
-class Pushed:
-    update_id: int
-    kind: str  # "plain", "send" or "approve"
-    ref: str  # the message's token, or the approval id a press decides
-    run: int
-    message_id: int | None = None  # a press: the message with the buttons, edited to show the outcome
+    def pick(self, full: float, quick: float) -> float:
+        return quick if self.quick else full
 
 
-class Harness:
-    def __init__(self, home: Path, server: RecordingTelegram, seed: int) -> None:
-        self.home = home
-        self.server = server
-        self.rng = random.Random(seed)
-        self.pushed: list[Pushed] = []
-        self.pressed: set[str] = set()
-        self.child: asyncio.subprocess.Process | None = None
-        self.starts: list[float] = []
-        self.kills = 0
-        self._tokens = 0
-        self.env = env_for(
-            home,
-            SOLOOS_TELEGRAM_TOKEN=server.token,
-            SOLOOS_TELEGRAM_API_URL=server.url,
-            SOLOOS_TELEGRAM_ALLOWED_USERS=str(USER),
-        )
+async def _warm(world: World, knobs: Knobs) -> None:
+    """A long-serving process has loaded everything (the embedder) before a fault hits it."""
+    world.push("remember", USERS[0])
+    await world.drain(knobs.idle, knobs.cap)
 
-    # -- the child ---------------------------------------------------------------------------
 
-    async def start_child(self) -> None:
-        began = time.perf_counter()
-        with (self.home / "children.log").open("ab") as log:
-            self.child = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tests.support.telegram_proc",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                env=self.env,
-                cwd=ROOT,
-            )
-        assert self.child.stdout is not None
-        line = await asyncio.wait_for(self.child.stdout.readline(), timeout=180)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"the child did not start (see {self.home / 'children.log'})")
-        self.starts.append(time.perf_counter() - began)
+async def _killing(world: World, work: asyncio.Task[None], every: tuple[float, float]) -> None:
+    """``kill -9`` the child at random moments until the work is pushed, a new one started at once;
+    at least once (a short run may push everything before the first moment comes). Just before
+    each kill every operator sends a message, so several turns, in several chats, are cut off."""
+    while True:
+        await asyncio.wait({work}, timeout=world.rng.uniform(*every))
+        if work.done() and world.kills > 0:
+            return
+        for user in USERS:
+            world.push(world.rng.choice(("remember", "task", "send", "plain")), user)
+        await asyncio.sleep(world.rng.uniform(0.05, 0.8))
+        await world.kill_child(world.children[0])
+        await world.start_child()
 
-    async def kill_child(self) -> None:
-        assert self.child is not None
-        self.child.kill()  # SIGKILL: no cleanup of any kind
-        await self.child.wait()
-        self.kills += 1
 
-    async def stop_child(self) -> None:
-        if self.child is not None and self.child.returncode is None:
-            self.child.terminate()
-            await asyncio.wait_for(self.child.wait(), timeout=60)
+async def kill(world: World, knobs: Knobs) -> list[str]:
+    await world.start_child()
+    await _warm(world, knobs)
+    steps = int(knobs.pick(60, 15))
+    work = asyncio.create_task(world.load(steps, seconds=steps * 1.0))
+    await _killing(world, work, (5.0, 15.0))
+    await world.drain(knobs.idle, knobs.cap)
+    for button in world.buttons():  # the last approvals, pressed once the dust settles
+        world.press(*button)
+    await world.drain(knobs.idle, knobs.cap)
+    mean = sum(world.starts) / len(world.starts)
+    return [
+        f"{world.kills} kills, {steps} steps from {len(USERS)} users and {len(USERS)} messages before each kill, "
+        f"child start-up mean {mean:.1f} s"
+    ]
 
-    # -- what the operator does ----------------------------------------------------------------
 
-    def _token(self) -> str:
-        self._tokens += 1
-        return f"k{self._tokens:04d}z"
+async def kill_fast(world: World, knobs: Knobs) -> list[str]:
+    """The harness's first form (not in the default set): many short runs, each a burst of work
+    over 0.05–2 s, then ``kill -9``, a message while the bot is down, and a new child."""
+    await world.start_child()
+    await _warm(world, knobs)
+    runs = int(knobs.pick(knobs.runs, 4))
+    for _ in range(runs):
+        burst = world.rng.uniform(0.05, 2.0)
+        await world.load(4, seconds=burst)
+        await world.kill_child(world.children[0])
+        world.push("plain", world.rng.choice(USERS))  # waits at Telegram while the bot is down
+        await world.start_child()
+        await world.drain(knobs.idle / 4, knobs.cap)
+    for button in world.buttons():
+        world.press(*button)
+    await world.drain(knobs.idle, knobs.cap)
+    return [f"{runs} runs, each killed 0.05–2 s into a burst of work"]
 
-    def push_plain(self, run: int) -> None:
-        token = self._token()
-        update = self.server.push_text(f"how is project {token}", user_id=USER)
-        self.pushed.append(Pushed(update, "plain", token, run))
 
-    def push_send(self, run: int) -> None:
-        token = self._token()
-        update = self.server.push_text(f"send {token} a short note", user_id=USER)
-        self.pushed.append(Pushed(update, "send", token, run))
+async def api_5xx(world: World, knobs: Knobs) -> list[str]:
+    await world.start_child()
+    await _warm(world, knobs)
+    every, sends = knobs.pick(20, 6), knobs.pick(10, 3)
+    seconds = every + sends + 10
+    work = asyncio.create_task(world.load(int(seconds), seconds=seconds))
+    await asyncio.sleep(3)
+    world.telegram.outage(None, every)
+    await asyncio.sleep(every + 2)
+    world.telegram.outage({"sendMessage", "editMessageText"}, sends)
+    await work
+    await world.drain(knobs.idle, knobs.cap)
+    return [f"502 on every method for {every:.0f} s, then on sendMessage/editMessageText for {sends:.0f} s"]
 
-    def buttons(self) -> list[tuple[str, dict[str, Any]]]:
-        """Approve buttons shown so far and not pressed yet: (callback data, the message)."""
-        found = []
-        for call in self.server.calls("sendMessage"):
-            rows = (call.get("reply_markup") or {}).get("inline_keyboard", [])
-            for button in (b for row in rows for b in row):
-                data = str(button.get("callback_data", ""))
-                if data.startswith("/approve ") and data.split()[1] not in self.pressed:
-                    message = {
-                        "message_id": call["message_id"],
-                        "date": int(time.time()),
-                        "chat": {"id": USER, "type": "private"},
-                        "from": BOT,
-                        "text": call["text"],
-                    }
-                    found.append((data, message))
-        return found
 
-    def press(self, data: str, message: dict[str, Any], run: int) -> None:
-        approval = data.split()[1]
-        self.pressed.add(approval)
-        update = self.server.push_callback(data, message=message, user_id=USER)
-        self.pushed.append(Pushed(update, "approve", approval, run, message["message_id"]))
+async def api_429(world: World, knobs: Knobs) -> list[str]:
+    await world.start_child()
+    await _warm(world, knobs)
+    seconds = knobs.pick(30, 8)
+    work = asyncio.create_task(world.load(int(seconds), seconds=seconds))
+    bursts = 0
+    while not work.done():
+        world.telegram.rate_limit_burst({"sendMessage", "editMessageText"}, 3, retry_after=2)
+        bursts += 1
+        await asyncio.wait({work}, timeout=4)
+    await world.drain(knobs.idle, knobs.cap)
+    return [f"{bursts} bursts of 3 × 429 (retry_after 2 s)"]
 
-    # -- what came back ------------------------------------------------------------------------
 
-    def answers(self) -> collections.Counter[tuple[str, str]]:
-        """How many answers each pushed update got, by (kind of answer, reference)."""
-        count: collections.Counter[tuple[str, str]] = collections.Counter()
-        for call in self.server.calls("sendMessage"):
-            token = TOKEN.search(str(call.get("text", "")))
-            if token:
-                count["text", token.group()] += 1
-        for call in self.server.calls("editMessageText"):
-            count["edit", str(call["message_id"])] += 1
-        return count
+async def late_press(world: World, knobs: Knobs) -> list[str]:
+    child = await world.start_child()
+    await _warm(world, knobs)
+    for user in USERS:
+        world.push("send", user)
+    await world.drain(knobs.idle, knobs.cap)
+    shown = world.buttons()
+    await world.stop_child(child)
+    if shown:
+        world.telegram.edit_missing = {shown[0][1]["message_id"]}
+    pressed = time.monotonic()
+    for button in shown:
+        world.press(*button)
+    await asyncio.sleep(knobs.pick(20, 16))  # either way older than 15 s when the bot is back
+    await world.start_child()
+    back = time.monotonic() - pressed
+    await world.drain(knobs.idle, knobs.cap)
+    too_old = len(world.telegram.failures("answerCallbackQuery", 400))
+    return [
+        f"{len(shown)} presses made while the bot was down, {back:.0f} s before it was back; "
+        f"{too_old} answers to them refused 'query is too old'; the edit of one pressed message fails"
+    ]
 
-    def answered(self, pushed: Pushed, answers: collections.Counter[tuple[str, str]]) -> int:
-        if pushed.kind == "approve":
-            return answers["edit", str(pushed.message_id)]
-        return answers["text", pushed.ref]
 
-    async def drain(self, idle: float, cap: float = 90.0) -> None:
-        """Wait for the backlog to be worked off: the newest update answered (the chat is handled in
-        order, so what was redelivered before it is done too; a restarted child is slow on its first
-        turn while the embedder loads), then every update answered or ``idle`` s without a new answer."""
-        deadline = time.monotonic() + cap
-        newest = self.pushed[-1]
-        while self.answered(newest, self.answers()) == 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        last, quiet_since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            answers = self.answers()
-            if all(self.answered(p, answers) for p in self.pushed):
-                return
-            total = sum(answers.values())
-            if total != last:
-                last, quiet_since = total, time.monotonic()
-            elif time.monotonic() - quiet_since > idle:
-                return
-            await asyncio.sleep(0.05)
+async def _restart(world: World, how: str) -> str:
+    if how == "kill -9 postmaster":
+        return f"brought back by {await world.kill_postmaster(wait_for_supervisor=5.0)}"
+    await world.pg_ctl("-m", how.split()[-1], "restart")
+    return "pg_ctl"
 
-    # -- one run -------------------------------------------------------------------------------
 
-    async def run(self, number: int, idle: float) -> float:
-        delay = self.rng.uniform(0.05, 2.0)
-        plan: list[tuple[float, str, Any]] = [(0.0, "plain", None), (self.rng.uniform(0, delay), "send", None)]
-        plan += [(self.rng.uniform(0, delay), "plain", None), (self.rng.uniform(0, delay), "send", None)]
-        plan += [(self.rng.uniform(0, delay / 2), "approve", b) for b in self.buttons()]
+async def db_restart(world: World, knobs: Knobs) -> list[str]:
+    await world.start_child()
+    await _warm(world, knobs)
+    gap = knobs.pick(10, 4)
+    seconds = 3 * gap + 5
+    work = asyncio.create_task(world.load(int(seconds), seconds=seconds))
+    baseline = world.push("remind", USERS[0], seconds=int(knobs.pick(5, 3))).ref  # due before the first restart
+    set_after = [("nothing (the baseline: due before the first restart)", baseline)]
+    notes = []
+    for number, how in enumerate(("restart -m fast", "restart -m immediate", "kill -9 postmaster")):
+        await asyncio.sleep(gap)
         began = time.monotonic()
-        for offset, kind, button in sorted(plan, key=lambda step: step[0]):
-            await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
-            if kind == "plain":
-                self.push_plain(number)
-            elif kind == "send":
-                self.push_send(number)
-            else:
-                data, message = button
-                self.press(data, message, run=number)
-        await asyncio.sleep(max(0.0, began + delay - time.monotonic()))
-        await self.kill_child()
-        self.push_plain(number)  # sent while the bot is down: waits at Telegram
-        await self.start_child()
-        await self.drain(idle)
-        return delay
-
-
-def check(conninfo: str, harness: Harness) -> dict[str, Any]:
-    """The figures, from the server's record and the database."""
-    answers = harness.answers()
-    bot_id = harness.server.token.split(":", 1)[0]
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        handled = {
-            str(k): r
-            for k, r in conn.execute(
-                "SELECT idempotency_key, reply FROM handled_intents WHERE idempotency_key LIKE 'telegram:%'"
-            ).fetchall()
-        }
-        approvals = conn.execute("SELECT id, intent_key, status, args->>'to' FROM approvals").fetchall()
-        outbox = conn.execute(
-            "SELECT recipient, count(*) FROM outbox GROUP BY recipient HAVING count(*) > 1"
-        ).fetchall()
-        executions = conn.execute(
-            """SELECT approval_id, count(*) FROM audit_events WHERE name = 'action.executed'
-               AND approval_id IS NOT NULL GROUP BY approval_id HAVING count(*) > 1"""
-        ).fetchall()
-        effects = conn.execute("SELECT count(*) FROM side_effects").fetchone()
-        queued = conn.execute("SELECT count(*) FROM outbox").fetchone()
-
-    lost: list[str] = []
-    extra_replies: list[str] = []
-    for p in harness.pushed:
-        got = harness.answered(p, answers)
-        if got > 1:
-            extra_replies.append(f"{p.kind} {p.ref} (run {p.run}) answered {got} times")
-        if got:
-            continue
-        reply = handled.get(f"telegram:{bot_id}:{p.update_id}", "absent")
-        if reply == "absent":
-            where = "never handled: acknowledged to Telegram, then killed before the dispatcher claimed it"
-        elif reply is None:
-            where = "claimed, killed mid-turn; every redelivery is answered as a duplicate and dropped"
+        who = await _restart(world, how)
+        notes.append(f"{how}: back in {time.monotonic() - began:.1f} s ({who})")
+        await asyncio.sleep(1)
+        set_after.append((how, world.push("remind", USERS[number], seconds=int(knobs.pick(15, 8))).ref))
+    await work
+    await world.drain(knobs.idle, knobs.cap)
+    grace = knobs.pick(40, 15)  # past the last one's due time; waited for together
+    fired_at = await asyncio.gather(*(world.reminder_fired(token, wait=grace + 15) for _, token in set_after))
+    for (how, token), fired in zip(set_after, fired_at, strict=True):
+        due = await asyncio.to_thread(world.due, token)
+        if due is None:
+            late = "never set"
+        elif fired is None:
+            late = f"not fired {time.time() - due:.0f} s after it was due"
         else:
-            where = "handled and stored, killed before sending; the redelivery is a duplicate and not sent"
-        lost.append(f"{p.kind} {p.ref} (run {p.run}, update {p.update_id}): {where}")
-
-    per_intent = collections.Counter(intent for _, intent, _, _ in approvals)
-    duplicates = [f"outbox: {n} rows to {to}" for to, n in outbox]
-    duplicates += [f"approval {a} executed {n} times" for a, n in executions]
-    duplicates += [f"{n} approvals for intent {k}" for k, n in per_intent.items() if n > 1]
-
-    status = {a: s for a, _, s, _ in approvals}
-    answered_presses = {p.ref for p in harness.pushed if p.kind == "approve" and harness.answered(p, answers)}
-    stuck = [f"approval {a}: approved, never executed" for a, s in status.items() if s == "approved"]
-    stuck += [f"approval {a}: press answered, still pending" for a in answered_presses if status.get(a) == "pending"]
-    pressed = {p.ref for p in harness.pushed if p.kind == "approve"}
-    unheard = [a for a in pressed - answered_presses if status.get(a) == "pending"]  # counted as lost presses
-    return {
-        "lost": lost,
-        "duplicates": duplicates,
-        "stuck": stuck,
-        "extra_replies": extra_replies,
-        "statuses": collections.Counter(status.values()),
-        "unheard": unheard,
-        "side_effects": effects[0] if effects else 0,
-        "outbox": queued[0] if queued else 0,
-    }
+            late = f"{fired - due:+.1f} s"
+        notes.append(f"reminder set after {how}: {late}")
+        world.late.append(late)
+    world.late[0] = f"({world.late[0]})"  # the baseline in brackets
+    return notes
 
 
-async def main(runs: int, seed: int, idle: float, keep: bool) -> None:
-    home = Path(tempfile.mkdtemp(prefix="soloos-crash-"))
-    server = RecordingTelegram()
-    await server.start()
-    postgres = await asyncio.to_thread(start_embedded, home)  # the harness's handle keeps it up between children
-    harness = Harness(home, server, seed)
+async def replicas(world: World, knobs: Knobs) -> list[str]:
+    await world.start_child()
+    await world.start_child()
+    await _warm(world, knobs)
+    steps = int(knobs.pick(30, 8))
+    await world.load(steps, seconds=steps * 1.0)
+    await world.drain(knobs.idle, knobs.cap)
+    return [f"two children on one token and home, {steps} steps"]
+
+
+async def slack(world: World, knobs: Knobs) -> list[str]:
+    await world.start_child()
+    await _warm(world, knobs)
+    steps = int(knobs.pick(40, 10))
+    work = asyncio.create_task(world.load(steps, seconds=steps * 1.0, slack_share=0.5))
+    await _killing(world, work, (8.0, 15.0))
+    await world.drain(knobs.idle, knobs.cap)
+    slack_steps = sum(1 for p in world.pushed if p.channel == "slack")
+    return [f"{world.kills} kills, {slack_steps} of {len(world.pushed)} steps on Slack"]
+
+
+FAULTS: dict[str, Fault] = {
+    "kill": kill,
+    "kill-fast": kill_fast,
+    "api-5xx": api_5xx,
+    "api-429": api_429,
+    "late-press": late_press,
+    "db-restart": db_restart,
+    "replicas": replicas,
+    "slack": slack,
+}
+OPT_IN = {"kill-fast"}  # not in the default set
+
+
+def line(name: str, f: Figures) -> str:
+    late = ", ".join(f.late) or "-"
+    return (
+        f"{name}: lost {len(f.lost)}, lost effects {len(f.unexecuted)}, duplicate effects {len(f.duplicates)}, "
+        f"presses left pending {len(f.pending)}, stuck claims {len(f.stuck)}, answered twice {f.twice}, "
+        f"'still working' {f.still_working}, "
+        f"out of order {f.out_of_order}, 409s {f.conflicts}, refused calls {f.failed_calls}, late reminder {late}"
+    )
+
+
+async def run_fault(name: str, seed: int, knobs: Knobs, keep: bool) -> Figures:
+    world = World(name, seed, slack=name == "slack")
     began = time.perf_counter()
-    delays: list[float] = []
     try:
-        conninfo = (await asyncio.to_thread(embedded_target, postgres)).conninfo
-        await harness.start_child()
-        harness.push_plain(0)  # warm-up: a long-serving process has loaded everything before it is killed
-        await harness.drain(idle)
-        for number in range(1, runs + 1):
-            delays.append(await harness.run(number, idle))
-            if number % 10 == 0 or number == runs:
-                answers = harness.answers()
-                waiting = sum(1 for p in harness.pushed if harness.answered(p, answers) == 0)
-                print(f"  run {number}: {len(harness.pushed)} updates pushed, {waiting} unanswered so far", flush=True)
-        for data, message in harness.buttons():  # the last runs' approvals: pressed once the dust settles
-            harness.press(data, message, run=runs + 1)
-        await harness.drain(idle)
-        await harness.stop_child()
-        found = await asyncio.to_thread(check, conninfo, harness)
+        await world.open()
+        notes = await FAULTS[name](world, knobs)
+        for child in list(world.children):
+            await world.stop_child(child)
+        figures = await asyncio.to_thread(world.check)
     finally:
-        await harness.stop_child()
-        await asyncio.to_thread(release_embedded, postgres)
-        await server.stop()
-        if not keep:
-            shutil.rmtree(home, ignore_errors=True)
-    elapsed = time.perf_counter() - began
-
-    kinds = collections.Counter(p.kind for p in harness.pushed)
-    replies = len(server.calls("sendMessage")) + len(server.calls("editMessageText"))
-    print(
-        f"runs: {runs} (kill -9 after {min(delays):.2f}–{max(delays):.2f} s), updates pushed: {len(harness.pushed)} "
-        f"({kinds['plain']} plain, {kinds['send']} send, {kinds['approve']} approve presses), replies: {replies}"
-    )
-    print(
-        f"lost: {len(found['lost'])}  duplicate side effects: {len(found['duplicates'])}  "
-        f"stuck approvals: {len(found['stuck'])}  (targets 0/0/0); updates answered more than once: "
-        f"{len(found['extra_replies'])}"
-    )
-    statuses = ", ".join(f"{n} {s}" for s, n in sorted(found["statuses"].items()))
-    print(
-        f"approvals: {statuses} ({len(found['unheard'])} of the pending were pressed, but the press was lost); "
-        f"side effects: {found['side_effects']}, outbox rows: {found['outbox']}"
-    )
-    print(
-        f"duration: {elapsed:.0f} s, child start-up mean {sum(harness.starts) / len(harness.starts):.1f} s, "
-        f"{os.cpu_count()} cores"
-    )
-    for label in ("lost", "duplicates", "stuck", "extra_replies"):
-        for line in found[label][:20]:
-            print(f"  {label}: {line}")
-        if len(found[label]) > 20:
-            print(f"  {label}: … and {len(found[label]) - 20} more")
+        await world.close(keep)
+    figures.notes = [*notes, f"{time.perf_counter() - began:.0f} s"]
+    print(line(name, figures), flush=True)
+    print(f"  ({'; '.join(figures.notes)}; {figures.pushed} updates pushed)")
+    for label in ("lost", "unexecuted", "duplicates", "pending", "stuck"):
+        items: list[str] = getattr(figures, label)
+        for item in items[:8]:
+            print(f"  {label}: {item}")
+        if len(items) > 8:
+            print(f"  {label}: … and {len(items) - 8} more")
     if keep:
-        print(f"home kept at {home}")
+        print(f"  home kept at {world.home}")
+    return figures
+
+
+async def main(names: list[str], seed: int, knobs: Knobs, keep: bool) -> None:
+    results: dict[str, Figures] = {}
+    began = time.perf_counter()
+    for name in names:
+        results[name] = await run_fault(name, seed, knobs, keep)
+    print(f"\nsummary (seed {seed}{', quick' if knobs.quick else ''}, {time.perf_counter() - began:.0f} s):")
+    header = ("fault", "pushed", "lost", "lost eff.", "dup eff.", "pending", "stuck", "twice", "working", "order")
+    header += ("409s",)
+    print("  " + " | ".join(f"{h:>10}" for h in header) + " | late reminder")
+    for name, f in results.items():
+        row = (name, f.pushed, len(f.lost), len(f.unexecuted), len(f.duplicates), len(f.pending), len(f.stuck))
+        row += (f.twice, f.still_working, f.out_of_order, f.conflicts)
+        print("  " + " | ".join(f"{v:>10}" for v in row) + f" | {', '.join(f.late) or '-'}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--idle", type=float, default=1.5, help="seconds without a new answer before a run ends")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary SOLOOS_HOME for inspection")
-    args = parser.parse_args()
-    print(
-        f"conditions: {os.cpu_count()} cores, embedded PostgreSQL shared with the children, local embedder, "
-        "scripted model, long polling against a local Bot API server, one operator chat"
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--fault", action="append", choices=sorted(FAULTS), help="repeatable; default: all but kill-fast"
     )
-    asyncio.run(main(args.runs, args.seed, args.idle, args.keep))
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="every fault, shorter: a smoke run")
+    parser.add_argument("--idle", type=float, help="seconds without activity before a drain ends (8; quick: 4)")
+    parser.add_argument("--runs", type=int, default=20, help="kill-fast: how many kills")
+    parser.add_argument("--keep", action="store_true", help="keep each fault's SOLOOS_HOME for inspection")
+    args = parser.parse_args()
+    chosen = args.fault or [name for name in FAULTS if name not in OPT_IN]
+    print(
+        f"conditions: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; per fault a fresh home with "
+        f"its own embedded PostgreSQL, local embedder, scripted model, a local Bot API stand-in (offsets, 409 "
+        f"for a second poller, 'too old' after 15 s), {len(USERS)} Telegram users; faults: {', '.join(chosen)}"
+    )
+    knobs = Knobs(args.quick, args.idle or (4.0 if args.quick else 8.0), args.runs)
+    asyncio.run(main(chosen, args.seed, knobs, args.keep))

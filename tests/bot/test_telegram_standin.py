@@ -123,3 +123,20 @@ async def test_editing_a_missing_message_is_400_and_a_new_message_still_goes(tel
         await bot.send_message(USER, "Approved", reply_parameters={"message_id": 5})  # type: ignore[arg-type]
     assert telegram.failures("editMessageText")[0]["message_id"] == 5
     assert telegram.calls("sendMessage")[0]["reply_parameters"]["message_id"] == 5
+
+
+async def test_without_settings_it_answers_as_before(telegram: FakeTelegram) -> None:
+    """Off by default: the tests written before these behaviours see the server they knew."""
+    old = telegram.push_callback("/approve 1", message=_shown(5), age=60)
+    async with _bot(telegram) as bot:
+        assert await bot.answer_callback_query(f"cb{old}")
+        assert await bot.answer_callback_query("cb-never-sent")
+        await bot.edit_message_text("Approved", chat_id=USER, message_id=5)
+        await bot.send_message(USER, "hello")
+    assert telegram.failures() == []
+    assert [c["method"] for c in telegram.sent] == [
+        "answerCallbackQuery",
+        "answerCallbackQuery",
+        "editMessageText",
+        "sendMessage",
+    ]
