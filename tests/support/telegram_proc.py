@@ -26,6 +26,7 @@ from agents import ModelTiers
 from bot.app import open_app
 from bot.channels import open_channels
 from bot.settings import Settings
+from bot.supervisor import supervisor_for, until_stopped
 
 
 def _last_prompt(messages: list[ModelMessage]) -> tuple[str, bool]:
@@ -74,8 +75,15 @@ async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        supervisor = supervisor_for(app)  # as `soloos run`: the embedded database, started again if it dies
+        if supervisor is not None:
+            await supervisor.start()
         print("ready", flush=True)
-        await stop.wait()
+        try:
+            await until_stopped(stop, supervisor)
+        finally:
+            if supervisor is not None:
+                await supervisor.stop()
 
 
 if __name__ == "__main__":
