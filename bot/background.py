@@ -17,6 +17,15 @@ log = logging.getLogger(__name__)
 RESTART_AFTER = 5.0  # seconds before a job that ended with an error is started again
 
 
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks, then wait for each to finish."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class Background(ABC):
     name = "background"
     restart_after = RESTART_AFTER
@@ -30,10 +39,7 @@ class Background(ABC):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all([task] if task is not None else [])
 
     @property
     def running(self) -> bool:

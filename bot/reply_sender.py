@@ -5,10 +5,12 @@ adapter then calls ``drain`` for that conversation at once, and ``run`` keeps re
 left — after a send failed, or after a crash, from any process. One conversation's rows go out in
 order: a row that failed waits for its retry time and the rows behind it wait with it.
 
-The adapter supplies ``deliver`` and translates its library's errors: ``RetryAfter`` when the
-channel said when to come back (Telegram's and Slack's 429), ``Refused`` when it will never take
-the message (the chat is gone, the bot was blocked); anything else is a transient failure, retried
-with backoff for as long as it takes.
+A row is a reply to send (its parts from where the last try stopped, then its chart) or a button
+press's outcome to show in the pressed message. The channel supplies how to do each (``Renderer``)
+and translates its library's errors: ``RetryAfter`` when the channel said when to come back
+(Telegram's and Slack's 429), ``Refused`` when it will never take the message (the chat is gone,
+the bot was blocked); anything else is a transient failure, retried with backoff for as long as it
+takes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
+from bot.intent import Reply
 from memory import DatabaseUnavailable, OutboxRow, ReplyOutbox
 
 log = logging.getLogger(__name__)
@@ -38,8 +42,22 @@ class Refused(Exception):
     """The channel refuses this message and would refuse it again."""
 
 
-Progress = Callable[[int], Awaitable[None]]
-Deliver = Callable[[OutboxRow, Progress], Awaitable[None]]
+Progress = Callable[[int], Awaitable[None]]  # how many parts of a long reply have arrived
+
+
+class Renderer(Protocol):
+    """What a channel does with one outbox row; ``target`` is the chat or channel id."""
+
+    async def send_parts(self, target: str, reply: Reply, *, start: int = 0, progress: Progress | None = None) -> None:
+        """Send the reply's parts after the first ``start``, reporting each that arrives."""
+
+    async def send_chart(self, target: str, png: bytes) -> None: ...
+
+    async def show_outcome(self, target: str, press: dict[str, Any], reply: Reply) -> None:
+        """Show a press's outcome in the pressed message (or, when that fails, answering it)."""
+
+    def failure(self, err: Exception) -> Exception | None:
+        """``RetryAfter`` or ``Refused`` for an error the channel knows; None for a transient one."""
 
 
 class ReplySender:
@@ -47,7 +65,7 @@ class ReplySender:
         self,
         replies: ReplyOutbox,
         channel: str,
-        deliver: Deliver,
+        renderer: Renderer,
         *,
         workspace: str,
         worker: int,
@@ -57,7 +75,7 @@ class ReplySender:
         self.replies = replies
         self.channel = channel
         self.workspace = workspace
-        self.deliver = deliver
+        self.renderer = renderer
         self.worker = worker
         self.backoff = backoff
         self.poll = poll
@@ -99,7 +117,7 @@ class ReplySender:
             await self.replies.progress(row.id, parts)
 
         try:
-            await self.deliver(row, progress)
+            await self._deliver(row, progress)
         except RetryAfter as err:
             await self._later(row, f"{err} (retry after {err.seconds:g} s)", err.seconds)
             return False
@@ -117,6 +135,25 @@ class ReplySender:
             return False
         await self.replies.sent(row.id)
         return True
+
+    async def _deliver(self, row: OutboxRow, progress: Progress) -> None:
+        target = row.conversation.partition(":")[2]
+        reply = Reply.from_json(row.payload["reply"])
+        press = row.payload.get("press")
+        try:
+            if press and reply.on_press == "replace":
+                await self.renderer.show_outcome(target, press, reply)
+                return
+            await self.renderer.send_parts(target, reply, start=row.parts_sent, progress=progress)
+            if row.image is not None:
+                await self.renderer.send_chart(target, row.image)
+        except DatabaseUnavailable:
+            raise
+        except Exception as err:
+            known = self.renderer.failure(err)
+            if known is not None:
+                raise known from err
+            raise
 
     def _delay(self, attempts: int) -> float:
         return self.backoff[min(attempts, len(self.backoff)) - 1]

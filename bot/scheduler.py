@@ -39,6 +39,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from agents.reminders import trigger
+from bot.background import cancel_all
 from bot.deliveries import Deliveries
 from bot.leadership import lead
 from memory import NOTIFY_CHANNEL, DatabaseUnavailable, Schedule
@@ -176,11 +177,7 @@ class Scheduler:
     async def stop(self) -> None:
         """Stop firing; safe to call more than once."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
         self._aps = None

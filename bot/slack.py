@@ -27,10 +27,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agents.commands import slack_subcommands
 from bot.app import App
+from bot.background import cancel_all
 from bot.chat_text import REFUSAL, split_text
 from bot.intent import Intent, Reply
 from bot.reply_sender import Progress, Refused, ReplySender, RetryAfter
-from memory import DatabaseUnavailable, OutboxRow
+from memory import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class SlackChannel:
         self.sender = ReplySender(
             app.memory.replies,
             "slack",
-            self._deliver,
+            self,
             workspace=app.settings.workspace,
             worker=app.memory.conversations.worker,
         )
@@ -156,11 +157,7 @@ class SlackChannel:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         if self._socket is not None:
             await self._socket.close_async()
         if self._runner is not None:
@@ -214,7 +211,7 @@ class SlackChannel:
         )
         if not reply.queued:  # the database could not take it: say so now, best effort
             with contextlib.suppress(Exception):
-                await self._post(channel, reply)
+                await self.send_parts(channel, reply)
             return
         await self.sender.drain(f"slack:{channel}")
 
@@ -222,19 +219,19 @@ class SlackChannel:
         """A message SoloOS starts (a reminder, the briefing), then its chart if it has one. A failed
         text send raises, so the delivery log retries; a failed chart after the text arrived is only
         logged, so the retry never repeats a message the operator already has."""
-        await self._post(target, reply)
+        await self.send_parts(target, reply)
         if reply.image_png is not None:
             try:
-                await self._upload_chart(target, reply.image_png)
+                await self.send_chart(target, reply.image_png)
             except Exception as err:  # slack-sdk raises several kinds; the message itself has arrived
                 log.warning("the chart for %s could not be uploaded: %s", target, err)
 
-    async def _upload_chart(self, channel: str, png: bytes) -> None:
+    async def send_chart(self, channel: str, png: bytes) -> None:
         await self.bolt.client.files_upload_v2(
             channel=channel, content=png, filename="soloos-chart.png", title="Last 14 days"
         )
 
-    async def _post(self, channel: str, reply: Reply, *, start: int = 0, progress: Progress | None = None) -> None:
+    async def send_parts(self, channel: str, reply: Reply, *, start: int = 0, progress: Progress | None = None) -> None:
         messages = list(_messages(reply))
         for number, message_blocks in enumerate(messages, start=1):
             if number <= start:
@@ -245,28 +242,19 @@ class SlackChannel:
             if progress is not None and number < len(messages):
                 await progress(number)
 
-    async def _deliver(self, row: OutboxRow, progress: Progress) -> None:
-        """One outbox row: a reply (its messages from where the last try stopped, then its chart),
-        or a press's outcome shown in the pressed message (a new message in its thread if that fails)."""
-        channel = row.conversation.partition(":")[2]
-        reply = Reply.from_json(row.payload["reply"])
-        press = row.payload.get("press")
-        try:
-            if press and reply.on_press == "replace":
-                await self._show_outcome(channel, press, reply)
-                return
-            await self._post(channel, reply, start=row.parts_sent, progress=progress)
-            if row.image is not None:
-                await self._upload_chart(channel, row.image)
-        except SlackApiError as err:
-            status = err.response.status_code
-            if status == 429:
-                raise RetryAfter(float(err.response.headers.get("Retry-After", 1)), str(err)) from err
-            if status < 500 and err.response.get("error") in REFUSALS:
-                raise Refused(str(err.response.get("error"))) from err
-            raise
+    def failure(self, err: Exception) -> Exception | None:
+        if not isinstance(err, SlackApiError):
+            return None
+        status = err.response.status_code
+        if status == 429:
+            return RetryAfter(float(err.response.headers.get("Retry-After", 1)), str(err))
+        if status < 500 and err.response.get("error") in REFUSALS:
+            return Refused(str(err.response.get("error")))
+        return None
 
-    async def _show_outcome(self, channel: str, press: dict[str, Any], reply: Reply) -> None:
+    async def show_outcome(self, channel: str, press: dict[str, Any], reply: Reply) -> None:
+        """The pressed message loses its buttons and shows the outcome; when it cannot be updated,
+        the outcome is posted in its thread."""
         outcome = f"{to_mrkdwn(reply.text)[: SECTION_LIMIT - 40]} (decided by <@{press['user']}>)"
         kept = [b for b in press.get("blocks", []) if b.get("type") != "actions"]
         kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})

@@ -45,11 +45,11 @@ from telegram.ext import (
 
 from agents.commands import telegram_menu
 from bot.app import App
+from bot.background import cancel_all
 from bot.chat_text import REFUSAL, TELEGRAM_LIMIT, split_text
 from bot.intent import Intent, Reply
 from bot.leadership import lead
-from bot.reply_sender import Refused, ReplySender, RetryAfter
-from memory import OutboxRow
+from bot.reply_sender import Progress, Refused, ReplySender, RetryAfter
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class TelegramChannel:
         self.sender = ReplySender(
             app.memory.replies,
             "telegram",
-            self._deliver,
+            self,
             workspace=app.settings.workspace,
             worker=app.memory.conversations.worker,
         )
@@ -269,11 +269,7 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.application.updater and self.application.updater.running:
@@ -364,34 +360,23 @@ class TelegramChannel:
             self._working.discard(update.update_id)
         if not reply.queued:  # the database could not take it: say so now, best effort
             with contextlib.suppress(TelegramError):
-                await self._send_text(chat_id, reply, start=0, progress=None)
+                await self.send_parts(str(chat_id), reply)
             return
         await self.sender.drain(intent.conversation)
 
     # -- sending --------------------------------------------------------------------------------
 
-    async def _deliver(self, row: OutboxRow, progress: Any) -> None:
-        """One outbox row: a reply (its parts from where the last try stopped, then its chart), or a
-        press's outcome edited into the pressed message."""
-        chat_id = int(row.conversation.partition(":")[2])
-        reply = Reply.from_json(row.payload["reply"])
-        reply = Reply(reply.text, reply.buttons, row.image, on_press=reply.on_press)
-        press = row.payload.get("press")
-        try:
-            if press and reply.on_press == "replace":
-                await self._edit_outcome(chat_id, press, reply)
-                return
-            await self._send_text(chat_id, reply, start=row.parts_sent, progress=progress)
-            if reply.image_png is not None:
-                await self.application.bot.send_photo(chat_id, reply.image_png, caption=CHART_CAPTION)
-        except TelegramRetryAfter as err:
-            raise RetryAfter(_retry_after(err), str(err)) from err
-        except (BadRequest, Forbidden) as err:
-            raise Refused(str(err)) from err
+    def failure(self, err: Exception) -> Exception | None:
+        if isinstance(err, TelegramRetryAfter):
+            return RetryAfter(_retry_after(err), str(err))
+        if isinstance(err, BadRequest | Forbidden):
+            return Refused(str(err))
+        return None
 
-    async def _edit_outcome(self, chat_id: int, press: dict[str, Any], reply: Reply) -> None:
+    async def show_outcome(self, target: str, press: dict[str, Any], reply: Reply) -> None:
         """The pressed message shows the outcome and who decided; when it cannot be edited (deleted,
         too old), the outcome comes as a new message answering it."""
+        chat_id = int(target)
         outcome = f"{press['html']}\n\n— {to_html(reply.text)} (decided by {html.escape(press['who'])})"
         try:
             await self.application.bot.edit_message_text(
@@ -412,15 +397,18 @@ class TelegramChannel:
         """A message SoloOS starts (a reminder, the briefing): text, then the chart if there is one.
         A failed text send raises, so the delivery log retries; a failed chart after the text arrived
         is only logged, so the retry never repeats a message the operator already has."""
-        chat_id = int(target)
-        await self._send_text(chat_id, reply, start=0, progress=None)
+        await self.send_parts(target, reply)
         if reply.image_png is not None:
             try:
-                await self.application.bot.send_photo(chat_id, reply.image_png, caption=CHART_CAPTION)
+                await self.send_chart(target, reply.image_png)
             except TelegramError as err:
-                log.warning("the chart for chat %s could not be sent: %s", chat_id, err)
+                log.warning("the chart for chat %s could not be sent: %s", target, err)
 
-    async def _send_text(self, chat_id: int, reply: Reply, *, start: int, progress: Any) -> None:
+    async def send_chart(self, target: str, png: bytes) -> None:
+        await self.application.bot.send_photo(int(target), png, caption=CHART_CAPTION)
+
+    async def send_parts(self, target: str, reply: Reply, *, start: int = 0, progress: Progress | None = None) -> None:
+        chat_id = int(target)
         chunks = list(split_text(reply.text))
         for number, chunk in enumerate(chunks, start=1):
             if number <= start:
