@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,19 @@ async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def sweep_forever(sweep: Callable[[float], Awaitable[None]], every: float, what: str) -> None:
+    """A channel's inbox sweep: ``sweep(older_than)`` first for everything an earlier process left
+    (0 s), then every ``every`` seconds for what stalled here; a database that is away only pauses it."""
+    older_than = 0.0
+    while True:
+        try:
+            await sweep(older_than)
+            older_than = every
+        except Exception as err:  # the database is away: what is stored waits in it
+            log.warning("%s sweep paused: %s", what, err)
+        await asyncio.sleep(every)
 
 
 class Background(ABC):

@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agents.commands import slack_subcommands
 from bot.app import App
-from bot.background import cancel_all
+from bot.background import cancel_all, sweep_forever
 from bot.chat_text import REFUSAL, split_text
 from bot.intent import Intent, Reply
 from bot.reply_sender import Progress, Refused, ReplySender, RetryAfter
@@ -129,7 +129,9 @@ class SlackChannel:
     async def start(self, *, http_host: str = "127.0.0.1", http_port: int = 0) -> None:
         """Socket Mode when an app token is configured, else an HTTP endpoint for Slack's requests."""
         self._tasks.append(asyncio.create_task(self.sender.run(), name="slack-replies"))
-        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="slack-sweep"))
+        self._tasks.append(
+            asyncio.create_task(sweep_forever(self._sweep, self.sweep_seconds, "slack inbox"), name="slack-sweep")
+        )
         if self.app_token:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
@@ -292,7 +294,7 @@ class SlackChannel:
         finally:
             self._working.discard(number)
 
-    async def _sweep(self, *, older_than: float) -> None:
+    async def _sweep(self, older_than: float) -> None:
         for request in await self.app.memory.inbox.pending("slack", self._inbox, older_than=older_than):
             if inbox_number(str(request.get("key"))) in self._working:
                 continue
@@ -303,16 +305,6 @@ class SlackChannel:
                 raise
             except Exception:  # one bad request must not stop the others
                 log.exception("stored slack request %s failed again", request.get("key"))
-
-    async def _sweep_forever(self) -> None:
-        older_than = 0.0  # first what an earlier process left, then what stalled here
-        while True:
-            try:
-                await self._sweep(older_than=older_than)
-                older_than = self.sweep_seconds
-            except Exception as err:  # the database is away: the requests wait in it
-                log.warning("slack inbox sweep paused: %s", err)
-            await asyncio.sleep(self.sweep_seconds)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work follows

@@ -45,7 +45,7 @@ from telegram.ext import (
 
 from agents.commands import telegram_menu
 from bot.app import App
-from bot.background import cancel_all
+from bot.background import cancel_all, sweep_forever
 from bot.chat_text import REFUSAL, TELEGRAM_LIMIT, split_text
 from bot.intent import Intent, Reply
 from bot.leadership import lead
@@ -155,7 +155,9 @@ class TelegramChannel:
             return
         if not secret_token:
             raise ValueError("webhook mode needs a secret token, so that forged updates are refused")
-        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="telegram-sweep"))
+        self._tasks.append(
+            asyncio.create_task(sweep_forever(self._sweep, self.sweep_seconds, "telegram inbox"), name="telegram-sweep")
+        )
         self._secret = secret_token
         server = web.Application(client_max_size=1 << 20)
         server.router.add_post("/telegram", self._on_webhook)
@@ -176,7 +178,7 @@ class TelegramChannel:
         self.polling = True
         log.info("this process now polls Telegram for bot %s", self.bot_id)
         await self.application.bot.delete_webhook()
-        await self._sweep(older_than=0)  # what an earlier process stored and never handled, first
+        await self._sweep(0)  # what an earlier process stored and never handled, first
         offset: int | None = None
         swept = time.monotonic()
         while True:
@@ -197,7 +199,7 @@ class TelegramChannel:
                 offset = updates[-1].update_id + 1
             await conn.execute("SELECT 1")  # still connected, so still the poller
             if time.monotonic() - swept > self.sweep_seconds:
-                await self._sweep(older_than=self.sweep_seconds)
+                await self._sweep(self.sweep_seconds)
                 swept = time.monotonic()
 
     def _step_down(self) -> None:
@@ -226,7 +228,7 @@ class TelegramChannel:
         for update in updates:
             await self.application.update_queue.put(update)
 
-    async def _sweep(self, *, older_than: float) -> None:
+    async def _sweep(self, older_than: float) -> None:
         """Dispatch stored updates nobody finished (their process died, or the database went away
         while they were handled); the claim on each message makes a second look harmless."""
         pending = await self.app.memory.inbox.pending("telegram", self.bot_id, older_than=older_than)
@@ -236,17 +238,6 @@ class TelegramChannel:
             await self.application.update_queue.put(update)
         if again:
             log.info("handling %d stored telegram updates again", len(again))
-
-    async def _sweep_forever(self) -> None:
-        """Webhook mode: the stored updates left by an earlier process first, then every so often."""
-        older_than = 0.0
-        while True:
-            try:
-                await self._sweep(older_than=older_than)
-                older_than = self.sweep_seconds
-            except Exception as err:  # the database is away: the updates wait in it
-                log.warning("telegram inbox sweep paused: %s", err)
-            await asyncio.sleep(self.sweep_seconds)
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), self._secret):
