@@ -181,6 +181,8 @@ class TelegramChannel:
         await self._sweep(0)  # what an earlier process stored and never handled, first
         offset: int | None = None
         swept = time.monotonic()
+        paused: float | None = None  # since when polling fails
+        said = 0.0  # when that was last logged: once, then once a minute
         while True:
             try:
                 updates = await self.application.bot.get_updates(
@@ -191,9 +193,16 @@ class TelegramChannel:
                 await asyncio.sleep(CONFLICT_PAUSE)
                 continue
             except TelegramError as err:  # network or Telegram trouble: wait, then poll again
-                log.warning("telegram polling paused: %s", err)
+                now = time.monotonic()
+                if paused is None or now - said >= 60:
+                    log.warning("telegram polling paused: %s", err)
+                    said = now
+                paused = paused if paused is not None else now
                 await asyncio.sleep(1.0)
                 continue
+            if paused is not None:
+                log.info("telegram polling resumed after %.0f s", time.monotonic() - paused)
+                paused = None
             if updates:
                 await self._accept(list(updates))  # a database error ends the lead: nothing acknowledged
                 offset = updates[-1].update_id + 1

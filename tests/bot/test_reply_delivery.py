@@ -257,3 +257,22 @@ async def test_messages_sent_while_the_database_restarts_are_answered_after_it(
             "Globex pays net 60",
             "Initech pays net 10",
         ]
+
+
+async def test_an_outage_of_the_whole_bot_api_is_said_once_and_its_end_too(
+    app: App, telegram: FakeTelegram, workspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.telegram")
+    channel = await _channel(app, telegram, workspace)
+    try:
+        await asyncio.sleep(0.5)
+        telegram.outage(None, seconds=4.0)
+        await asyncio.sleep(4.5)
+        telegram.push_text("remember that Acme pays net 30")
+        await telegram.wait_for("sendMessage", 1, timeout=30)
+    finally:
+        await channel.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.telegram"]
+    assert len(telegram.failures("getUpdates", 502)) >= 3  # it kept trying
+    assert len([m for m in said if m.startswith("telegram polling paused")]) == 1
+    assert any(m.startswith("telegram polling resumed after") for m in said)
