@@ -10,7 +10,6 @@ import html
 import itertools
 import logging
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,14 +24,6 @@ from tests.support.telegram_server import FakeTelegram
 
 OWNER = 111
 FAST = (0.2, 0.4, 0.8)  # the sender's retry delays in these tests
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def _channel(app: App, server: FakeTelegram, workspace: str, **options: Any) -> TelegramChannel:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,22 +23,6 @@ from tests.support.slack_server import SIGNING_SECRET, FakeSlack, button_body, c
 from tests.support.telegram_server import FakeTelegram
 
 LEAK = "https://collect.example/r?d=INV-1%20Acme%3A%201200.00"
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def _no_preview(call: dict) -> bool:  # type: ignore[type-arg]

@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.app import App
 from bot.slack import SlackChannel
@@ -25,14 +22,6 @@ from tests.support.slack_server import (
 
 OWNER = "UOWNER"
 STRANGER = "USTRANGER"
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def _channel(app: App, server: FakeSlack, workspace: str) -> SlackChannel:

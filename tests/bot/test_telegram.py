@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from bot.app import App
 from bot.chat_text import split_text
@@ -21,14 +18,6 @@ from tests.support.telegram_server import FakeTelegram
 
 OWNER = 111
 STRANGER = 666
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def _channel(app: App, server: FakeTelegram, workspace: str) -> TelegramChannel:

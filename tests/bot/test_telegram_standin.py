@@ -4,7 +4,6 @@ crash harness and the delivery tests depend on it, seen through python-telegram-
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -14,14 +13,6 @@ from telegram.error import BadRequest, Conflict, NetworkError, RetryAfter
 from tests.support.telegram_server import BOT, FakeTelegram
 
 USER = 111
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def _bot(server: FakeTelegram) -> Bot:
