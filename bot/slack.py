@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import re
@@ -48,6 +49,23 @@ REFUSALS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "acc
 def inbox_number(key: str) -> int:
     """A stable 63-bit number for a Slack request key (the inbox is keyed by numbers)."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SlackRequest:
+    """One request from Slack as the inbox stores it (a command, a message, a mention, a press)."""
+
+    team: str | None
+    user: str | None
+    channel: str
+    text: str
+    key: str  # the event id or the command's trigger id: Slack's retries are handled once
+    pressed: bool = False
+    press: dict[str, Any] | None = None  # the pressed message (ts, blocks) and who pressed
+
+    @property
+    def number(self) -> int:
+        return inbox_number(self.key)
 
 
 def to_mrkdwn(text: str) -> str:
@@ -176,22 +194,12 @@ class SlackChannel:
             await self.bolt.client.chat_postMessage(channel=channel, text=REFUSAL, **NO_UNFURL)
         log.warning("refused slack user %s", user)
 
-    async def _ask(
-        self,
-        *,
-        team: str | None,
-        user: str | None,
-        channel: str,
-        text: str,
-        key: str,
-        pressed: bool = False,
-        press: dict[str, Any] | None = None,
-    ) -> None:
+    async def _ask(self, request: SlackRequest) -> None:
         """Allowlist, then the dispatcher, whose reply is queued in the channel outbox with the
         handled message (and the inbox row closed); then this conversation's outbox is delivered.
-        A request replayed after a crash is a duplicate the dispatcher recognises: what it owed is
-        still in the outbox, and goes out now."""
-        number = inbox_number(key)
+        A request handled again after a crash is a duplicate the dispatcher recognises: what it owed
+        is still in the outbox, and goes out now."""
+        team, user, channel, number = request.team, request.user, request.channel, request.number
         if not self._is_allowed(team, user):
             await self._refuse(channel, user)
             await self.app.memory.inbox.done("slack", self._inbox, number)
@@ -204,10 +212,10 @@ class SlackChannel:
                 channel="slack",
                 channel_user=f"{team}:{user}",
                 conversation=f"slack:{channel}",
-                text=text,
-                idempotency_key=key,
-                pressed=pressed,
-                delivery={"press": press} if press else {},
+                text=request.text,
+                idempotency_key=request.key,
+                pressed=request.pressed,
+                delivery={"press": request.press} if request.press else {},
                 inbox=("slack", self._inbox, number),
             )
         )
@@ -268,43 +276,32 @@ class SlackChannel:
             log.info("could not update the pressed message in %s (%s); answering in its thread", channel, err)
             await self.bolt.client.chat_postMessage(channel=channel, text=outcome, thread_ts=press["ts"], **NO_UNFURL)
 
-    async def _dispatch(
-        self,
-        *,
-        team: str | None,
-        user: str | None,
-        channel: str,
-        text: str,
-        key: str,
-        pressed: bool = False,
-        press: dict[str, Any] | None = None,
-    ) -> None:
+    async def _dispatch(self, request: SlackRequest) -> None:
         """Slack does not resend what was acknowledged, so the request is stored first; the
         transaction that records its reply marks it done. One cut off by a crash (or by a database
-        that went away) is dispatched again by the sweep."""
-        request: dict[str, Any] = {"team": team, "user": user, "channel": channel, "text": text, "key": key}
-        request["pressed"] = pressed
-        if press:
-            request["press"] = press
-        number = inbox_number(key)
-        await self.app.memory.inbox.store("slack", self._inbox, [(number, request)])
-        self._working.add(number)
+        that went away) is handled again by the sweep."""
+        await self.app.memory.inbox.store("slack", self._inbox, [(request.number, dataclasses.asdict(request))])
+        await self._handle(request)
+
+    async def _handle(self, request: SlackRequest) -> None:
+        self._working.add(request.number)
         try:
-            await self._ask(**request)
+            await self._ask(request)
         finally:
-            self._working.discard(number)
+            self._working.discard(request.number)
 
     async def _sweep(self, older_than: float) -> None:
-        for request in await self.app.memory.inbox.pending("slack", self._inbox, older_than=older_than):
-            if inbox_number(str(request.get("key"))) in self._working:
-                continue
-            log.info("handling a stored slack request again: %s", request.get("key"))
+        for stored in await self.app.memory.inbox.pending("slack", self._inbox, older_than=older_than):
             try:
-                await self._dispatch(**request)
+                request = SlackRequest(**stored)
+                if request.number in self._working:
+                    continue
+                log.info("handling a stored slack request again: %s", request.key)
+                await self._handle(request)
             except DatabaseUnavailable:
                 raise
             except Exception:  # one bad request must not stop the others
-                log.exception("stored slack request %s failed again", request.get("key"))
+                log.exception("stored slack request %s failed again", stored.get("key"))
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work follows
@@ -312,33 +309,27 @@ class SlackChannel:
         if not text.startswith("/") and text.split()[0] in slack_subcommands():
             text = "/" + text  # "/soloos tasks" is /tasks; the registry says which words are commands
         await self._dispatch(
-            team=body.get("team_id"),
-            user=body.get("user_id"),
-            channel=body["channel_id"],
-            text=text,
-            key=f"slack:cmd:{body.get('trigger_id')}",
+            SlackRequest(
+                body.get("team_id"),
+                body.get("user_id"),
+                body["channel_id"],
+                text,
+                f"slack:cmd:{body.get('trigger_id')}",
+            )
         )
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("bot_id") or event.get("subtype") or event.get("channel_type") != "im":
             return  # only people's direct messages; the bot's own posts and edits are not requests
+        key = f"slack:{body.get('event_id')}"
         await self._dispatch(
-            team=body.get("team_id"),
-            user=event.get("user"),
-            channel=event["channel"],
-            text=event.get("text", ""),
-            key=f"slack:{body.get('event_id')}",
+            SlackRequest(body.get("team_id"), event.get("user"), event["channel"], event.get("text", ""), key)
         )
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         text = re.sub(r"^<@[A-Z0-9]+>\s*", "", event.get("text", ""))
-        await self._dispatch(
-            team=body.get("team_id"),
-            user=event.get("user"),
-            channel=event["channel"],
-            text=text,
-            key=f"slack:{body.get('event_id')}",
-        )
+        key = f"slack:{body.get('event_id')}"
+        await self._dispatch(SlackRequest(body.get("team_id"), event.get("user"), event["channel"], text, key))
 
     async def _on_button(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -348,6 +339,4 @@ class SlackChannel:
         key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}"
         message = body.get("message") or {}
         press = {"ts": message["ts"], "blocks": message.get("blocks", []), "user": user} if message.get("ts") else None
-        await self._dispatch(
-            team=team, user=user, channel=channel, text=action.get("value", ""), key=key, pressed=True, press=press
-        )
+        await self._dispatch(SlackRequest(team, user, channel, action.get("value", ""), key, pressed=True, press=press))

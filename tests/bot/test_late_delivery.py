@@ -1,11 +1,15 @@
 """Late is said (issue 15): a reminder or briefing sent more than a minute after its time says when it
 was due, when it was sent, in the operator's time zone, and why — as far as SoloOS knows. The
-delivery service runs on a clock of its own, set to a day in June 2030 (not the day the test runs)."""
+process clock is set to that day (``clock_at``), and the delivery service runs on a clock of its own
+that the tests move past the due time."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.app import App
 from bot.deliveries import LATE_AFTER
@@ -15,6 +19,13 @@ from tests.bot.test_scheduler import GRACE, Clock, Recorder, deliveries, log_of
 
 DUE = datetime(2030, 6, 12, 13, 5, tzinfo=UTC)  # 15:05 in Berlin, 09:05 in New York
 DOWN = "SoloOS was not running or could not reach its database"
+
+
+@pytest.fixture(autouse=True)
+def on_the_day(clock_at: Callable[[datetime], None]) -> None:
+    """The whole process lives on the due day, shortly before the due time (what the briefing reads
+    as today, what the stores stamp), whatever day the test runs."""
+    clock_at(DUE - timedelta(minutes=5))
 
 
 async def scheduled(
