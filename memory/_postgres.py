@@ -338,8 +338,9 @@ class Database:
 
     def server_up(self) -> bool:
         """Whether the embedded server's postmaster runs (read from its pid file: no connection).
-        When it runs under a new pid (restarted by anyone), connections to the old one are dropped
-        from the pool now rather than failing one request each. An external server counts as up."""
+        When it runs under a new pid (restarted by anyone), the library's handle follows it; the
+        pool's connections to the old one are replaced as they are checked out (``check``). An
+        external server counts as up."""
         if self.embedded is None:
             return True
         pid = postmaster_pid(self.embedded.handle.pgdata)
@@ -347,8 +348,6 @@ class Database:
             if self._postmaster is not None:
                 log.info("embedded postgres now runs as pid %s (was %s)", pid, self._postmaster)
                 _adopt(self.embedded.handle)
-                with contextlib.suppress(Exception):
-                    self.pool.check()
             self._postmaster = pid
         return pid is not None
 
