@@ -9,6 +9,7 @@ import logging
 
 from agents.executor import PlanExecutor, busy
 from bot.background import Background
+from memory import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,10 @@ class PlanWorker(Background):
                 store = self.executor.memory.agent_store
                 timezone = await store.get_timezone(self.workspace, self.operator) or self.timezone
                 ran = await self.executor.tick(self.workspace, timezone=timezone)
-            except Exception:  # the database went away, a bug: log it, keep the loop alive
+            except DatabaseUnavailable as err:  # it comes back (or the supervisor says it will not)
+                log.warning("plan worker waits for the database: %s", err)
+                ran = []
+            except Exception:  # a bug: log it with its traceback, keep the loop alive
                 log.exception("plan worker round failed; trying again in %.0f s", self.every)
                 ran = []
             if not busy(ran):  # something ran: look again at once, its dependents may be ready

@@ -25,13 +25,22 @@ def chat(workspace: WorkspaceOpt = None) -> None:
     settings = settings_for(workspace)
 
     async def go() -> int:
+        from bot.supervisor import supervisor_for
+
         async with open_app(settings) as application:
             await application.syncer.start()
             await application.plans.start()
-            if sys.stdin.isatty():
-                await run_interactive(application)
-                return 0
-            return await run_piped(application, sys.stdin.buffer, sys.stdout)
+            supervisor = supervisor_for(application)  # the embedded database, started again if it dies
+            if supervisor is not None:
+                await supervisor.start()
+            try:
+                if sys.stdin.isatty():
+                    await run_interactive(application)
+                    return 0
+                return await run_piped(application, sys.stdin.buffer, sys.stdout)
+            finally:
+                if supervisor is not None:
+                    await supervisor.stop()
 
     failures = run_async(go())
     raise typer.Exit(1 if failures else 0)
