@@ -20,6 +20,8 @@ import time_machine
 from bot.app import App, open_app, quiet_libraries, wire
 from bot.settings import Settings
 from memory import MemoryService
+from tests.support.slack_server import FakeSlack
+from tests.support.telegram_server import FakeTelegram
 
 quiet_libraries()
 
@@ -249,3 +251,21 @@ def clock_at() -> Iterator[Callable[[datetime], None]]:
     yield move
     for traveller in reversed(travellers):
         traveller.stop()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """A local Telegram Bot API stand-in (real HTTP on 127.0.0.1, tests/support/telegram_server.py)."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """A local Slack Web API stand-in (tests/support/slack_server.py)."""
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()

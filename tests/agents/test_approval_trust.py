@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 
-import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.usage import RequestUsage
 
@@ -110,14 +108,6 @@ async def test_a_press_executes_at_once(with_model, workspace: str) -> None:  # 
 # -- separation of duties -----------------------------------------------------------------------
 
 SAM, ALEX = 111, 222
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def _two_users_approve(app, telegram: FakeTelegram, workspace: str) -> list[str]:  # type: ignore[no-untyped-def]
