@@ -55,11 +55,12 @@ _STEPS = frozenset({"contact_id", "memory_id", "draft_id", "approval_id", "task_
 STALE_CLAIM = timedelta(minutes=5)  # a lead claimed this long ago and not done: its worker died
 
 # The first e-mail sent to a lead's address after it arrived (outbox rows reach 'sent' once delivered).
+# "After" on one clock, the database's: ``first_seen_at`` is the mail server's, which may run ahead.
 _REPLIED = """
     UPDATE intakes i SET replied_at = r.sent_at FROM (
         SELECT i2.id, min(o.sent_at) AS sent_at FROM intakes i2 JOIN outbox o
           ON o.workspace = i2.workspace AND lower(o.recipient) = lower(i2.email)
-         AND o.status = 'sent' AND o.sent_at >= i2.first_seen_at
+         AND o.status = 'sent' AND o.created_at >= least(i2.first_seen_at, i2.claimed_at)
         WHERE i2.workspace = %s AND i2.replied_at IS NULL GROUP BY i2.id) r
     WHERE i.id = r.id
 """

@@ -118,8 +118,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     wanted = config.getoption("--clock-at")
     if wanted:
-        moment = MOMENTS[wanted](datetime.now(UTC)) if wanted in MOMENTS else datetime.fromisoformat(wanted)
-        _DATABASE_CLOCK["FAKETIME"] = f"{round((moment - datetime.now(UTC)).total_seconds()):+d}"
+        real = datetime.now(UTC)
+        moment = MOMENTS[wanted](real) if wanted in MOMENTS else datetime.fromisoformat(wanted)
+        # to the millisecond: a whole-second offset put the database up to half a second behind us
+        _DATABASE_CLOCK["FAKETIME"] = f"{(moment - real).total_seconds():+.3f}"
         traveller = time_machine.travel(moment, tick=True)
         traveller.start()
         config.stash[_TRAVEL] = traveller
