@@ -264,11 +264,26 @@ class MeteredModel(WrapperModel):
 
 
 @dataclass(frozen=True)
+class ModelLimits:
+    """What one model request and one turn may take (settings ``SOLOOS_MODEL_MAX_TOKENS``,
+    ``SOLOOS_MODEL_TIMEOUT_SECONDS``, ``SOLOOS_MODEL_RETRIES``, ``SOLOOS_TURN_SECONDS``)."""
+
+    max_tokens: int = 1_024
+    timeout_seconds: float = 60.0
+    retries: int = 1
+    turn_seconds: float = 180.0
+
+
+@dataclass(frozen=True)
 class ModelTiers:
-    """The configured models. Either may be missing; with neither, only the local tier exists."""
+    """The configured models. Either may be missing; with neither, only the local tier exists.
+    ``fast_context``/``strong_context`` are the context windows the operator set (tokens), None when
+    the model's own size is to be looked up."""
 
     fast: Model | None
     strong: Model | None
+    fast_context: int | None = None
+    strong_context: int | None = None
 
     @classmethod
     def from_strings(cls, fast: str | None, strong: str | None) -> ModelTiers:

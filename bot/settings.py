@@ -56,6 +56,18 @@ class Settings(BaseSettings):
 
     model_fast: str | None = Field(default=None, description="pydantic-ai model string for the fast tier")
     model_strong: str | None = Field(default=None, description="pydantic-ai model string for the strong tier")
+    model_max_tokens: int = Field(default=1_024, ge=16, description="Output tokens one model request may produce")
+    model_timeout_seconds: float = Field(default=60, gt=0, description="How long one model request may take")
+    model_retries: int = Field(
+        default=1, ge=0, le=5, description="Retries of a failed model request (in all: not per tier or per client)"
+    )
+    turn_seconds: float = Field(default=180, gt=0, description="Wall time one chat turn may take, all requests included")
+    model_fast_context: int | None = Field(
+        default=None, ge=512, description="Context window of the fast model in tokens; known for catalogue models"
+    )
+    model_strong_context: int | None = Field(
+        default=None, ge=512, description="Context window of the strong model in tokens; known for catalogue models"
+    )
 
     policy_file: Path | None = Field(default=None, description="Policy template (YAML); default: built-in")
     approval_ttl_hours: float = Field(default=48, gt=0, description="Pending approvals expire after this")
