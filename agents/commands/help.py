@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from agents.commands._base import Command, LocalContext, Routed, phrase
+from agents.commands._reading import reading
 from agents.commands._registry import help_lines
 from agents.models import needs_model_message
-from agents.phrases import subject_of
 from agents.reply import Reply
 
 HEADER = "I'm SoloOS, your business assistant. Without a language model I can already:"
@@ -34,7 +34,7 @@ async def _empty(routed: Routed, ctx: LocalContext) -> Reply:
 async def _needs_model(routed: Routed, ctx: LocalContext) -> Reply:
     """The dispatcher sends a request here only when no model can take it."""
     message = needs_model_message(ctx.model_configured)
-    if subject_of(routed.text) and not routed.text.rstrip().endswith("?"):  # "X is Y": a fact
+    if reading(routed.text) == "statement":  # "X is Y", "Acme told me …": a fact the local tier can keep
         message += f"\nIf that was a fact to keep, say: remember {routed.text.strip()[:80]}"
     return Reply(message)
 
