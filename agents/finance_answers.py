@@ -33,7 +33,7 @@ _OVERDUE = re.compile(
     r"\b(?:overdue|past[- ]due|unpaid|outstanding|late|open)\b.{0,40}?\b(?:invoices?|bills?)\b"
     r"|\b(?:invoices?|bills?)\b.{0,40}?\b(?:overdue|past[- ]due|unpaid|outstanding|late)\b"
     r"|\bwho\b.{0,20}?\b(?:owes?|still owes|hasn'?t paid|has not paid|haven'?t paid|have not paid)\b"
-    r"|\bowed to me\b|^\s*(?:what'?s|anything|is anything)\s+overdue\b",
+    r"|\bowed to me\b|^\s*(?:what'?s|what is|anything|is anything)\s+overdue\b",
     re.IGNORECASE,
 )
 _WHO_PAID = re.compile(

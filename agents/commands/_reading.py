@@ -12,8 +12,9 @@ The checks, in order (the first that applies decides):
    "draft", "plan", "schedule"… ask for work (a request);
 3. it reports what someone said or did ("told me", "said", "agreed", "promised", "just"): a statement;
 4. it ends with a question mark: a question;
-5. it speaks in the first person ("I sent…", "we agreed…"), about the future ("… will pay late"), or
-   has the shape "<subject> is <value>" ("Jane's new rate is 900"): a statement;
+5. it speaks in the first person ("I sent…", "we agreed…"), about the future ("… will pay late"),
+   says what someone did ("Acme paid invoice 42 late"), or has the shape "<subject> is <value>"
+   ("Jane's new rate is 900"): a statement;
 6. anything else ("overdue invoices", "Acme"): a phrase.
 """
 
@@ -46,7 +47,7 @@ _ASKS_TO_BE_TOLD = _p(
 )
 _ASKS_FOR_WORK = _p(
     r"^(?:find|draft|write|compose|plan|prepare|organi[sz]e|schedule|reschedule|book|arrange|block|reserve|"
-    r"send|e-?mail|mail|reply|respond|answer|follow up|chase|call|ring|phone|invoice|bill|pay|make|create|"
+    r"send|e-?mail|mail|reply|respond|answer|follow up|chase|call|ring|phone|pay|make|create|"
     r"build|put together|set up|sort out|work out|figure out|research|summari[sz]e|compare|analy[sz]e|"
     r"calculate|estimate|propose|suggest|help|move|cancel|update|change|fix|translate|clear|free up|"
     r"i(?:'d| would)? (?:like|want|need)|we (?:need|want))\b"
@@ -58,6 +59,10 @@ _REPORTS = _p(
 _STATES = _p(
     r"^(?:i|we|i'm|im|we're|i've|we've|i'll|we'll|i'd|we'd)\b"
     r"|\b(?:will|won't|wont|'ll|is going to|are going to|gonna)\b"
+    # someone did something: "Acme paid invoice 42 late", "Globex hasn't signed yet"
+    r"|^(?!.*\b(?:who|which|what)\b)\S+(?:\s+\S+){0,3}?\s+(?:already\s+|finally\s+|still\s+)?"
+    r"(?:paid|pays|sent|sends|signed|moved|delayed|postponed|cancell?ed|accepted|declined|rejected|"
+    r"wants|asked|called|emailed|replied|wrote|owes|hasn't|has not|haven't|have not|didn't|did not)\b"
 )
 
 

@@ -168,7 +168,11 @@ COMMANDS = (
         _recall,
         (
             phrase(510, r"^(?:/recall|/search|recall)\s+(?P<text>.+)$"),
-            phrase(520, r"^(?:search(?: for)?|find|look up)\s+(?P<text>.+)$", "fallback"),
+            phrase(  # finding free time is a calendar request, not a memory search
+                520,
+                r"^(?:search(?: for)?|find|look up)\s+(?!.*\b(?:free|slots?|availability|time for)\b)(?P<text>.+)$",
+                "fallback",
+            ),
             phrase(
                 530,
                 r"^(?:what|(?:tell|remind) me(?: what)?)(?: do| did)? (?:you |i )?"

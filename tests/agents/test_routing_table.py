@@ -131,6 +131,15 @@ TABLE: list[tuple[str, str, str]] = [
     ("hey soloos, list unpaid invoices", "finance", "finance"),
     ("I'd like to know which invoices are still unpaid", "finance", "finance"),
     ("any payments received last week?", "finance", "finance"),
+    ("Could you tell me which invoices are overdue?", "finance", "finance"),
+    ("Do I have any overdue invoices?", "finance", "finance"),
+    ("Who hasn't paid yet?", "finance", "finance"),
+    ("who's paid this month", "finance", "finance"),
+    ("How much came in last week", "finance", "finance"),
+    ("income this month", "finance", "finance"),
+    ("Is invoice 42 overdue?", "finance", "finance"),
+    ("/soloos what is overdue", "finance", "finance"),
+    ("remind me what I said about Acme", "recall", "recall"),
     # --- loose questions: the model answers them better when there is one ---
     ("what is our hourly rate?", MODEL, "recall"),
     ("What's Jane's phone number", MODEL, "recall"),
@@ -143,10 +152,13 @@ TABLE: list[tuple[str, str, str]] = [
     ("look up the Acme contract", MODEL, "recall"),
     ("find the Acme contract", MODEL, "recall"),
     ("how much is the Globex retainer?", MODEL, "recall"),
+    ("what's the status of invoice 42?", MODEL, "recall"),
+    ("search for Acme", MODEL, "recall"),
+    ("pls find overdue invoices", MODEL, "finance"),
     # --- requests the local tier cannot really serve ---
-    ("find two free hours next week for the Globex workshop", MODEL, "recall"),
-    ("Find 2 free hours next week for the Globex workshop please", MODEL, "recall"),
-    ("could you find a slot on Thursday for a call with Jane?", MODEL, "recall"),
+    ("find two free hours next week for the Globex workshop", MODEL, MODEL),
+    ("Find 2 free hours next week for the Globex workshop please", MODEL, MODEL),
+    ("could you find a slot on Thursday for a call with Jane?", MODEL, MODEL),
     ("search for a good accountant in Berlin", MODEL, "recall"),
     ("find invoices Acme hasn't paid and draft a reminder", MODEL, "recall"),
     ("prepare a list of overdue invoices for my accountant", MODEL, "finance"),
@@ -171,6 +183,13 @@ TABLE: list[tuple[str, str, str]] = [
     ("Tom let me know Globex paid last week", MODEL, MODEL),
     ("Acme is paying invoice 42 late, which is annoying", MODEL, MODEL),
     ("every client pays within 30 days", MODEL, MODEL),
+    ("Acme paid invoice 42 late", MODEL, MODEL),
+    ("Initech sent the overdue invoice back", MODEL, MODEL),
+    ("Globex still hasn't paid the outstanding invoice", MODEL, MODEL),
+    ("invoice 42 is late again", MODEL, MODEL),
+    ("Acme told me their invoice is overdue — what should I do?", MODEL, MODEL),
+    ("I need to find two free hours next week", MODEL, MODEL),
+    ("thx", MODEL, MODEL),
 ]
 
 
@@ -252,6 +271,13 @@ async def test_with_a_model_the_seen_messages_reach_it(with_model, workspace: st
     reply = await FakeChat(with_model(script), workspace).say(text)
     assert script.calls == ["coordinator:0"]  # the model was asked, once
     assert reply == "Noted: I'll keep that in mind."
+
+
+async def test_without_a_model_finding_free_time_is_not_a_memory_search(app: App, workspace: str) -> None:
+    reply = await FakeChat(app, workspace).say(SEEN[0])
+    assert "I don't know anything about" not in reply
+    assert reply.startswith("That needs a language model, and none is configured")
+    assert "If that was a fact to keep" not in reply  # a request, not a fact
 
 
 @pytest.mark.parametrize("text", SEEN[1:])
