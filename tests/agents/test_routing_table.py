@@ -16,8 +16,9 @@ from decimal import Decimal
 
 import pytest
 
-from agents.commands import route, slack_subcommands
-from agents.commands._reading import reading
+from agents.commands import commands, route, slack_subcommands
+from agents.commands._reading import READINGS, reading
+from agents.commands._registry import LOCAL
 from bot.app import App
 from memory import MemoryService
 from tests.conftest import BERLIN
@@ -214,6 +215,14 @@ def test_the_table_is_large_and_varied() -> None:
     assert to_model[True, False] >= 15  # loose matches the model takes when there is one
     assert to_model[True, True] >= 15  # statements and requests: never a local answer
     assert to_model[False, False] >= 60  # explicit commands and real questions stay local
+
+
+def test_only_explicit_commands_answer_a_statement_and_loose_phrasings_are_few() -> None:
+    for (confidence, model), readings in LOCAL.items():
+        assert ("statement" in readings) == (confidence == "confident"), (confidence, model)
+        assert (readings == set(READINGS)) == (confidence == "confident")
+    loose = sorted((c.kind, r.order, r.confidence) for c in commands() for r in c.rules if r.confidence != "confident")
+    assert loose == [("finance", 500, "question"), ("recall", 520, "fallback"), ("recall", 540, "fallback")]
 
 
 @pytest.mark.parametrize(
