@@ -300,6 +300,18 @@ async def test_without_a_model_a_statement_gets_an_honest_answer_not_a_report(
     assert f"If that was a fact to keep, say: remember {text}" in reply
 
 
+async def test_without_a_model_a_stated_fact_is_kept_with_one_press(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    await chat.say(SEEN[1])
+    (button,) = chat.replies[-1].buttons
+    assert button.label == "Remember it" and len(button.action.encode()) <= 64
+    assert (await chat.press(button.action)).startswith(f"Noted that: {SEEN[1]} [")
+    assert [m.text for m in await app.memory.list(workspace)] == [SEEN[1]]
+    long = "Globex told me the workshop in Leeds moves to the second week of December, same room"
+    await chat.say(long)
+    assert chat.replies[-1].buttons == () and f"say: remember {long[:80]}" in chat.replies[-1].text
+
+
 async def test_without_a_model_the_real_question_still_gets_the_report(
     app: App, workspace: str, _books: Callable[[MemoryService, str], object]
 ) -> None:
