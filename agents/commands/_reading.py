@@ -33,7 +33,7 @@ def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE | re.DOTALL)
 
 
-POLITE = _p(r"^(?:(?:hey|ok|okay|so|please|pls|plz|can you|could you|would you|will you|soloos)[,!]?\s+)+")
+_POLITE = _p(r"^(?:(?:hey|ok|okay|so|please|pls|plz|can you|could you|would you|will you|soloos)[,!]?\s+)+")
 _TRAILING = _p(r"[\s?!.]+$")
 
 _QUESTION_START = _p(
@@ -68,7 +68,7 @@ _STATES = _p(
 
 def normalized(text: str) -> str:
     """The message without polite openings or closing punctuation: what phrasings are matched on."""
-    return _TRAILING.sub("", POLITE.sub("", text.strip()))
+    return _TRAILING.sub("", _POLITE.sub("", text.strip()))
 
 
 def reading(text: str) -> Reading:
@@ -88,4 +88,4 @@ def reading(text: str) -> Reading:
     return "phrase"
 
 
-__all__ = ["POLITE", "READINGS", "Reading", "normalized", "reading"]
+__all__ = ["READINGS", "Reading", "normalized", "reading"]
