@@ -4,7 +4,9 @@
 this week?", "what came in this month?" and questions that ask several of them at once ("overdue
 invoices and who paid this week"), and answers each part from the invoices and transactions
 tables. Anything else — including orders such as "remind me to chase overdue invoices" and
-questions about tasks — returns None, so the router can try something else.
+questions about tasks — returns None. ``QUESTION`` is the same recognition as one pattern, for the
+command router (``agents.commands.finance``), which also leaves statements ("Acme told me they will
+pay invoice 42 late") and, with a model, requests to the model.
 
 Replies use the local tier's Markdown subset (``*bold*``, ``- `` bullets).
 """
@@ -31,7 +33,7 @@ _OVERDUE = re.compile(
     r"\b(?:overdue|past[- ]due|unpaid|outstanding|late|open)\b.{0,40}?\b(?:invoices?|bills?)\b"
     r"|\b(?:invoices?|bills?)\b.{0,40}?\b(?:overdue|past[- ]due|unpaid|outstanding|late)\b"
     r"|\bwho\b.{0,20}?\b(?:owes?|still owes|hasn'?t paid|has not paid|haven'?t paid|have not paid)\b"
-    r"|\bowed to me\b|^\s*(?:what'?s|anything|is anything)\s+overdue\b",
+    r"|\bowed to me\b|^\s*(?:what'?s|what is|anything|is anything)\s+overdue\b",
     re.IGNORECASE,
 )
 _WHO_PAID = re.compile(
@@ -167,6 +169,13 @@ async def _came_in(memory: MemoryService, workspace: str, today: date, when: Per
     return "\n".join([f"{heading}: {total} in {_plural(len(payments), 'payment')}", *_more(lines)])
 
 
+# A whole message that ``finance_answer`` answers (for the router: the sections' patterns, searched
+# anywhere in the message, unless it opens with an order), with the message as its ``text``.
+QUESTION = (
+    rf"^(?!{_ORDER.pattern})"
+    rf"(?=.*?(?-s:{_OVERDUE.pattern}|{_WHO_PAID.pattern}|{_CAME_IN.pattern}))(?P<text>.+)$"
+)
+
 Section = Callable[[MemoryService, str, date, Period | None], Awaitable[str]]
 _SECTIONS: tuple[tuple[re.Pattern[str], Section], ...] = (
     (_OVERDUE, _overdue),
@@ -204,4 +213,4 @@ async def finance_answer(
     return "\n\n".join(parts)
 
 
-__all__ = ["Period", "finance_answer", "period"]
+__all__ = ["QUESTION", "Period", "finance_answer", "period"]

@@ -17,7 +17,6 @@ from agents import AgentRunner, Gate
 from agents.approval_codes import mask_codes, pending_codes
 from agents.briefing import describe_miss
 from agents.commands import LocalContext, Routed, answer, approval_buttons, route
-from agents.finance_answers import finance_answer
 from agents.links import defang_links, domains_of
 from agents.planner import Planner
 from agents.status import SloTargets
@@ -62,7 +61,7 @@ class Dispatcher:
                 ok=False,
             )
             return await self._queued_apart(intent, refused)
-        routed = route(intent.text)
+        routed = route(intent.text, model=self.runner.tiers.available)
         return self._shown(routed, await self._handle(intent, routed))
 
     @staticmethod
@@ -113,11 +112,6 @@ class Dispatcher:
 
     async def _answer(self, intent: Intent, routed: Routed, timezone: str) -> Reply:
         try:
-            if routed.kind in ("needs_model", "recall"):  # the common finance questions need no model
-                today = self.memory.clock.today(timezone)
-                money = await finance_answer(intent.text, self.memory, intent.workspace, today, timezone)
-                if money is not None:
-                    return Reply(money)
             if routed.kind == "needs_model" and self.runner.tiers.available:
                 return await self._model_turn(intent)
             context = LocalContext(

@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from agents.gate import Gate
@@ -48,15 +49,26 @@ class Routed:
 Handler = Callable[[Routed, LocalContext], Awaitable[Reply]]
 
 
-def phrase(order: int, pattern: str) -> Rule:
+Confidence = Literal["confident", "question", "fallback"]
+"""How sure a phrasing is that the local tier should answer (``agents.commands._registry.LOCAL``):
+
+- ``confident``: an explicit command ("/tasks", "remember that …", "approve ab12cd"), always local;
+- ``question``: local when the message asks (or only names the thing: "overdue invoices"); with a
+  model, requests go to it, and statements go to it or, without one, get the needs-model answer;
+- ``fallback``: an open-ended match ("find …", "what is …"), local only when no model is configured.
+"""
+
+
+def phrase(order: int, pattern: str, confidence: Confidence = "confident") -> Rule:
     """One way of saying a command; rules are tried in ``order`` over all commands, first match wins."""
-    return Rule(order, re.compile(pattern, re.IGNORECASE | re.DOTALL))
+    return Rule(order, re.compile(pattern, re.IGNORECASE | re.DOTALL), confidence)
 
 
 @dataclass(frozen=True)
 class Rule:
     order: int
     pattern: re.Pattern[str]
+    confidence: Confidence = "confident"
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,7 @@ async def audited(ctx: LocalContext, action_type: str, outcome: str, undo: dict[
 
 __all__ = [
     "Command",
+    "Confidence",
     "Handler",
     "LocalContext",
     "Routed",

@@ -3,6 +3,9 @@
 
 A module is a feature: it defines ``COMMANDS``, a tuple of ``Command``s. Modules whose names start
 with ``_`` are shared code, not features.
+
+A phrasing takes a message only when it is confident (``Rule.confidence``) or the message reads the
+right way (``agents.commands._reading``): ``LOCAL`` is the whole routing rule, as a table.
 """
 
 from __future__ import annotations
@@ -13,13 +16,25 @@ import pkgutil
 import re
 from dataclasses import dataclass
 
-from agents.commands._base import Command, LocalContext, Routed, Rule
+from agents.commands._base import Command, Confidence, LocalContext, Routed, Rule
+from agents.commands._reading import READINGS, Reading, normalized, reading
 from agents.reply import Reply
 
-_POLITE = re.compile(
-    r"^(?:(?:hey|ok|okay|so|please|pls|can you|could you|would you|soloos)[,!]?\s+)+", re.IGNORECASE | re.DOTALL
-)
-_TRAILING = re.compile(r"[\s?!.]+$", re.IGNORECASE | re.DOTALL)
+_EVERY: frozenset[Reading] = frozenset(READINGS)
+_ASKED: frozenset[Reading] = frozenset({"question", "phrase"})
+_NOT_STATED: frozenset[Reading] = frozenset({"question", "phrase", "request"})
+
+# (confidence, model configured) → the readings a matching phrasing answers locally. A statement
+# never gets a loose local answer (it is news, not a query); the rest goes to the model if there is one.
+LOCAL: dict[tuple[Confidence, bool], frozenset[Reading]] = {
+    ("confident", True): _EVERY,
+    ("confident", False): _EVERY,
+    ("question", True): _ASKED,
+    ("question", False): _NOT_STATED,
+    ("fallback", True): frozenset(),
+    ("fallback", False): _NOT_STATED,
+}
+
 _BOT_SUFFIX = re.compile(r"^(/\w+)@\w+")
 _BARE_COMMAND = re.compile(r"^/(\w+)")
 
@@ -60,17 +75,22 @@ def command(kind: str) -> Command:
     return next((c for c in found if not c.rules), found[0])
 
 
-def route(text: str) -> Routed:
-    """Classify one message. Never raises; unknown requests become ``needs_model``."""
+def route(text: str, *, model: bool = False) -> Routed:
+    """Classify one message. Never raises; unknown requests become ``needs_model``.
+
+    ``model``: a model is configured, so a loose phrasing leaves to it what it may answer better.
+    """
     stripped = text.strip()
     if not stripped:
         return Routed("empty", command=command("empty"))
-    normalized = _TRAILING.sub("", _POLITE.sub("", stripped))
     # Slash commands from chat clients may carry a bot suffix: /recall@SoloOSBot acme
-    normalized = _BOT_SUFFIX.sub(r"\1", normalized)
+    plain = _BOT_SUFFIX.sub(r"\1", normalized(stripped))
+    reads = reading(stripped)
     for rule, found in registry().rules:
-        match = rule.pattern.match(normalized)
+        match = rule.pattern.match(plain)
         if match:
+            if reads not in LOCAL[rule.confidence, model]:
+                continue  # not this phrasing's kind of message: a later one, or the model, takes it
             groups = match.groupdict()
             payload = (groups.get("text") or "").strip()
             args = {k: v for k, v in groups.items() if k != "text" and v}
@@ -79,7 +99,7 @@ def route(text: str) -> Routed:
             if found.keep_sentence_end:
                 payload = _keep_sentence_end(stripped, payload)
             return Routed(found.kind, payload, args, found)
-    bare_command = _BARE_COMMAND.match(normalized)
+    bare_command = _BARE_COMMAND.match(plain)
     if bare_command:
         return Routed("help", args={"unknown_command": bare_command.group(1)}, command=command("help"))
     return Routed("needs_model", stripped, command=command("needs_model"))
@@ -116,6 +136,7 @@ def help_lines() -> list[str]:
 
 
 __all__ = [
+    "LOCAL",
     "answer",
     "command",
     "commands",

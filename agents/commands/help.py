@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from agents.commands._base import Command, LocalContext, Routed, phrase
+from agents.commands._reading import reading
 from agents.commands._registry import help_lines
 from agents.models import needs_model_message
-from agents.phrases import subject_of
-from agents.reply import Reply
+from agents.reply import Button, Reply
 
 HEADER = "I'm SoloOS, your business assistant. Without a language model I can already:"
+MAX_ACTION_BYTES = 64  # what every channel carries back from a button press whole (Telegram's callback data)
 FOOTER = "Drafting, research and planning need a model; `soloos doctor` shows how to set one up."
 
 
@@ -34,9 +35,13 @@ async def _empty(routed: Routed, ctx: LocalContext) -> Reply:
 async def _needs_model(routed: Routed, ctx: LocalContext) -> Reply:
     """The dispatcher sends a request here only when no model can take it."""
     message = needs_model_message(ctx.model_configured)
-    if subject_of(routed.text) and not routed.text.rstrip().endswith("?"):  # "X is Y": a fact
-        message += f"\nIf that was a fact to keep, say: remember {routed.text.strip()[:80]}"
-    return Reply(message)
+    if reading(routed.text) != "statement":
+        return Reply(message)
+    # "X is Y", "Acme told me …": a fact the local tier can keep, typed or with one press
+    fact = routed.text.strip()
+    message += f"\nIf that was a fact to keep, say: remember {fact[:80]}"
+    keep = f"remember {fact}"
+    return Reply(message, (Button("Remember it", keep),) if len(keep.encode()) <= MAX_ACTION_BYTES else ())
 
 
 COMMANDS = (

@@ -167,17 +167,23 @@ COMMANDS = (
         "recall",
         _recall,
         (
-            phrase(310, r"^(?:/recall|/search|recall|search(?: for)?|find|look up)\s+(?P<text>.+)$"),
+            phrase(510, r"^(?:/recall|/search|recall)\s+(?P<text>.+)$"),
+            phrase(  # finding free time is a calendar request, not a memory search
+                520,
+                r"^(?:search(?: for)?|find|look up)\s+(?!.*\b(?:free|slots?|availability|time for)\b)(?P<text>.+)$",
+                "fallback",
+            ),
             phrase(
-                320,
-                r"^(?:what|tell me|remind me)(?: do| did)? (?:you |i )?"
+                530,
+                r"^(?:what|(?:tell|remind) me(?: what)?)(?: do| did)? (?:you |i )?"
                 r"(?:know|have|remember|say|said|tell you|noted|note)"
                 r"(?: down)? (?:about|on|regarding|of)\s+(?P<text>.+)$",
             ),
             phrase(
-                330,
+                540,
                 r"^(?:tell me about|anything (?:about|on)|what about|who is|who's|what is|what's|what are|"
                 r"when is|when's|where is|how much is|how much does|how does|do i have anything on)\s+(?P<text>.+)$",
+                "fallback",
             ),
         ),
         name="recall",

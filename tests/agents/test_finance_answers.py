@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
 
 import pytest
 
-from agents.finance_answers import finance_answer, period
+from agents.finance_answers import QUESTION, finance_answer, period
 from memory import MemoryService, NewTransaction
 from tests.conftest import BERLIN
 
@@ -128,6 +129,27 @@ async def test_other_messages_are_left_to_the_rest_of_the_router(
     memory: MemoryService, workspace: str, question: str
 ) -> None:
     assert await ask(memory, workspace, question) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Which invoices are overdue?",
+        "what is overdue",
+        "who paid this week?",
+        "what came in this month?",
+        "overdue invoices and who paid this week",
+        "Acme just told me they will pay invoice 42 late",  # recognised here; the router reads it as news
+        "remind me to chase overdue invoices tomorrow",
+        "which tasks are overdue?",
+        "hello",
+    ],
+)
+async def test_the_routers_pattern_recognises_what_the_answerer_answers(
+    memory: MemoryService, workspace: str, text: str
+) -> None:
+    recognised = re.match(QUESTION, text, re.IGNORECASE | re.DOTALL) is not None
+    assert recognised == (await ask(memory, workspace, text) is not None)
 
 
 def test_periods_end_today_and_weeks_start_on_monday() -> None:
