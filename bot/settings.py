@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     model_retries: int = Field(
         default=1, ge=0, le=5, description="Retries of a failed model request (in all: not per tier or per client)"
     )
-    turn_seconds: float = Field(default=180, gt=0, description="Wall time one chat turn may take, all requests included")
+    turn_seconds: float = Field(
+        default=180, gt=0, description="Wall time one chat turn may take, all requests included"
+    )
     model_fast_context: int | None = Field(
         default=None, ge=512, description="Context window of the fast model in tokens; known for catalogue models"
     )
