@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import shutil
 import sys
 import time
@@ -63,6 +64,9 @@ def _intent(app: App, session: str, number: int, text: str, last: Reply | None) 
 
 
 def _is_terminal(stream: TextIO) -> bool:
+    """A terminal that can erase a line (a ``TERM=dumb`` one cannot: it gets no thinking line)."""
+    if os.environ.get("TERM") == "dumb":
+        return False
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or unusual stream: not a terminal

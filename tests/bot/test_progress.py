@@ -22,7 +22,7 @@ from telegram import Update
 
 from agents import ModelTiers
 from bot.app import App
-from bot.console import CLEAR, Console, _interactive, _piped
+from bot.console import CLEAR, Console, _interactive, _is_terminal, _piped
 from bot.intent import Intent, Reply
 from bot.slack import SlackChannel
 from bot.telegram import TelegramChannel
@@ -133,6 +133,12 @@ async def test_piped_output_stays_exactly_the_replies(with_model, workspace) -> 
     assert failures == 0
     assert stdout.getvalue() == f"{ANSWER}\n", "nothing but the reply on stdout"
     assert RESEARCH in status.getvalue() and visible(status.getvalue()) == "", "the terminal's line is erased"
+
+
+def test_a_terminal_that_cannot_erase_a_line_gets_no_thinking_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _is_terminal(Terminal()) and not _is_terminal(io.StringIO())
+    monkeypatch.setenv("TERM", "dumb")
+    assert not _is_terminal(Terminal())
 
 
 # -- telegram -------------------------------------------------------------------------------
