@@ -43,7 +43,6 @@ ACTION_PREFIX = "soloos:"
 # (e.g. one an injected e-mail made up, with data in its query) would leak. Every post and update.
 NO_UNFURL: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False}
 SWEEP_SECONDS = 30.0  # stored requests not handled after this long are dispatched again
-INTERIM_AFTER = 4.0  # a turn this long gets an interim message ("Working on it…") until its reply is out
 # Slack errors that will not change on a retry: the reply is given up after a few tries
 REFUSALS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "invalid_blocks"})
 
@@ -117,11 +116,13 @@ class SlackChannel:
         allowed: frozenset[str],
         app_token: str | None = None,
         sweep_seconds: float = SWEEP_SECONDS,
-        interim_after: float = INTERIM_AFTER,
+        interim_after: float | None = None,
     ) -> None:
+        """``interim_after``: seconds of a turn before a "Working on it…" message shows (default: the
+        ``slack_interim_seconds`` setting)."""
         self.app = app
         self.allowed = allowed  # "U123" or "T123:U123"
-        self.interim_after = interim_after
+        self.interim_after = app.settings.slack_interim_seconds if interim_after is None else interim_after
         self.app_token = app_token
         self._refused: set[str] = set()
         client = AsyncWebClient(token=bot_token, base_url=f"{api_url.rstrip('/')}/api/")

@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 LIMIT = TELEGRAM_LIMIT
 TYPING_AFTER = 0.8  # seconds of work before "typing…" shows
 TYPING_EVERY = 4.0  # and renewed this often while the turn runs (Telegram shows it ~5 s)
-INTERIM_AFTER = 8.0  # a turn this long with progress lines (a specialist at work) shows them in a message
 ROW = 3  # buttons per keyboard row
 POLL_SECONDS = 10  # long-polling timeout
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -97,13 +96,15 @@ class TelegramChannel:
         sweep_seconds: float = SWEEP_SECONDS,
         typing_after: float = TYPING_AFTER,
         typing_every: float = TYPING_EVERY,
-        interim_after: float = INTERIM_AFTER,
+        interim_after: float | None = None,
     ) -> None:
+        """``interim_after``: seconds of a turn with a specialist at work before its progress shows in
+        a message (default: the ``telegram_interim_seconds`` setting)."""
         self.app = app
         self.allowed = allowed_users
         self.typing_after = typing_after
         self.typing_every = typing_every
-        self.interim_after = interim_after
+        self.interim_after = app.settings.telegram_interim_seconds if interim_after is None else interim_after
         self.bot_id = token.split(":", 1)[0]  # update ids count per bot
         self.standby_seconds = standby_seconds
         self.sweep_seconds = sweep_seconds

@@ -252,7 +252,7 @@ async def test_telegram_typing_stops_when_the_turn_is_cancelled(
 # -- slack ----------------------------------------------------------------------------------
 
 
-async def _slack(app: App, server: FakeSlack, *, interim_after: float) -> SlackChannel:
+async def _slack(app: App, server: FakeSlack, *, interim_after: float | None) -> SlackChannel:
     channel = SlackChannel(
         app,
         bot_token=f"xoxb-test-{uuid.uuid4().hex}",
@@ -271,7 +271,8 @@ async def test_slack_shows_an_interim_message_for_a_slow_turn_and_deletes_it_aft
     from tests.agents.test_coordinator import _rows
 
     app = scoped(with_model(Slow(think=0.3, research=0.6)), workspace)
-    channel = await _slack(app, slack, interim_after=0.05)
+    app = dataclasses.replace(app, settings=app.settings.model_copy(update={"slack_interim_seconds": 0.05}))
+    channel = await _slack(app, slack, interim_after=None)  # SOLOOS_SLACK_INTERIM_SECONDS
     try:
         status, seconds = await post_signed(channel.http_url, command_body("tell me a long story", user=OWNER_SLACK))
         assert status == 200 and seconds < 1, "the slash command is acknowledged before the slow work"
