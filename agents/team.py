@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic_ai import Agent, DeferredToolRequests, FunctionToolset, RunContext
 from pydantic_ai.usage import RunUsage
 
-from agents import drafts
+from agents import drafts, progress
 from agents.gate import Gate, GatedToolset
 from agents.gate.deferral import action_from_metadata
 from agents.models import Budget, MeteredModel, ModelTiers, Prices, Tier
@@ -256,6 +256,7 @@ async def _delegate(ctx: RunContext[TurnDeps], agent: Agent[TurnDeps, str], requ
 @coordinator.tool
 async def ask_research(ctx: RunContext[TurnDeps], question: str) -> str:
     """Ask the research specialist a question about the business; it answers from memory with sources."""
+    progress.started("research")
     return await _delegate(ctx, research_agent, question, "strong")
 
 
@@ -313,6 +314,7 @@ async def ask_drafting(
     versioned draft. ``title`` names it (e.g. "Acme proposal"), ``counterparty`` is the recipient's
     e-mail address or name. Returns 'Subject: …', the body, and last, in brackets, the draft's number
     (for send_draft and revise_draft; not part of the text)."""
+    progress.started("drafting")
     deps = ctx.deps
     request = drafts.DraftRequest(
         kind=kind,
@@ -338,6 +340,7 @@ async def revise_draft(ctx: RunContext[TurnDeps], which: str, instruction: str) 
     """Revise a saved draft into a new version. ``which`` is its number or the operator's words for it
     ("the Acme proposal"); ``instruction`` says what to change ("warmer"). When several drafts match,
     the answer lists them: ask the operator which one."""
+    progress.started("revising")
     deps = ctx.deps
     try:
         revised = await drafts.revise(
@@ -359,12 +362,14 @@ async def revise_draft(ctx: RunContext[TurnDeps], which: str, instruction: str) 
 @coordinator.tool
 async def ask_finance(ctx: RunContext[TurnDeps], question: str) -> str:
     """Ask the finance specialist about invoices, payments, rates or money owed."""
+    progress.started("finance")
     return await _delegate(ctx, finance_agent, question, "fast")
 
 
 @coordinator.tool
 async def ask_scheduling(ctx: RunContext[TurnDeps], request: str) -> str:
     """Ask the scheduling specialist to plan tasks, deadlines or reminders."""
+    progress.started("scheduling")
     return await _delegate(ctx, scheduling_agent, request, "fast")
 
 
@@ -373,6 +378,7 @@ async def propose_plan(ctx: RunContext[TurnDeps], objective: str) -> str:
     """Turn a business objective (an outcome, ideally with a deadline, e.g. "Land 3 new retainer
     clients by March") into a draft plan of projects and steps. Nothing runs until the operator
     approves it; tell them the plan number and how to approve."""
+    progress.started("planning")
     deps = ctx.deps
     if deps.planner is None:
         return "Planning is not available here."

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = Field(default=None, description="secret_token Telegram must send")
     telegram_webhook_host: str = Field(default="127.0.0.1", description="Interface the webhook listens on")
     telegram_webhook_port: int = Field(default=8443, ge=1, le=65535, description="Port the webhook listens on")
+    telegram_interim_seconds: float = Field(
+        default=8.0, gt=0, description="A turn this long with a specialist at work shows its progress in one message"
+    )
 
     slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-…)")
     slack_app_token: SecretStr | None = Field(default=None, description="Slack app token (xapp-…) for Socket Mode")
@@ -127,6 +130,9 @@ class Settings(BaseSettings):
     slack_allowed_users: str = Field(default="", description="Comma-separated Slack user ids (U…) or T…:U…")
     slack_http_host: str = Field(default="127.0.0.1", description="Interface for Slack's requests (behind a proxy)")
     slack_http_port: int = Field(default=3000, ge=1, le=65535, description="Port for Slack's requests (HTTP mode)")
+    slack_interim_seconds: float = Field(
+        default=4.0, gt=0, description="A turn this long gets a 'Working on it…' message until its reply is out"
+    )
 
     max_message_chars: int = Field(default=16_000, ge=100, description="Longest chat message accepted")
     working_memory_hours: int = Field(default=72, ge=1, description="How long working memory lives")

@@ -31,6 +31,7 @@ from bot.app import App
 from bot.background import cancel_all, sweep_forever
 from bot.chat_text import REFUSAL, split_text
 from bot.intent import Intent, Reply
+from bot.interim import interim
 from bot.reply_sender import Progress, Refused, ReplySender, RetryAfter
 from memory import DatabaseUnavailable
 
@@ -115,9 +116,13 @@ class SlackChannel:
         allowed: frozenset[str],
         app_token: str | None = None,
         sweep_seconds: float = SWEEP_SECONDS,
+        interim_after: float | None = None,
     ) -> None:
+        """``interim_after``: seconds of a turn before a "Working on it…" message shows (default: the
+        ``slack_interim_seconds`` setting)."""
         self.app = app
         self.allowed = allowed  # "U123" or "T123:U123"
+        self.interim_after = app.settings.slack_interim_seconds if interim_after is None else interim_after
         self.app_token = app_token
         self._refused: set[str] = set()
         client = AsyncWebClient(token=bot_token, base_url=f"{api_url.rstrip('/')}/api/")
@@ -198,32 +203,36 @@ class SlackChannel:
         """Allowlist, then the dispatcher, whose reply is queued in the channel outbox with the
         handled message (and the inbox row closed); then this conversation's outbox is delivered.
         A request handled again after a crash is a duplicate the dispatcher recognises: what it owed
-        is still in the outbox, and goes out now."""
+        is still in the outbox, and goes out now. A turn longer than ``interim_after`` shows an interim
+        message with its progress until the reply is out (``bot.interim``)."""
         team, user, channel, number = request.team, request.user, request.channel, request.number
         if not self._is_allowed(team, user):
             await self._refuse(channel, user)
             await self.app.memory.inbox.done("slack", self._inbox, number)
             return
         settings = self.app.settings
-        reply = await self.app.dispatcher.handle(
-            Intent(
-                workspace=settings.workspace,
-                operator=settings.operator,
-                channel="slack",
-                channel_user=f"{team}:{user}",
-                conversation=f"slack:{channel}",
-                text=request.text,
-                idempotency_key=request.key,
-                pressed=request.pressed,
-                delivery={"press": request.press} if request.press else {},
-                inbox=("slack", self._inbox, number),
-            )
+        intent = Intent(
+            workspace=settings.workspace,
+            operator=settings.operator,
+            channel="slack",
+            channel_user=f"{team}:{user}",
+            conversation=f"slack:{channel}",
+            text=request.text,
+            idempotency_key=request.key,
+            pressed=request.pressed,
+            delivery={"press": request.press} if request.press else {},
+            inbox=("slack", self._inbox, number),
         )
-        if not reply.queued:  # the database could not take it: say so now, best effort
-            with contextlib.suppress(Exception):
-                await self.send_parts(channel, reply)
-            return
-        await self.sender.drain(f"slack:{channel}")
+        async with interim(self, channel, after=self.interim_after) as shown:
+            try:
+                reply = await self.app.dispatcher.handle(intent)
+            finally:
+                await shown.settle()  # never an interim message below the reply
+            if not reply.queued:  # the database could not take it: say so now, best effort
+                with contextlib.suppress(Exception):
+                    await self.send_parts(channel, reply)
+                return
+            await self.sender.drain(f"slack:{channel}")
 
     async def send(self, target: str, reply: Reply) -> None:
         """A message SoloOS starts (a reminder, the briefing), then its chart if it has one. A failed
@@ -251,6 +260,17 @@ class SlackChannel:
             )
             if progress is not None and number < len(messages):
                 await progress(number)
+
+    async def post_interim(self, channel: str, text: str) -> str:
+        """The interim message (``bot.interim.Board``); its handle is the message's ts."""
+        posted = await self.bolt.client.chat_postMessage(channel=channel, text=to_mrkdwn(text), **NO_UNFURL)
+        return str(posted["ts"])
+
+    async def edit_interim(self, channel: str, handle: str, text: str) -> None:
+        await self.bolt.client.chat_update(channel=channel, ts=handle, text=to_mrkdwn(text), **NO_UNFURL)
+
+    async def delete_interim(self, channel: str, handle: str) -> None:
+        await self.bolt.client.chat_delete(channel=channel, ts=handle)
 
     def failure(self, err: Exception) -> Exception | None:
         if not isinstance(err, SlackApiError):

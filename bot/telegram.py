@@ -48,13 +48,15 @@ from bot.app import App
 from bot.background import cancel_all, sweep_forever
 from bot.chat_text import REFUSAL, TELEGRAM_LIMIT, split_text
 from bot.intent import Intent, Reply
+from bot.interim import interim
 from bot.leadership import lead
 from bot.reply_sender import Progress, Refused, ReplySender, RetryAfter
 
 log = logging.getLogger(__name__)
 
 LIMIT = TELEGRAM_LIMIT
-TYPING_AFTER = 0.8  # seconds
+TYPING_AFTER = 0.8  # seconds of work before "typing…" shows
+TYPING_EVERY = 4.0  # and renewed this often while the turn runs (Telegram shows it ~5 s)
 ROW = 3  # buttons per keyboard row
 POLL_SECONDS = 10  # long-polling timeout
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -92,9 +94,17 @@ class TelegramChannel:
         allowed_users: frozenset[int],
         standby_seconds: float = STANDBY_SECONDS,
         sweep_seconds: float = SWEEP_SECONDS,
+        typing_after: float = TYPING_AFTER,
+        typing_every: float = TYPING_EVERY,
+        interim_after: float | None = None,
     ) -> None:
+        """``interim_after``: seconds of a turn with a specialist at work before its progress shows in
+        a message (default: the ``telegram_interim_seconds`` setting)."""
         self.app = app
         self.allowed = allowed_users
+        self.typing_after = typing_after
+        self.typing_every = typing_every
+        self.interim_after = app.settings.telegram_interim_seconds if interim_after is None else interim_after
         self.bot_id = token.split(":", 1)[0]  # update ids count per bot
         self.standby_seconds = standby_seconds
         self.sweep_seconds = sweep_seconds
@@ -351,18 +361,24 @@ class TelegramChannel:
             await self._handle(chat_id, update, self._intent(update, query.data, press=press))
 
     async def _handle(self, chat_id: int, update: Update, intent: Intent) -> None:
+        """The turn, with "typing…" kept alive while it runs and, when a specialist is at work in a
+        long one, its progress in one interim message (``bot.interim``: deleted once the reply is
+        out). Both stop on every way out: the reply, a failure, a cancellation."""
         self._working.add(update.update_id)
-        typing = asyncio.create_task(self._typing(chat_id))  # only shows if the work takes a while
-        try:
-            reply = await self.app.dispatcher.handle(intent)
-        finally:
-            typing.cancel()
-            self._working.discard(update.update_id)
-        if not reply.queued:  # the database could not take it: say so now, best effort
-            with contextlib.suppress(TelegramError):
-                await self.send_parts(str(chat_id), reply)
-            return
-        await self.sender.drain(intent.conversation)
+        async with interim(self, str(chat_id), after=self.interim_after, needs_progress=True) as shown:
+            typing = asyncio.create_task(self._typing(chat_id))  # only shows if the work takes a while
+            try:
+                reply = await self.app.dispatcher.handle(intent)
+            finally:
+                typing.cancel()
+                await asyncio.wait({typing})  # no "typing…" after this (it would outlast the reply)
+                self._working.discard(update.update_id)
+                await shown.settle()  # never an interim message below the reply
+            if not reply.queued:  # the database could not take it: say so now, best effort
+                with contextlib.suppress(TelegramError):
+                    await self.send_parts(str(chat_id), reply)
+                return
+            await self.sender.drain(intent.conversation)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -421,13 +437,30 @@ class TelegramChannel:
                 await progress(number)
 
     async def _typing(self, chat_id: int) -> None:
-        """ "typing…" after TYPING_AFTER seconds of work, renewed while it lasts (Telegram shows it ~5 s).
-        Quick answers skip it: every API call counts against Telegram's 30 requests a second."""
-        await asyncio.sleep(TYPING_AFTER)
+        """ "typing…" after ``typing_after`` seconds of work, renewed every ``typing_every`` while it
+        lasts (Telegram shows it ~5 s). Quick answers skip it: every API call counts against
+        Telegram's 30 requests a second."""
+        await asyncio.sleep(self.typing_after)
         while True:
             with contextlib.suppress(TelegramError):
                 await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
-            await asyncio.sleep(4.5)
+            await asyncio.sleep(self.typing_every)
+
+    # -- the interim message (bot.interim.Board) ------------------------------------------------
+
+    async def post_interim(self, target: str, text: str) -> str:
+        message = await self.application.bot.send_message(int(target), to_html(text), parse_mode=ParseMode.HTML)
+        with contextlib.suppress(TelegramError):  # a message ends "typing…", and the turn still runs
+            await self.application.bot.send_chat_action(int(target), ChatAction.TYPING)
+        return str(message.message_id)
+
+    async def edit_interim(self, target: str, handle: str, text: str) -> None:
+        await self.application.bot.edit_message_text(
+            to_html(text), chat_id=int(target), message_id=int(handle), parse_mode=ParseMode.HTML
+        )
+
+    async def delete_interim(self, target: str, handle: str) -> None:
+        await self.application.bot.delete_message(int(target), int(handle))
 
 
 def _retry_after(err: TelegramRetryAfter) -> float:

@@ -12,7 +12,8 @@ SOLOOS = str(Path(sys.executable).with_name("soloos"))
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOLOOS_") and k != "DATABASE_URL"}
-    env.update({"SOLOOS_HOME": str(home), "SOLOOS_WORKSPACE": "proc", "SOLOOS_TIMEZONE": "UTC", **extra})
+    quiet = {"SOLOOS_TELEGRAM_INTERIM_SECONDS": "600", "SOLOOS_SLACK_INTERIM_SECONDS": "600"}  # (tests/conftest.py)
+    env.update({"SOLOOS_HOME": str(home), "SOLOOS_WORKSPACE": "proc", "SOLOOS_TIMEZONE": "UTC", **quiet, **extra})
     return env
 
 

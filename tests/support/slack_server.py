@@ -1,6 +1,6 @@
 """A local server speaking the slice of the Slack Web API the bot uses (auth.test,
-chat.postMessage, chat.update, and the three steps of files_upload_v2), plus helpers to send
-signed requests to a Bolt app the way Slack does. Binds to 127.0.0.1 only."""
+chat.postMessage, chat.update, chat.delete, and the three steps of files_upload_v2), plus helpers
+to send signed requests to a Bolt app the way Slack does. Binds to 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -151,6 +151,9 @@ class FakeSlack:
                     "message": {"text": params.get("text"), "ts": ts, "blocks": params.get("blocks", [])},
                 }
             )
+        if method == "chat.delete":
+            self.calls.append({"method": method, **params})
+            return web.json_response({"ok": True, "channel": params.get("channel"), "ts": params.get("ts")})
         return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
 
 

@@ -1,6 +1,6 @@
 """A local server that speaks enough of the Telegram Bot API for python-telegram-bot: getMe,
-getUpdates (long polling), sendMessage, sendPhoto, editMessageText, answerCallbackQuery,
-sendChatAction. It records what the bot sent and can answer 429 (rate limit) or 400 (a failed
+getUpdates (long polling), sendMessage, sendPhoto, editMessageText, deleteMessage,
+answerCallbackQuery, sendChatAction. It records what the bot sent and can answer 429 (rate limit) or 400 (a failed
 send) to test retries. Binds to 127.0.0.1 only.
 
 Telegram's behaviour where it matters, each off until a test asks for it:
@@ -224,7 +224,14 @@ class FakeTelegram:
             return refused
         if method == "getMe":
             return self._ok(BOT)
-        if method in ("deleteWebhook", "setWebhook", "setMyCommands", "sendChatAction", "answerCallbackQuery"):
+        if method in (
+            "deleteWebhook",
+            "setWebhook",
+            "setMyCommands",
+            "sendChatAction",
+            "answerCallbackQuery",
+            "deleteMessage",
+        ):
             self.sent.append({"method": method, **params})
             return self._ok(True)
         if method == "getUpdates":
