@@ -16,6 +16,7 @@ that depend on it, and the operator is told what moved and why.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
 from agents.drafts import DraftRequest, produce
-from agents.failures import MODEL_FAILURES
+from agents.failures import MODEL_FAILURES, short_failure
 from agents.gate import Gate
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
 from agents.plan_views import render_diff
@@ -124,10 +125,11 @@ class PlanExecutor:
         taint = Taint()  # what outside content this step's model reads: upstream results, e-mail, memories
         try:
             with reading(taint):
-                if task.owner == "drafting":
-                    output = await self._draft(agent, objective, task, workspace, taint)
-                else:
-                    output = await self._run_agent(agent, objective, task, workspace, taint)
+                async with asyncio.timeout(self.tiers.limits.turn_seconds):
+                    if task.owner == "drafting":
+                        output = await self._draft(agent, objective, task, workspace, taint)
+                    else:
+                        output = await self._run_agent(agent, objective, task, workspace, taint)
         except Superseded:
             return Ran(task, "superseded", "")
         except BudgetExceeded as err:  # not the step's fault: wait for the budget, keep the retries
@@ -141,6 +143,14 @@ class PlanExecutor:
                 else ""
             )
             return Ran(postponed or task, "postponed" if postponed else "superseded", text)
+        except TimeoutError:  # SOLOOS_TURN_SECONDS: a step may take as long as a chat turn
+            limit = self.tiers.limits.turn_seconds
+            return await self._failed(
+                task, f"took longer than the {limit:g} s a step may take (SOLOOS_TURN_SECONDS)", timezone
+            )
+        except MODEL_FAILURES as err:  # the model could not be used: say how (never the provider's body)
+            log.warning("plan task %s: the model failed: %s", task.id, short_failure(err))
+            return await self._failed(task, f"the model failed: {short_failure(err)}", timezone)
         except STEP_FAILURES as err:  # the model's fault, not ours: no traceback
             return await self._failed(task, f"{type(err).__name__}: {err}", timezone)
         except Exception as err:  # a tool or the runtime broke; the task's budget decides what happens next

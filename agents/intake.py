@@ -35,6 +35,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from agents.drafts import DraftRequest, Writer, describe, produce, send_action
+from agents.failures import MODEL_FAILURES, short_failure
 from agents.gate import Gate, Parked, messages
 from agents.models import BudgetExceeded
 from memory import OPERATOR_ORIGIN, Contact, Draft, Intake, MemoryService, Message, is_plain_name
@@ -424,7 +425,8 @@ async def _first_reply(
         except BudgetExceeded as err:
             log.info("lead %s: first reply from the template (%s)", lead.source_ref, err)
         except Exception as err:  # a model failure must not lose the lead: the template still answers
-            log.warning("lead %s: drafting failed (%s); using the template", lead.source_ref, err)
+            said = short_failure(err) if isinstance(err, MODEL_FAILURES) else f"{type(err).__name__}: {err}"
+            log.warning("lead %s: drafting failed (%s); using the template", lead.source_ref, said)
     template = dataclasses.replace(request, writer="template")
 
     async def fill(_prompt: str) -> str:
