@@ -14,6 +14,8 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from genai_prices import calc_price
 from prometheus_client import Counter, Histogram
+from pydantic_ai import RunContext
 from pydantic_ai.exceptions import (
     ModelAPIError,
     ModelAuthenticationError,
@@ -32,7 +35,7 @@ from pydantic_ai.exceptions import (
     ModelRequestTimeout,
 )
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
-from pydantic_ai.models import Model, ModelRequestParameters, infer_model
+from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse, infer_model
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
@@ -384,6 +387,21 @@ class LimitedModel(WrapperModel):
                 return await self.wrapped.request(messages, self.limited(model_settings), model_request_parameters)
         except TimeoutError as err:
             raise ModelRequestTimeout(self.model_name, self.limits.timeout_seconds) from err
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: RunContext[Any] | None = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """A streamed request (an agent with an event handler streams) carries the same limits; the
+        provider's client enforces the timeout between chunks."""
+        async with self.wrapped.request_stream(
+            messages, self.limited(model_settings), model_request_parameters, run_context
+        ) as stream:
+            yield stream
 
 
 def cannot_succeed_again(err: BaseException) -> bool:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from pydantic_ai import Agent
 from pydantic_ai.exceptions import FallbackExceptionGroup, ModelConnectionError, ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -179,3 +181,18 @@ async def test_a_model_failure_that_escapes_the_runner_is_still_named(  # type: 
         "nothing was changed. " + CHECK
     )
     no_traceback(caplog)
+
+
+async def test_a_streamed_request_carries_the_limits_too() -> None:
+    """An agent with an event handler streams without being asked to: the limits hold there as well."""
+    seen: list[dict[str, Any]] = []
+
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        seen.append(dict(info.model_settings or {}))
+        yield "Sunny."
+
+    tiers = ModelTiers(FunctionModel(stream_function=stream, model_name="llama3"), None, limits=ModelLimits(77))
+    _, model = tiers.pick("fast")
+    async with Agent(model).run_stream(QUESTION) as result:
+        assert await result.get_output() == "Sunny."
+    assert seen and seen[0]["max_tokens"] == 77
