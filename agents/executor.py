@@ -33,7 +33,7 @@ from agents.context import build_context
 from agents.drafts import DraftRequest, produce
 from agents.failures import MODEL_FAILURES, short_failure
 from agents.gate import Gate
-from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
+from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, PriceUnknown
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
 from agents.untrusted import Taint, earlier_attempt, earlier_result, reading
@@ -137,7 +137,9 @@ class PlanExecutor:
             postponed = await plans.postpone(task, error=str(err), until=until)
             when = until.astimezone(ZoneInfo(timezone))
             text = (
-                f"⏸ {task.title}: {err}. I'll go on when it resets ({when:%a %d %b %H:%M}); "
+                f"⏸ {task.title}: {err}; `/plan {task.objective_id} retry {task.id}` goes on now."
+                if postponed and isinstance(err, PriceUnknown)  # waiting does not help: a price does
+                else f"⏸ {task.title}: {err}. I'll go on when it resets ({when:%a %d %b %H:%M}); "
                 f"after raising the cap, `/plan {task.objective_id} retry {task.id}` goes on now."
                 if postponed
                 else ""

@@ -126,8 +126,15 @@ def model_label(model: Model) -> str:
 
 
 def is_local(model: Model) -> bool:
-    """Served from this machine (127.0.0.1, localhost, ::1): a model that costs nothing per token."""
-    url = getattr(base_model(model), "base_url", None)
+    """Served from this machine (127.0.0.1, localhost, ::1), or run in this process (a scripted
+    ``FunctionModel``/``TestModel``, no service at all): a model that costs nothing per token."""
+    from pydantic_ai.models.function import FunctionModel
+    from pydantic_ai.models.test import TestModel
+
+    model = base_model(model)
+    if isinstance(model, (FunctionModel, TestModel)):
+        return True
+    url = getattr(model, "base_url", None)
     return bool(url) and (urlsplit(str(url)).hostname or "") in LOCAL_HOSTS
 
 

@@ -15,7 +15,7 @@ from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.usage import RequestUsage
 
-from agents import Budget, Prices
+from agents import Budget, ModelTiers, Prices
 from agents.models import MeteredModel
 from bot.app import App, wire
 from memory import MemoryService
@@ -141,23 +141,25 @@ MILLION = RequestUsage(input_tokens=1_000_000, output_tokens=1_000_000)
 async def test_an_unknown_model_without_a_price_is_refused_while_a_cap_is_set(  # type: ignore[no-untyped-def]
     app: App, settings, workspace: str
 ) -> None:
-    script = Script([say("Sunny.")])
+    remote = _openai("my-finetune", "https://llm.example.com/v1")  # refused before any request is made
     unpriced = settings.model_copy(
         update={"price_input_per_mtok": None, "price_output_per_mtok": None, "budget_daily_usd": 2.0}
     )
-    reply = await FakeChat(wire(unpriced, app.memory, tiers=script.tiers()), workspace).say("is it sunny in Berlin")
+    reply = await FakeChat(wire(unpriced, app.memory, tiers=ModelTiers(remote, None)), workspace).say(
+        "is it sunny in Berlin"
+    )
     assert reply == (
-        "I can't enforce your $2.00 daily cap: the price of function:scripted is unknown. Set "
+        "I can't enforce your $2.00 daily cap: the price of openai:my-finetune is unknown. Set "
         "SOLOOS_PRICE_INPUT_PER_MTOK and SOLOOS_PRICE_OUTPUT_PER_MTOK (USD per million tokens; 0 for a free model) "
         "and I will go on; I made no model request and nothing was done."
     )
-    assert script.calls == []
+    assert await _ledger(app.memory, workspace) == (0, Decimal(0))
 
 
-async def test_a_price_of_zero_is_a_price(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
-    script = Script([say("Sunny.")])
-    reply = await FakeChat(with_model(script, price_in="0", price_out="0"), workspace).say("is it sunny in Berlin")
-    assert reply == "Sunny."
+def test_a_price_of_zero_is_a_price(memory: MemoryService, workspace: str) -> None:
+    remote = _openai("my-finetune", "https://llm.example.com/v1")
+    metered = _metered(memory, workspace, remote, Prices(Decimal(0), Decimal(0)))
+    assert metered.pricing == "configured" and metered.price_usage(MILLION) == Decimal(0)
 
 
 def test_a_catalogue_model_keeps_its_list_price_whatever_is_set(memory: MemoryService, workspace: str) -> None:
