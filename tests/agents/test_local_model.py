@@ -79,6 +79,7 @@ async def test_a_server_that_is_down_is_named_with_what_to_check(
         "strong (openai:qwen-strong) — cannot connect (connection refused or unknown host); nothing was sent. " + CHECK
     )
     no_traceback(caplog)
+    assert [r.name for r in caplog.records if r.levelno >= logging.WARNING] == ["agents.failures"]  # one line
 
 
 async def test_a_context_overflow_is_named_and_not_retried_on_either_tier(
@@ -163,3 +164,23 @@ async def test_a_reply_cut_off_by_the_output_limit_is_marked(local: Build, llama
         "It is sunny in Berlin today, w\n\n[Cut off: this reply reached the 256-token output limit "
         "(SOLOOS_MODEL_MAX_TOKENS) before it was complete.]"
     )
+
+
+async def test_an_ollama_model_string_reaches_the_server_with_the_output_limit(
+    local: Build, llama: LlamaServer, workspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_BASE_URL", llama.base_url)
+    app = local(llama.base_url, model_fast="ollama:qwen2.5-coder:1.5b")
+    reply = await FakeChat(app, workspace).say(QUESTION)
+    assert reply == "Done."
+    assert llama.requests[0]["model"] == "qwen2.5-coder:1.5b" and llama.requests[0]["max_tokens"] == 256
+
+
+async def test_text_shaped_like_a_tool_call_sends_nothing(local: Build, llama: LlamaServer, workspace: str) -> None:
+    """What a small model writes when its chat template lost the tool-call tags: never an action (how the
+    reply reads is issue 16's tool-call-text part)."""
+    llama.tool_text = {"name": "send_email", "arguments": {"to": "jane@acme.example", "subject": "Hi", "body": "x"}}
+    chat = FakeChat(local(llama.base_url), workspace)
+    await chat.say("email Jane at Acme that we are on for Friday")
+    assert not chat.replies[-1].buttons  # no approval was asked for, so nothing can be sent
+    assert llama.requests and all(body.get("max_tokens") == 256 for body in llama.requests)
