@@ -18,7 +18,9 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from agents import Budget, ModelTiers, Prices
 from agents.executor import PlanExecutor
 from agents.failures import OVERFLOW
+from agents.intake import Lead, take_lead
 from agents.models import ModelLimits
+from agents.team import TurnDeps, draft_writer
 from tests.support.chat import FakeChat
 from tests.support.plan_models import objective, retainer_plan
 
@@ -188,3 +190,28 @@ async def test_a_plan_step_past_its_wall_time_is_stopped_and_says_so(with_model,
 def _cancel_notices(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
     with app.memory.db.connection() as conn:
         conn.execute("UPDATE schedules SET status = 'cancelled' WHERE workspace = %s AND kind = 'notice'", (workspace,))
+
+
+async def test_a_lead_whose_reply_the_model_could_not_write_says_so_and_keeps_the_lead(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    broken = Broken(refused, None).tiers()
+    deps = TurnDeps(
+        app.memory, app.gate, workspace, "tester", "k", "deterministic", broken, "strong",
+        Budget(Decimal(5), Decimal(50)), Prices(Decimal(0), Decimal(0)), "",
+    )  # fmt: skip
+    lead = Lead("Ann Lee", "ann@lee.test", "bookkeeping", "chat:ann@lee.test", "chat", app.memory.clock.now())
+    taken = await take_lead(
+        lead,
+        memory=app.memory,
+        gate=app.gate,
+        workspace=workspace,
+        operator="tester",
+        intent_key="k",
+        timezone="Europe/Berlin",
+        signature="Sam",
+        write=draft_writer(deps),
+    )
+    assert taken.approval is not None  # the template's reply waits for approval: the lead is not lost
+    assert (
+        "The model could not write the reply (cannot connect (connection refused or unknown host)), so it is the "
+        "template's; " + CHECK in taken.text
+    )
