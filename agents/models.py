@@ -317,8 +317,21 @@ class MeteredModel(WrapperModel):
         self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
     ) -> Decimal:
         """What the request will cost at most (its input, and the output allowance), priced before sending."""
-        allowance = int((settings or {}).get("max_tokens") or OUTPUT_ALLOWANCE)
+        allowance = int((settings or {}).get("max_tokens") or self.output_limit() or OUTPUT_ALLOWANCE)
         return self.price_usage(RequestUsage(input_tokens=self.input_tokens(messages, params), output_tokens=allowance))
+
+    def output_limit(self) -> int | None:
+        """SOLOOS_MODEL_MAX_TOKENS, which ``LimitedModel`` adds to each request below this meter."""
+        model = self.wrapped
+        while True:
+            if isinstance(model, LimitedModel):
+                return model.limits.max_tokens
+            if isinstance(model, FallbackModel):
+                model = model.models[0]
+            elif isinstance(model, WrapperModel):
+                model = model.wrapped
+            else:
+                return None
 
     def price(self, response: ModelResponse) -> Decimal:
         if self.pricing == "list":

@@ -16,7 +16,7 @@ from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.usage import RequestUsage
 
 from agents import Budget, ModelTiers, Prices
-from agents.models import MeteredModel
+from agents.models import MeteredModel, ModelLimits
 from bot.app import App, wire
 from memory import MemoryService
 from tests.support import spend
@@ -181,3 +181,11 @@ def test_a_model_served_from_this_machine_is_free_while_no_price_is_set(
 ) -> None:
     metered = _metered(memory, workspace, _openai("qwen2.5-coder", f"http://{host}/v1"), Prices())
     assert metered.pricing == "local" and metered.price_usage(MILLION) == Decimal(0)
+
+
+def test_the_estimate_before_sending_uses_the_configured_output_limit(memory: MemoryService, workspace: str) -> None:
+    tiers = ModelTiers(spend.metered(memory.agent_store, workspace).wrapped, None, limits=ModelLimits(max_tokens=100))
+    _, model = tiers.pick("fast")
+    metered = _metered(memory, workspace, model, Prices(Decimal(0), Decimal(1_000_000)))  # $1 per output token
+    prompt = [ModelRequest.user_text_prompt("hello")]
+    assert metered.estimate(prompt, None, ModelRequestParameters()) == Decimal(100)
