@@ -467,7 +467,7 @@ class RetryChain(FallbackModel):
 
     def __init__(self, *attempts: Model) -> None:
         self.attempts = attempts
-        distinct = len({id(m) for m in attempts}) > 1
+        distinct = len({id(base_model(m)) for m in attempts}) > 1  # two tiers may be one model
 
         def retry(err: Exception) -> bool:
             if not isinstance(err, RETRYABLE) or cannot_succeed_again(err):
@@ -478,7 +478,8 @@ class RetryChain(FallbackModel):
 
     @property
     def model_name(self) -> str:
-        if len({id(m) for m in self.attempts}) == 1:
+        """The model's own name when every attempt goes to the same one (what the spend ledger records)."""
+        if len({id(base_model(m)) for m in self.attempts}) == 1:
             return self.attempts[0].model_name
         return super().model_name
 
