@@ -75,8 +75,9 @@ def model_output_failure(err: UnexpectedModelBehavior, limits: ModelLimits, *, o
             f"The model's answer was cut off at the {limits.max_tokens:,}-token output limit before it was complete, "
             f"so I could not use it; {outcome}. Ask for something smaller, or raise SOLOOS_MODEL_MAX_TOKENS."
         )
+    first = _short(str(err).split(". ", 1)[0].rstrip("."))  # pydantic-ai goes on with advice for developers
     return (
-        f"The model's answer was not usable ({_short(str(err))}); {outcome}. Try again, perhaps rephrased; "
+        f"The model's answer was not usable ({first}); {outcome}. Try again, perhaps rephrased; "
         "a small model may need a stronger one (SOLOOS_MODEL_STRONG)."
     )
 

@@ -159,9 +159,9 @@ async def test_a_cut_off_tool_call_is_invalid_output_naming_the_limit(with_model
 async def test_invalid_output_after_retries_is_named(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
     bad = ModelResponse(parts=[ToolCallPart("no_such_tool", {})], usage=RequestUsage(input_tokens=10, output_tokens=5))
     reply = await FakeChat(with_model(Counted(bad)), workspace).say(QUESTION)
-    assert reply.startswith("The model's answer was not usable (")
-    assert reply.endswith(
-        "; nothing was sent. Try again, perhaps rephrased; a small model may need a stronger one (SOLOOS_MODEL_STRONG)."
+    assert reply == (
+        "The model's answer was not usable (Tool 'no_such_tool' exceeded max retries count of 1); nothing was sent. "
+        "Try again, perhaps rephrased; a small model may need a stronger one (SOLOOS_MODEL_STRONG)."
     )
 
 
