@@ -16,7 +16,6 @@ that depend on it, and the operator is told what moved and why.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
 from agents.drafts import DraftRequest, produce
-from agents.failures import MODEL_FAILURES, short_failure
+from agents.failures import MODEL_FAILURES, TurnTooLong, short_failure, within
 from agents.gate import Gate
 from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, PriceUnknown
 from agents.plan_views import render_diff
@@ -125,11 +124,12 @@ class PlanExecutor:
         taint = Taint()  # what outside content this step's model reads: upstream results, e-mail, memories
         try:
             with reading(taint):
-                async with asyncio.timeout(self.tiers.limits.turn_seconds):
-                    if task.owner == "drafting":
-                        output = await self._draft(agent, objective, task, workspace, taint)
-                    else:
-                        output = await self._run_agent(agent, objective, task, workspace, taint)
+                step = (
+                    self._draft(agent, objective, task, workspace, taint)
+                    if task.owner == "drafting"
+                    else self._run_agent(agent, objective, task, workspace, taint)
+                )
+                output = await within(self.tiers.limits.turn_seconds, step)
         except Superseded:
             return Ran(task, "superseded", "")
         except BudgetExceeded as err:  # not the step's fault: wait for the budget, keep the retries
@@ -145,10 +145,10 @@ class PlanExecutor:
                 else ""
             )
             return Ran(postponed or task, "postponed" if postponed else "superseded", text)
-        except TimeoutError:  # SOLOOS_TURN_SECONDS: a step may take as long as a chat turn
-            limit = self.tiers.limits.turn_seconds
+        except TurnTooLong as err:  # SOLOOS_TURN_SECONDS: a step may take as long as a chat turn
+            log.warning("plan task %s %s", task.id, err)
             return await self._failed(
-                task, f"took longer than the {limit:g} s a step may take (SOLOOS_TURN_SECONDS)", timezone
+                task, f"took longer than the {err.seconds:g} s a step may take (SOLOOS_TURN_SECONDS)", timezone
             )
         except MODEL_FAILURES as err:  # the model could not be used: say how (never the provider's body)
             log.warning("plan task %s: the model failed: %s", task.id, short_failure(err))

@@ -19,8 +19,11 @@ cut off at the output limit (``SOLOOS_MODEL_MAX_TOKENS``), or invalid after the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from http import HTTPStatus
+from typing import TypeVar
 
 import httpx
 from pydantic_ai.exceptions import (
@@ -39,6 +42,7 @@ from pydantic_ai.models import Model
 from agents.models import ModelLimits, ModelTiers, PriceUnknown, Tier, context_overflow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MODEL_FAILURES: tuple[type[BaseException], ...] = (FallbackExceptionGroup, ModelAPIError, httpx.TransportError)
 CHECK = "Check that the model server is running and that the API keys are valid (`soloos doctor` shows both)."
@@ -101,6 +105,26 @@ def cut_off_note(limits: ModelLimits) -> str:
         f"[Cut off: this reply reached the {limits.max_tokens:,}-token output limit (SOLOOS_MODEL_MAX_TOKENS) "
         "before it was complete.]"
     )
+
+
+class TurnTooLong(Exception):
+    """A turn or plan step ran past ``SOLOOS_TURN_SECONDS`` and was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"stopped after {seconds:g} s (SOLOOS_TURN_SECONDS)")
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """``work``, stopped with ``TurnTooLong`` when it takes longer than ``seconds`` (another
+    ``TimeoutError`` from inside is not mistaken for it)."""
+    try:
+        async with asyncio.timeout(seconds) as deadline:
+            return await work
+    except TimeoutError:
+        if deadline.expired():
+            raise TurnTooLong(seconds) from None
+        raise
 
 
 def turn_too_long(seconds: float, outcome: str) -> str:
@@ -203,10 +227,12 @@ def _sizes(failure: BaseException) -> str:
 
 __all__ = [
     "MODEL_FAILURES",
+    "TurnTooLong",
     "cut_off_note",
     "describe_failure",
     "model_failure",
     "model_output_failure",
     "short_failure",
     "turn_too_long",
+    "within",
 ]

@@ -15,7 +15,15 @@ from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.usage import UsageLimits
 
 from agents.context import RECENT_TURNS, build_context
-from agents.failures import MODEL_FAILURES, cut_off_note, model_failure, model_output_failure, turn_too_long
+from agents.failures import (
+    MODEL_FAILURES,
+    TurnTooLong,
+    cut_off_note,
+    model_failure,
+    model_output_failure,
+    turn_too_long,
+    within,
+)
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
 from agents.models import (
@@ -89,10 +97,12 @@ class AgentRunner:
             with reading(deps.taint):  # outside content made into prompt text in this run taints it
                 for read in earlier:
                     earlier_turn(read)
-                async with asyncio.timeout(self.tiers.limits.turn_seconds):
-                    result = await coordinator.run(
+                result = await within(
+                    self.tiers.limits.turn_seconds,
+                    coordinator.run(
                         text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
-                    )
+                    ),
+                )
         except PriceUnknown as err:
             return TurnOutcome(f"{err}; I made no model request and nothing was done.", ok=False, tainted=deps.tainted)
         except BudgetExceeded as err:
@@ -109,8 +119,8 @@ class AgentRunner:
                 ok=False,
                 tainted=deps.tainted,
             )
-        except TimeoutError:
-            said = turn_too_long(self.tiers.limits.turn_seconds, _outcome(deps))
+        except TurnTooLong as err:
+            said = turn_too_long(err.seconds, _outcome(deps))
             return TurnOutcome(_with_notes(said, deps), ok=False, tainted=deps.tainted)
         except MODEL_FAILURES as err:
             said = model_failure(err, self.tiers, first=model.tier, outcome=_outcome(deps))
