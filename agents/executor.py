@@ -30,9 +30,9 @@ from pydantic_ai.usage import UsageLimits
 
 from agents.context import build_context
 from agents.drafts import DraftRequest, produce
-from agents.failures import MODEL_FAILURES
+from agents.failures import MODEL_FAILURES, TurnTooLong, short_failure, within
 from agents.gate import Gate
-from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices
+from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, PriceUnknown
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
 from agents.untrusted import Taint, earlier_attempt, earlier_result, reading
@@ -124,10 +124,12 @@ class PlanExecutor:
         taint = Taint()  # what outside content this step's model reads: upstream results, e-mail, memories
         try:
             with reading(taint):
-                if task.owner == "drafting":
-                    output = await self._draft(agent, objective, task, workspace, taint)
-                else:
-                    output = await self._run_agent(agent, objective, task, workspace, taint)
+                step = (
+                    self._draft(agent, objective, task, workspace, taint)
+                    if task.owner == "drafting"
+                    else self._run_agent(agent, objective, task, workspace, taint)
+                )
+                output = await within(self.tiers.limits.turn_seconds, step)
         except Superseded:
             return Ran(task, "superseded", "")
         except BudgetExceeded as err:  # not the step's fault: wait for the budget, keep the retries
@@ -135,12 +137,22 @@ class PlanExecutor:
             postponed = await plans.postpone(task, error=str(err), until=until)
             when = until.astimezone(ZoneInfo(timezone))
             text = (
-                f"⏸ {task.title}: {err}. I'll go on when it resets ({when:%a %d %b %H:%M}); "
+                f"⏸ {task.title}: {err}; `/plan {task.objective_id} retry {task.id}` goes on now."
+                if postponed and isinstance(err, PriceUnknown)  # waiting does not help: a price does
+                else f"⏸ {task.title}: {err}. I'll go on when it resets ({when:%a %d %b %H:%M}); "
                 f"after raising the cap, `/plan {task.objective_id} retry {task.id}` goes on now."
                 if postponed
                 else ""
             )
             return Ran(postponed or task, "postponed" if postponed else "superseded", text)
+        except TurnTooLong as err:  # SOLOOS_TURN_SECONDS: a step may take as long as a chat turn
+            log.warning("plan task %s %s", task.id, err)
+            return await self._failed(
+                task, f"took longer than the {err.seconds:g} s a step may take (SOLOOS_TURN_SECONDS)", timezone
+            )
+        except MODEL_FAILURES as err:  # the model could not be used: say how (never the provider's body)
+            log.warning("plan task %s: the model failed: %s", task.id, short_failure(err))
+            return await self._failed(task, f"the model failed: {short_failure(err)}", timezone)
         except STEP_FAILURES as err:  # the model's fault, not ours: no traceback
             return await self._failed(task, f"{type(err).__name__}: {err}", timezone)
         except Exception as err:  # a tool or the runtime broke; the task's budget decides what happens next

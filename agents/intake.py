@@ -35,8 +35,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from agents.drafts import DraftRequest, Writer, describe, produce, send_action
+from agents.failures import CHECK, MODEL_FAILURES, short_failure
 from agents.gate import Gate, Parked, messages
-from agents.models import BudgetExceeded
+from agents.models import BudgetExceeded, PriceUnknown
 from memory import OPERATOR_ORIGIN, Contact, Draft, Intake, MemoryService, Message, is_plain_name
 from policies import Approval, AuditEvent, Decision, audit
 
@@ -263,8 +264,11 @@ async def take_lead(
 
     tone = gate.policy.tone
     draft_id = intake.draft_id
+    drafting_note = ""
     if draft_id is None:
-        draft = await _first_reply(memory, workspace, lead, tone=tone, signature=signature, mode=mode, write=write)
+        draft, drafting_note = await _first_reply(
+            memory, workspace, lead, tone=tone, signature=signature, mode=mode, write=write
+        )
         draft_id = draft.id
         await memory.intakes.record(intake.id, draft_id=draft_id)
         await wrote(
@@ -312,6 +316,8 @@ async def take_lead(
 
     refreshed = await memory.intakes.get(workspace, intake.id)
     text = _report(lead, refreshed, draft_text=describe(draft), task_id=task_id, due=due, timezone=timezone)
+    if drafting_note:
+        text += f"\n{drafting_note}"
     if outcome:
         text += f"\n{outcome}"
     return Taken(refreshed, True, text, approval)
@@ -393,7 +399,7 @@ async def _first_reply(
     signature: str,
     mode: str,
     write: Writer | None,
-) -> Draft:
+) -> tuple[Draft, str]:
     facts = {
         "lead": lead.name,
         "email": lead.email,
@@ -418,19 +424,25 @@ async def _first_reply(
         created_by="intake",
         writer="model" if write else "template",
     )
+    note = ""
     if write is not None:
         try:
-            return (await produce(memory, workspace, request, write)).draft
+            return (await produce(memory, workspace, request, write)).draft, note
         except BudgetExceeded as err:
             log.info("lead %s: first reply from the template (%s)", lead.source_ref, err)
+            if isinstance(err, PriceUnknown):  # a cap reached is no news; a price to set is
+                note = f"{err}. Meanwhile the reply is the template's."
         except Exception as err:  # a model failure must not lose the lead: the template still answers
-            log.warning("lead %s: drafting failed (%s); using the template", lead.source_ref, err)
+            said = short_failure(err) if isinstance(err, MODEL_FAILURES) else f"{type(err).__name__}: {err}"
+            log.warning("lead %s: drafting failed (%s); using the template", lead.source_ref, said)
+            if isinstance(err, MODEL_FAILURES):
+                note = f"The model could not write the reply ({said}), so it is the template's; {CHECK}"
     template = dataclasses.replace(request, writer="template")
 
     async def fill(_prompt: str) -> str:
         return template_reply(lead, tone=tone, signature=signature)
 
-    return (await produce(memory, workspace, template, fill)).draft
+    return (await produce(memory, workspace, template, fill)).draft, note
 
 
 def _report(lead: Lead, intake: Intake, *, draft_text: str, task_id: int, due: datetime, timezone: str) -> str:

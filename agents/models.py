@@ -14,14 +14,28 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import httpx
 from genai_prices import calc_price
 from prometheus_client import Counter, Histogram
+from pydantic_ai import RunContext
+from pydantic_ai.exceptions import (
+    ModelAPIError,
+    ModelAuthenticationError,
+    ModelHTTPError,
+    ModelNotFoundError,
+    ModelQuotaExceededError,
+    ModelRequestRejectedError,
+    ModelRequestTimeout,
+)
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
-from pydantic_ai.models import Model, ModelRequestParameters, infer_model
+from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse, infer_model
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
@@ -64,10 +78,90 @@ class BudgetExceeded(Exception):
         super().__init__(f"{period} model budget reached: ${spent:.4f} spent of ${cap:.2f}")
 
 
+class PriceUnknown(BudgetExceeded):
+    """The model's price is unknown and none is configured, so the spend cap cannot be enforced: no model
+    request was made (a cap that cannot be enforced must not look enforced)."""
+
+    def __init__(self, model: str, period: str, cap: Decimal) -> None:
+        self.model = model
+        self.period, self.spent, self.cap = period, Decimal(0), cap
+        Exception.__init__(
+            self,
+            f"I can't enforce your ${cap:.2f} {period} cap: the price of {model} is unknown. Set "
+            "SOLOOS_PRICE_INPUT_PER_MTOK and SOLOOS_PRICE_OUTPUT_PER_MTOK (USD per million tokens; 0 for a free "
+            "model) and I will go on",
+        )
+
+
 @dataclass(frozen=True)
 class Prices:
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
+    """The operator's price for models the price catalogue does not know (None: not set, which is not 0)."""
+
+    input_per_mtok: Decimal | None = None
+    output_per_mtok: Decimal | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.input_per_mtok is not None or self.output_per_mtok is not None
+
+
+Pricing = Literal["list", "configured", "local", "unknown"]
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def base_model(model: Model) -> Model:
+    """The first real model behind the wrappers and fallback chains SoloOS puts around it."""
+    while True:
+        if isinstance(model, FallbackModel):
+            model = model.models[0]
+        elif isinstance(model, WrapperModel):
+            model = model.wrapped
+        else:
+            return model
+
+
+def model_label(model: Model) -> str:
+    model = base_model(model)
+    return f"{model.system}:{model.model_name}"
+
+
+def is_local(model: Model) -> bool:
+    """Served from this machine (127.0.0.1, localhost, ::1), or run in this process (a scripted
+    ``FunctionModel``/``TestModel``, no service at all): a model that costs nothing per token."""
+    from pydantic_ai.models.function import FunctionModel
+    from pydantic_ai.models.test import TestModel
+
+    model = base_model(model)
+    if isinstance(model, (FunctionModel, TestModel)):
+        return True
+    url = getattr(model, "base_url", None)
+    return bool(url) and (urlsplit(str(url)).hostname or "") in LOCAL_HOSTS
+
+
+def list_price(model: Model, usage: RequestUsage) -> Decimal | None:
+    """The catalogue (genai-prices) price of ``usage`` on ``model``, None when the model is unknown."""
+    model = base_model(model)
+    url = getattr(model, "base_url", None)
+    try:
+        found = (
+            calc_price(usage, model.model_name, provider_api_url=url)
+            if url
+            else calc_price(usage, model.model_name, provider_id=model.system)
+        )
+    except (LookupError, ValueError):
+        return None
+    return Decimal(str(found.total_price))
+
+
+def pricing(model: Model, prices: Prices) -> Pricing:
+    """How ``model``'s requests are priced: its list price when the catalogue knows it (the configured
+    prices are for unknown models only), else the configured prices, else free when served from this
+    machine, else unknown."""
+    if list_price(model, RequestUsage(input_tokens=1_000, output_tokens=1_000)) is not None:
+        return "list"
+    if prices.configured:
+        return "configured"
+    return "local" if is_local(model) else "unknown"
 
 
 @dataclass(frozen=True)
@@ -138,6 +232,7 @@ class MeteredModel(WrapperModel):
         self.store, self.workspace, self.agent, self.tier = store, workspace, agent, tier
         self.budget, self.prices = budget, prices
         self.spent = spent if spent is not None else []  # this turn's costs, shared by all its agents
+        self.pricing = pricing(wrapped, prices)
 
     async def request(
         self,
@@ -149,6 +244,8 @@ class MeteredModel(WrapperModel):
         cached = await asyncio.to_thread(self._cached, key)
         if cached is not None:
             return cached
+        if self.pricing == "unknown":
+            raise PriceUnknown(model_label(self.wrapped), "daily", self.budget.daily)
         estimate = self.estimate(messages, model_settings, model_request_parameters)
         reservation = await asyncio.to_thread(self._reserve, estimate)
         started = time.perf_counter()
@@ -220,35 +317,41 @@ class MeteredModel(WrapperModel):
         self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
     ) -> Decimal:
         """What the request will cost at most (its input, and the output allowance), priced before sending."""
-        allowance = int((settings or {}).get("max_tokens") or OUTPUT_ALLOWANCE)
+        allowance = int((settings or {}).get("max_tokens") or self.output_limit() or OUTPUT_ALLOWANCE)
         return self.price_usage(RequestUsage(input_tokens=self.input_tokens(messages, params), output_tokens=allowance))
 
+    def output_limit(self) -> int | None:
+        """SOLOOS_MODEL_MAX_TOKENS, which ``LimitedModel`` adds to each request below this meter."""
+        model = self.wrapped
+        while True:
+            if isinstance(model, LimitedModel):
+                return model.limits.max_tokens
+            if isinstance(model, FallbackModel):
+                model = model.models[0]
+            elif isinstance(model, WrapperModel):
+                model = model.wrapped
+            else:
+                return None
+
     def price(self, response: ModelResponse) -> Decimal:
-        if self.prices.input_per_mtok or self.prices.output_per_mtok:
-            return self.price_usage(response.usage)
-        try:
-            return Decimal(str(response.cost().total_price))
-        except (AssertionError, LookupError, ValueError):
-            return Decimal(0)  # local or unknown model: priced at 0 unless prices are set
+        if self.pricing == "list":
+            try:
+                return Decimal(str(response.cost().total_price))
+            except (AssertionError, LookupError, ValueError):
+                pass  # the response names a model the catalogue does not know: price it as the request's model
+        return self.price_usage(response.usage)
 
     def price_usage(self, usage: RequestUsage) -> Decimal:
-        """Token counts → dollars: the configured prices, else the model's list price (0 when unknown)."""
-        if self.prices.input_per_mtok or self.prices.output_per_mtok:
+        """Token counts → dollars: the model's list price when the catalogue knows it, else the configured
+        prices, else 0 (a model on this machine; an unknown one never gets here, ``request`` refuses it)."""
+        if self.pricing == "list":
+            return list_price(self.wrapped, usage) or Decimal(0)
+        if self.pricing == "configured":
             return (
-                Decimal(usage.input_tokens) * self.prices.input_per_mtok
-                + Decimal(usage.output_tokens) * self.prices.output_per_mtok
+                Decimal(usage.input_tokens) * (self.prices.input_per_mtok or Decimal(0))
+                + Decimal(usage.output_tokens) * (self.prices.output_per_mtok or Decimal(0))
             ) / Decimal(1_000_000)
-        model = self.wrapped.models[0] if isinstance(self.wrapped, FallbackModel) else self.wrapped
-        url = getattr(model, "base_url", None)
-        try:
-            found = (
-                calc_price(usage, model.model_name, provider_api_url=url)
-                if url
-                else calc_price(usage, model.model_name, provider_id=model.system)
-            )
-        except (LookupError, ValueError):
-            return Decimal(0)
-        return Decimal(str(found.total_price))
+        return Decimal(0)
 
     def _record(self, response: ModelResponse, cost: Decimal, cached: bool) -> None:
         self.store.record_sync(
@@ -273,17 +376,125 @@ class ModelLimits:
     retries: int = 1
     turn_seconds: float = 180.0
 
+    def settings(self) -> ModelSettings:
+        """What every request carries unless its caller set it: the output limit, the timeout, and no
+        retries by the provider's client (``RetryChain`` is the one retry policy)."""
+        return {"max_tokens": self.max_tokens, "timeout": self.timeout_seconds, "max_retries": 0}
+
+
+class LimitedModel(WrapperModel):
+    """One configured model under the limits: each request carries ``max_tokens`` and the timeout
+    (unless set), and one that takes longer than the timeout is abandoned (``ModelRequestTimeout``),
+    whatever the provider's client does."""
+
+    def __init__(self, wrapped: Model, limits: ModelLimits) -> None:
+        super().__init__(wrapped)
+        self.limits = limits
+
+    def limited(self, model_settings: ModelSettings | None) -> ModelSettings:
+        merged = dict(self.limits.settings())
+        merged.update(model_settings or {})
+        return merged  # type: ignore[return-value]
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        try:
+            async with asyncio.timeout(self.limits.timeout_seconds):
+                return await self.wrapped.request(messages, self.limited(model_settings), model_request_parameters)
+        except TimeoutError as err:
+            raise ModelRequestTimeout(self.model_name, self.limits.timeout_seconds) from err
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: RunContext[Any] | None = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """A streamed request (an agent with an event handler streams) carries the same limits; the
+        provider's client enforces the timeout between chunks."""
+        async with self.wrapped.request_stream(
+            messages, self.limited(model_settings), model_request_parameters, run_context
+        ) as stream:
+            yield stream
+
+
+def cannot_succeed_again(err: BaseException) -> bool:
+    """A failure that the same request cannot get past by being sent again (to either tier): the
+    request does not fit the model's context, or the provider rejected it as invalid."""
+    if isinstance(err, (ModelAuthenticationError, ModelNotFoundError, ModelQuotaExceededError)):
+        return False  # the other tier may have another key, server or account
+    if isinstance(err, ModelRequestRejectedError) or context_overflow(err):
+        return True
+    return isinstance(err, ModelHTTPError) and err.status_code in (400, 413, 422)
+
+
+def tier_bound(err: BaseException) -> bool:
+    """A failure of this model's server, key or account: another try on the *same* model cannot help."""
+    if isinstance(err, (ModelAuthenticationError, ModelNotFoundError, ModelQuotaExceededError)):
+        return True
+    return isinstance(err, ModelHTTPError) and err.status_code in (401, 403, 404)
+
+
+_OVERFLOW_WORDS = ("context size", "context length", "context window", "exceed_context_size", "too many tokens")
+
+
+def context_overflow(err: BaseException) -> bool:
+    """The request does not fit the model's context: OpenAI's "maximum context length", llama.cpp's
+    HTTP 400 "exceeds the available context size" (``exceed_context_size_error``), and the like."""
+    from pydantic_ai.exceptions import ModelContextWindowExceededError
+
+    if isinstance(err, ModelContextWindowExceededError):
+        return True
+    if not isinstance(err, ModelHTTPError) or err.status_code not in (400, 413):
+        return False
+    body = json.dumps(err.body, default=str).lower() if err.body is not None else ""
+    return any(word in body for word in _OVERFLOW_WORDS)
+
+
+RETRYABLE: tuple[type[BaseException], ...] = (ModelAPIError, httpx.TransportError)
+
+
+class RetryChain(FallbackModel):
+    """The attempts one request may make: the first tier, then (one per retry) the other tier when both
+    are configured, else the same one again. Together at most ``1 + retries`` requests; the client
+    libraries retry nothing on their own."""
+
+    def __init__(self, *attempts: Model) -> None:
+        self.attempts = attempts
+        distinct = len({id(base_model(m)) for m in attempts}) > 1  # two tiers may be one model
+
+        def retry(err: Exception) -> bool:
+            if not isinstance(err, RETRYABLE) or cannot_succeed_again(err):
+                return False
+            return distinct or not tier_bound(err)
+
+        super().__init__(attempts[0], *attempts[1:], fallback_on=retry)
+
+    @property
+    def model_name(self) -> str:
+        """The model's own name when every attempt goes to the same one (what the spend ledger records)."""
+        if len({id(base_model(m)) for m in self.attempts}) == 1:
+            return self.attempts[0].model_name
+        return super().model_name
+
 
 @dataclass(frozen=True)
 class ModelTiers:
     """The configured models. Either may be missing; with neither, only the local tier exists.
     ``fast_context``/``strong_context`` are the context windows the operator set (tokens), None when
-    the model's own size is to be looked up."""
+    the model's own size is to be looked up. ``limits`` bound every request a tier makes."""
 
     fast: Model | None
     strong: Model | None
     fast_context: int | None = None
     strong_context: int | None = None
+    limits: ModelLimits = field(default_factory=ModelLimits)
 
     @classmethod
     def from_strings(cls, fast: str | None, strong: str | None) -> ModelTiers:
@@ -294,20 +505,53 @@ class ModelTiers:
         return self.fast is not None or self.strong is not None
 
     def pick(self, tier: Tier) -> tuple[Tier, Model]:
-        """The model for ``tier`` with the other as its fallback; the tier actually used first."""
+        """The model for ``tier``, under the limits, with its retries: the other tier when both are
+        configured, else the same again; the tier actually used first."""
         order = (
             [("strong", self.strong), ("fast", self.fast)]
             if tier == "strong"
             else [("fast", self.fast), ("strong", self.strong)]
         )
-        present = [(name, model) for name, model in order if model is not None]
+        present = [(name, LimitedModel(model, self.limits)) for name, model in order if model is not None]
         if not present:
             raise LookupError("no model is configured")
-        first_tier, first = present[0]
-        if len(present) == 1:
-            return first_tier, first  # type: ignore[return-value]
-        return first_tier, FallbackModel(first, present[1][1])  # type: ignore[return-value]
+        first_tier = present[0][0]
+        attempts = [present[i % len(present)][1] for i in range(1 + self.limits.retries)]
+        if len(attempts) == 1:
+            return first_tier, attempts[0]  # type: ignore[return-value]
+        return first_tier, RetryChain(*attempts)  # type: ignore[return-value]
 
+
+def build_model(name: str, limits: ModelLimits) -> Model:
+    """The model for a pydantic-ai model string, its provider's client made to retry nothing and wait
+    no longer than the timeout (the OpenAI and Anthropic clients default to 2 retries of 600 s). An
+    OpenAI-compatible server that is not OpenAI's (llama.cpp, Ollama, vLLM) gets the output limit as
+    ``max_tokens``, the field they all read (OpenAI's own ``max_completion_tokens`` is ignored by some)."""
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.profiles.openai import OpenAIModelProfile
+    from pydantic_ai.providers import Provider, infer_provider
+
+    providers: list[Provider[Any]] = []
+
+    def provider(kind: str) -> Provider[Any]:
+        providers.append(infer_provider(kind))
+        return providers[-1]
+
+    model = infer_model(name, provider_factory=provider)
+    if isinstance(model, OpenAIChatModel) and providers and urlsplit(model.base_url).hostname != OPENAI_HOST:
+        model = OpenAIChatModel(
+            model.model_name,
+            provider=providers[0],
+            profile=OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False),
+        )
+    client = getattr(model, "client", None)
+    if client is not None and hasattr(client, "max_retries"):
+        client.max_retries = 0
+        client.timeout = httpx.Timeout(limits.timeout_seconds)
+    return model
+
+
+OPENAI_HOST = "api.openai.com"
 
 _STRONG_WORDS = (
     "draft",

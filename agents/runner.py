@@ -11,11 +11,19 @@ from decimal import Decimal
 
 from pydantic_ai import DeferredToolRequests
 from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
-from pydantic_ai.messages import ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.usage import UsageLimits
 
 from agents.context import RECENT_TURNS, build_context
-from agents.failures import MODEL_FAILURES, model_failure
+from agents.failures import (
+    MODEL_FAILURES,
+    TurnTooLong,
+    cut_off_note,
+    model_failure,
+    model_output_failure,
+    turn_too_long,
+    within,
+)
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
 from agents.models import (
@@ -24,6 +32,7 @@ from agents.models import (
     BudgetExceeded,
     ModelTiers,
     Prices,
+    PriceUnknown,
     Tier,
     choose_tier,
     needs_model_message,
@@ -88,9 +97,14 @@ class AgentRunner:
             with reading(deps.taint):  # outside content made into prompt text in this run taints it
                 for read in earlier:
                     earlier_turn(read)
-                result = await coordinator.run(
-                    text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
+                result = await within(
+                    self.tiers.limits.turn_seconds,
+                    coordinator.run(
+                        text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
+                    ),
                 )
+        except PriceUnknown as err:
+            return TurnOutcome(f"{err}; I made no model request and nothing was done.", ok=False, tainted=deps.tainted)
         except BudgetExceeded as err:
             return TurnOutcome(
                 f"{err}, so I made no model request and nothing was done. The local tier still works "
@@ -105,15 +119,15 @@ class AgentRunner:
                 ok=False,
                 tainted=deps.tainted,
             )
+        except TurnTooLong as err:
+            said = turn_too_long(err.seconds, _outcome(deps))
+            return TurnOutcome(_with_notes(said, deps), ok=False, tainted=deps.tainted)
         except MODEL_FAILURES as err:
-            return TurnOutcome(model_failure(err, self.tiers, first=model.tier, outcome="nothing was sent"), ok=False)
+            said = model_failure(err, self.tiers, first=model.tier, outcome=_outcome(deps))
+            return TurnOutcome(_with_notes(said, deps), ok=False, tainted=deps.tainted)
         except UnexpectedModelBehavior as err:
-            log.warning("model failure: %s", err)
-            return TurnOutcome(
-                f"The model failed ({type(err).__name__}: {err}); nothing was sent. Try again.",
-                ok=False,
-                tainted=deps.tainted,
-            )
+            said = model_output_failure(err, self.tiers.limits, outcome=_outcome(deps))
+            return TurnOutcome(_with_notes(said, deps), ok=False, tainted=deps.tainted)
         await asyncio.to_thread(
             self.gate.record_turn,
             workspace=workspace,
@@ -145,6 +159,9 @@ class AgentRunner:
                 tainted=deps.tainted,
             )
         reply = str(output)
+        last = result.all_messages()[-1]
+        if isinstance(last, ModelResponse) and last.finish_reason == "length":
+            reply += "\n\n" + cut_off_note(self.tiers.limits)
         if deps.notes:
             reply += "\n" + "\n".join(deps.notes)
         return TurnOutcome(
@@ -163,5 +180,15 @@ class AgentRunner:
 
 
 TRANSCRIPT_SLACK = timedelta(minutes=5)
+
+
+def _outcome(deps: TurnDeps) -> str:
+    """What a turn that stopped had done: nothing, or what it did at "notify" level (listed after)."""
+    return "what I had already done stays done (below)" if deps.notes else "nothing was sent"
+
+
+def _with_notes(said: str, deps: TurnDeps) -> str:
+    return "\n".join([said, *deps.notes])
+
 
 __all__ = ["AgentRunner", "TurnOutcome", "describe_approval"]

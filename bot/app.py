@@ -14,6 +14,7 @@ from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
 from agents.executor import PlanExecutor
+from agents.models import ModelLimits, build_model
 from agents.status import SloTargets
 from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
@@ -58,17 +59,28 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def model_limits(settings: Settings) -> ModelLimits:
+    return ModelLimits(
+        settings.model_max_tokens, settings.model_timeout_seconds, settings.model_retries, settings.turn_seconds
+    )
+
+
 def model_tiers(settings: Settings) -> ModelTiers:
-    """The configured models; a model string that cannot be built (e.g. no API key) is left out."""
+    """The configured models under the limits; a model string that cannot be built (e.g. no API key)
+    is left out. A local server is a base URL: ``openai-chat:<model>`` with ``OPENAI_BASE_URL`` (llama.cpp,
+    vLLM, LM Studio) or ``ollama:<model>`` with ``OLLAMA_BASE_URL``."""
+    limits = model_limits(settings)
     built = {}
     for tier, name in (("fast", settings.model_fast), ("strong", settings.model_strong)):
         if not name:
             continue
         try:
-            built[tier] = ModelTiers.from_strings(name, None).fast
+            built[tier] = build_model(name, limits)
         except Exception as err:  # the provider SDKs raise various errors for missing keys / bad names
             log.warning("model %s (%s tier) unavailable: %s", name, tier, err)
-    return ModelTiers(built.get("fast"), built.get("strong"))
+    return ModelTiers(
+        built.get("fast"), built.get("strong"), settings.model_fast_context, settings.model_strong_context, limits
+    )
 
 
 def budget(settings: Settings) -> Budget:
@@ -85,7 +97,12 @@ def slo_targets(settings: Settings) -> SloTargets:
 
 
 def prices(settings: Settings) -> Prices:
-    return Prices(Decimal(str(settings.price_input_per_mtok)), Decimal(str(settings.price_output_per_mtok)))
+    """The operator's prices for unknown models; unset stays None (unset is not free)."""
+
+    def usd(value: float | None) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    return Prices(usd(settings.price_input_per_mtok), usd(settings.price_output_per_mtok))
 
 
 def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None = None) -> App:

@@ -17,6 +17,7 @@ from agents import AgentRunner, Gate
 from agents.approval_codes import mask_codes, pending_codes
 from agents.briefing import describe_miss
 from agents.commands import LocalContext, Routed, answer, approval_buttons, route
+from agents.failures import describe_failure
 from agents.links import defang_links, domains_of
 from agents.planner import Planner
 from agents.status import SloTargets
@@ -104,11 +105,13 @@ class Dispatcher:
         except DatabaseUnavailable as err:
             await self._release(intent.idempotency_key)
             return self._unavailable(err, kept=intent.inbox is not None)
-        except Exception:
+        except Exception as err:
             await self._release(intent.idempotency_key)
-            log.exception("failed to handle %s", intent.idempotency_key)
-            failed = Reply("Something went wrong on my side and nothing was changed. Please try again.", ok=False)
-            return await self._queued_apart(intent, failed)
+            named = describe_failure(err, self.runner.tiers, first="fast", outcome="nothing was changed")
+            if named is None:  # a model failure that escaped is named (one warning line); anything else is ours
+                log.exception("failed to handle %s", intent.idempotency_key)
+            text = named or "Something went wrong on my side and nothing was changed. Please try again."
+            return await self._queued_apart(intent, Reply(text, ok=False))
 
     async def _answer(self, intent: Intent, routed: Routed, timezone: str) -> Reply:
         try:

@@ -6,10 +6,16 @@ import os
 import time
 from dataclasses import dataclass
 
+from pydantic_ai.exceptions import UnexpectedModelBehavior
+from pydantic_ai.messages import ModelRequest
+from pydantic_ai.models import Model, ModelRequestParameters
 from rich.console import Console
 from rich.table import Table
 
-from bot.app import quiet_libraries
+from agents.failures import MODEL_FAILURES, short_failure
+from agents.models import LimitedModel, ModelLimits, Prices, build_model, pricing
+from bot.app import model_limits, quiet_libraries
+from bot.app import prices as app_prices
 from bot.settings import Settings
 from memory import MemoryService, StoreError, open_memory
 
@@ -31,6 +37,7 @@ class Check:
 
 
 def _model_check(name: str, value: str | None, variable: str) -> Check:
+    """What the setting says, before any request: missing, or missing its key."""
     if not value:
         return Check(
             name,
@@ -43,6 +50,85 @@ def _model_check(name: str, value: str | None, variable: str) -> Check:
     if key and not os.environ.get(key):
         return Check(name, "fail", f"{value}: {key} is not set", f"export {key}=…")
     return Check(name, "ok", f"{value}; the local tier still answers what needs no model, for free")
+
+
+async def model_checks(settings: Settings) -> list[Check]:
+    """Each configured model asked for one output token, with the configured timeout (so "ok" means a
+    server answered), and how its requests are priced against the spend caps."""
+    limits = model_limits(settings)
+    prices = app_prices(settings)
+    checks: list[Check] = []
+    for name, value, variable in (
+        ("fast model", settings.model_fast, "SOLOOS_MODEL_FAST"),
+        ("strong model", settings.model_strong, "SOLOOS_MODEL_STRONG"),
+    ):
+        configured = _model_check(name, value, variable)
+        if configured.status != "ok" or value is None:
+            checks.append(configured)
+            continue
+        try:
+            model = build_model(value, limits)
+        except Exception as err:  # the provider SDKs raise various errors for bad names and settings
+            checks.append(Check(name, "fail", f"{value}: {err}", f"check {variable}"))
+            continue
+        checks.append(await _ask(name, value, model, limits))
+        checks.append(_price_check(name, value, model, prices, settings))
+    return checks
+
+
+async def _ask(name: str, value: str, model: Model, limits: ModelLimits) -> Check:
+    started = time.perf_counter()
+    try:
+        await LimitedModel(model, limits).request(
+            [ModelRequest.user_text_prompt("Reply with the word ok.")], {"max_tokens": 1}, ModelRequestParameters()
+        )
+    except MODEL_FAILURES as err:
+        return Check(name, "fail", f"{value}: {short_failure(err)}", _fix(err))
+    except UnexpectedModelBehavior:
+        pass  # one token is not a complete answer, but the server answered
+    where = f" at {model.base_url}" if model.base_url else ""
+    return Check(name, "ok", f"{value}{where} answered in {time.perf_counter() - started:.1f}s")
+
+
+def _fix(err: BaseException) -> str:
+    reason = short_failure(err)
+    if "cannot connect" in reason:
+        return "start the model server, or check OPENAI_BASE_URL / OLLAMA_BASE_URL"
+    if "401" in reason or "403" in reason:
+        return "check the API key"
+    if "no answer within" in reason or "timed out" in reason:
+        return "raise SOLOOS_MODEL_TIMEOUT_SECONDS for a slow local model"
+    if "404" in reason:
+        return "check the model name (the server does not serve it)"
+    return "see the server's log"
+
+
+def _price_check(name: str, value: str, model: Model, prices: Prices, settings: Settings) -> Check:
+    label = f"{name} price"
+    how = pricing(model, prices)
+    if how == "list":
+        return Check(label, "ok", f"{value}: its list price (SOLOOS_PRICE_* is for unknown models only)")
+    if how == "configured":
+        return Check(
+            label,
+            "ok",
+            f"{value}: ${prices.input_per_mtok or 0} in / ${prices.output_per_mtok or 0} out per 1M tokens "
+            "(SOLOOS_PRICE_INPUT_PER_MTOK / _OUTPUT_PER_MTOK)",
+        )
+    if how == "local":
+        return Check(
+            label,
+            "ok",
+            f"{value} is served from this machine: counted as free ($0) against the spend caps",
+            "set SOLOOS_PRICE_INPUT_PER_MTOK / _OUTPUT_PER_MTOK if it is not free",
+        )
+    return Check(
+        label,
+        "warn",
+        f"the price of {value} is unknown, so your ${settings.budget_daily_usd:.2f} daily cap cannot be enforced: "
+        "model requests are refused until a price is set",
+        "set SOLOOS_PRICE_INPUT_PER_MTOK and SOLOOS_PRICE_OUTPUT_PER_MTOK (USD per 1M tokens; 0 for a free model)",
+    )
 
 
 async def run_doctor(settings: Settings, console: Console) -> bool:
@@ -100,8 +186,7 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
             else f"check {settings.home / 'pgdata' / 'log'}; or set SOLOOS_HOME to a writable directory"
         )
         checks.append(Check("database", "fail", str(error), fix))
-    checks.append(_model_check("fast model", settings.model_fast, "SOLOOS_MODEL_FAST"))
-    checks.append(_model_check("strong model", settings.model_strong, "SOLOOS_MODEL_STRONG"))
+    checks += await model_checks(settings)
     if settings.telegram_token and settings.telegram_allowlist:
         checks.append(
             Check(

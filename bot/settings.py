@@ -106,8 +106,18 @@ class Settings(BaseSettings):
 
     budget_daily_usd: float = Field(default=2.0, ge=0, description="Hard cap on model spend per day")
     budget_monthly_usd: float = Field(default=30.0, ge=0, description="Hard cap on model spend per month")
-    price_input_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M input tokens (unknown models)")
-    price_output_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M output tokens (unknown models)")
+    price_input_per_mtok: float | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M input tokens of a model the price catalogue does not know (catalogue models keep "
+        "their list price); unset is not free: with a spend cap, an unknown model is refused until it is set "
+        "(0 for a free model; a model served from 127.0.0.1/localhost/::1 counts as free when unset)",
+    )
+    price_output_per_mtok: float | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M output tokens of a model the price catalogue does not know (as above)",
+    )
     turn_request_limit: int = Field(default=8, ge=1, description="Model requests allowed per turn")
     turn_token_limit: int = Field(default=20_000, ge=100, description="Tokens allowed per turn")
     context_token_budget: int = Field(default=1_500, ge=100, description="Memory context per turn (tokens)")

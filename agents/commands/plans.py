@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
+from pydantic_ai.exceptions import OutputTokenLimitExceeded, UnexpectedModelBehavior, UsageLimitExceeded
 
 from agents.commands._base import Command, LocalContext, Routed, phrase
-from agents.failures import MODEL_FAILURES, model_failure
+from agents.failures import MODEL_FAILURES, model_failure, model_output_failure
 from agents.models import BudgetExceeded
 from agents.plan_views import render_diff, render_plan, summary_line
 from agents.planner import Planner, slug, split_deadline
@@ -102,6 +102,9 @@ async def objective(text: str, chat: PlanChat) -> tuple[str, Buttons, bool]:
             (),
             False,
         )
+    except OutputTokenLimitExceeded as err:
+        said = model_output_failure(err, planner.tiers.limits, outcome="no plan was made and nothing was saved")
+        return said, (), False
     except (UsageLimitExceeded, UnexpectedModelBehavior) as err:
         return (
             f"I could not make a valid plan ({type(err).__name__}: {err}); nothing was saved. "
@@ -249,6 +252,8 @@ async def _new_goal(plan: Plan, text: str, chat: PlanChat) -> str:
         return f"{err}, so I did not re-plan; the plan is unchanged."
     except MODEL_FAILURES as err:
         return model_failure(err, planner.tiers, first="strong", outcome="I did not re-plan; the plan is unchanged")
+    except OutputTokenLimitExceeded as err:
+        return model_output_failure(err, planner.tiers.limits, outcome="I did not re-plan; the plan is unchanged")
     except (UsageLimitExceeded, UnexpectedModelBehavior) as err:
         return f"I could not re-plan ({type(err).__name__}: {err}); the plan is unchanged."
     return _revised(oid, revision)

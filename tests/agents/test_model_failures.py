@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from pydantic_ai.exceptions import ModelConnectionError, ModelHTTPError
-from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from agents import ModelTiers
+from agents import Budget, ModelTiers, Prices
+from agents.executor import PlanExecutor
+from agents.failures import OVERFLOW
+from agents.intake import Lead, take_lead
+from agents.models import ModelLimits
+from agents.team import TurnDeps, draft_writer
 from tests.support.chat import FakeChat
+from tests.support.plan_models import objective, retainer_plan
 
 KEY = "sk-live-0123456789abcdef"
 
@@ -87,3 +96,122 @@ async def test_both_tiers_failing_on_an_objective_saves_no_plan(with_model, work
     with app.memory.db.connection() as conn:
         count = conn.execute("SELECT count(*) FROM objectives WHERE workspace = %s", (workspace,)).fetchone()
     assert count == (0,)
+
+
+# -- every path names the failure (issue 16): specialists, planner, plan steps -----------------------------
+
+
+def _connection_refused() -> ModelConnectionError:
+    err = ModelConnectionError("scripted-planner", "Connection error.")
+    err.__cause__ = httpx.ConnectError("[Errno 111] Connection refused")
+    return err
+
+
+async def test_a_specialist_whose_model_fails_is_named_in_the_chat(  # type: ignore[no-untyped-def]
+    with_model, workspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if any(tool.name == "send_email" for tool in info.function_tools):  # the coordinator delegates
+            return ModelResponse(parts=[ToolCallPart("ask_drafting", {"instructions": "a thank-you note to Hooli"})])
+        raise ModelHTTPError(500, "llama3", {"error": "llama_decode failed"})
+
+    app = with_model(Broken(model, None))
+    with caplog.at_level(logging.INFO):
+        reply = await FakeChat(app, workspace).say("draft a thank-you note to Hooli")
+    assert (
+        reply == "The model failed: fast (function:llama3) — HTTP 500 internal server error; nothing was sent. " + CHECK
+    )
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_an_objective_too_large_for_the_model_says_trying_again_will_not_help(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    overflow = ModelHTTPError(
+        400,
+        "gpt-4o",
+        {"message": "the request exceeds the available context size", "type": "exceed_context_size_error"},
+    )
+
+    def too_big(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        raise overflow
+
+    reply = await FakeChat(with_model(Broken(None, too_big)), workspace).say(
+        "/objective Land 3 new retainer clients by March"
+    )
+    assert reply == (
+        "The model failed: strong (function:gpt-4o) — the request is larger than the model's context (HTTP 400); "
+        "no plan was made and nothing was saved. " + OVERFLOW
+    )
+
+
+async def test_a_plan_step_whose_server_is_down_says_so(
+    with_model, workspace: str, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    script = retainer_plan(Research=[_connection_refused()])
+    app = with_model(script)
+    chat = FakeChat(app, workspace)
+    reply = await chat.say(f"/objective {objective()}")
+    plan_id = int(reply.split("Plan #", 1)[1].split(":", 1)[0])
+    await chat.say(f"/plan {plan_id} approve")
+    executor = PlanExecutor(
+        app.memory, app.gate, script.tiers(), Budget(Decimal(5), Decimal(50)), Prices(Decimal(0), Decimal(0)), 1500
+    )
+    with caplog.at_level(logging.INFO):
+        ran = await executor.tick(workspace, timezone="Europe/Berlin", report=False)
+    research = next(r for r in ran if r.task.owner == "research")
+    assert research.outcome == "failed"
+    assert "the model failed: cannot connect (connection refused or unknown host)" in research.text
+    assert "plainly" not in research.text
+    assert not any(r.exc_info for r in caplog.records)
+    _cancel_notices(app, workspace)
+
+
+async def test_a_plan_step_past_its_wall_time_is_stopped_and_says_so(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    def slow(messages: list[ModelMessage]) -> ModelResponse:
+        time.sleep(1.0)
+        return ModelResponse(parts=[TextPart("late")])
+
+    script = retainer_plan(Research=[slow])
+    app = with_model(script)
+    chat = FakeChat(app, workspace)
+    reply = await chat.say(f"/objective {objective()}")
+    plan_id = int(reply.split("Plan #", 1)[1].split(":", 1)[0])
+    await chat.say(f"/plan {plan_id} approve")
+    tiers = dataclasses.replace(script.tiers(), limits=ModelLimits(retries=0, turn_seconds=0.3))
+    executor = PlanExecutor(
+        app.memory, app.gate, tiers, Budget(Decimal(5), Decimal(50)), Prices(Decimal(0), Decimal(0)), 1500
+    )
+    ran = await executor.tick(workspace, timezone="Europe/Berlin", report=False)
+    research = next(r for r in ran if r.task.owner == "research")
+    assert research.outcome == "failed"
+    assert "took longer than the 0.3 s a step may take (SOLOOS_TURN_SECONDS)" in research.text
+    _cancel_notices(app, workspace)
+
+
+def _cancel_notices(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    with app.memory.db.connection() as conn:
+        conn.execute("UPDATE schedules SET status = 'cancelled' WHERE workspace = %s AND kind = 'notice'", (workspace,))
+
+
+async def test_a_lead_whose_reply_the_model_could_not_write_says_so_and_keeps_the_lead(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    broken = Broken(refused, None).tiers()
+    deps = TurnDeps(
+        app.memory, app.gate, workspace, "tester", "k", "deterministic", broken, "strong",
+        Budget(Decimal(5), Decimal(50)), Prices(Decimal(0), Decimal(0)), "",
+    )  # fmt: skip
+    lead = Lead("Ann Lee", "ann@lee.test", "bookkeeping", "chat:ann@lee.test", "chat", app.memory.clock.now())
+    taken = await take_lead(
+        lead,
+        memory=app.memory,
+        gate=app.gate,
+        workspace=workspace,
+        operator="tester",
+        intent_key="k",
+        timezone="Europe/Berlin",
+        signature="Sam",
+        write=draft_writer(deps),
+    )
+    assert taken.approval is not None  # the template's reply waits for approval: the lead is not lost
+    assert (
+        "The model could not write the reply (cannot connect (connection refused or unknown host)), so it is the "
+        "template's; " + CHECK in taken.text
+    )

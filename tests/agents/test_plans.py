@@ -214,7 +214,10 @@ async def test_a_task_out_of_retries_escalates_to_the_operator_with_the_error(wi
     todo = _rows(app, "SELECT title, status FROM tasks WHERE id = %s", rank.task_id)
     assert todo == [(f"Rank the prospects by fit (plan #{plan_id}; the finance agent could not do it)", "open")]
     history = await chat.say(f"/plan {plan_id} changes")
-    assert "handed “Rank the prospects by fit” to you because it failed 3 times: ModelAPIError" in history
+    assert (
+        "handed “Rank the prospects by fit” to you because it failed 3 times: "
+        "the model failed: rate limited by provider" in history
+    )
     notices = " ".join(r[0] for r in _rows(app, "SELECT body FROM schedules WHERE workspace = %s", workspace))
     assert f"It is now your task #{rank.task_id}" in notices
 

@@ -8,10 +8,16 @@ import subprocess
 import sys
 from decimal import Decimal
 
+import pytest
 from pydantic_ai.messages import ModelRequest
-from pydantic_ai.models import ModelRequestParameters
+from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.usage import RequestUsage
 
-from bot.app import App
+from agents import Budget, ModelTiers, Prices
+from agents.models import MeteredModel, ModelLimits
+from bot.app import App, wire
 from memory import MemoryService
 from tests.support import spend
 from tests.support.chat import FakeChat
@@ -108,3 +114,78 @@ async def test_reading_twenty_long_emails_stays_within_the_inbox_budget(app: App
     shown = await read_inbox(ctx, limit=20)  # type: ignore[arg-type]
     assert len(shown) <= INBOX_BUDGET_CHARS + 200
     assert "more characters not shown" in shown and "older e-mails not shown" in shown
+
+
+# -- honest cost (issue 16): SOLOOS_PRICE_* is for unknown models only, and unset is not free ---------------
+
+
+def _metered(memory: MemoryService, workspace: str, model: Model, prices: Prices) -> MeteredModel:
+    return MeteredModel(
+        model,
+        store=memory.agent_store,
+        workspace=workspace,
+        agent="coordinator",
+        tier="fast",
+        budget=Budget(Decimal(2), Decimal(30)),
+        prices=prices,
+    )
+
+
+def _openai(name: str, base_url: str | None = None) -> Model:
+    return OpenAIChatModel(name, provider=OpenAIProvider(base_url=base_url, api_key="sk-test"))
+
+
+MILLION = RequestUsage(input_tokens=1_000_000, output_tokens=1_000_000)
+
+
+async def test_an_unknown_model_without_a_price_is_refused_while_a_cap_is_set(  # type: ignore[no-untyped-def]
+    app: App, settings, workspace: str
+) -> None:
+    remote = _openai("my-finetune", "https://llm.example.com/v1")  # refused before any request is made
+    unpriced = settings.model_copy(
+        update={"price_input_per_mtok": None, "price_output_per_mtok": None, "budget_daily_usd": 2.0}
+    )
+    reply = await FakeChat(wire(unpriced, app.memory, tiers=ModelTiers(remote, None)), workspace).say(
+        "is it sunny in Berlin"
+    )
+    assert reply == (
+        "I can't enforce your $2.00 daily cap: the price of openai:my-finetune is unknown. Set "
+        "SOLOOS_PRICE_INPUT_PER_MTOK and SOLOOS_PRICE_OUTPUT_PER_MTOK (USD per million tokens; 0 for a free model) "
+        "and I will go on; I made no model request and nothing was done."
+    )
+    assert await _ledger(app.memory, workspace) == (0, Decimal(0))
+
+
+def test_a_price_of_zero_is_a_price(memory: MemoryService, workspace: str) -> None:
+    remote = _openai("my-finetune", "https://llm.example.com/v1")
+    metered = _metered(memory, workspace, remote, Prices(Decimal(0), Decimal(0)))
+    assert metered.pricing == "configured" and metered.price_usage(MILLION) == Decimal(0)
+
+
+def test_a_catalogue_model_keeps_its_list_price_whatever_is_set(memory: MemoryService, workspace: str) -> None:
+    metered = _metered(memory, workspace, _openai("gpt-4o-mini"), Prices(Decimal(100), Decimal(500)))
+    assert metered.pricing == "list"
+    assert metered.price_usage(MILLION) == Decimal("0.75")  # $0.15 in + $0.60 out, not $600
+
+
+def test_an_unknown_model_is_priced_as_configured(memory: MemoryService, workspace: str) -> None:
+    remote = _openai("my-finetune", "https://llm.example.com/v1")
+    assert _metered(memory, workspace, remote, Prices()).pricing == "unknown"
+    metered = _metered(memory, workspace, remote, Prices(Decimal("0.2"), Decimal("0.6")))
+    assert metered.pricing == "configured" and metered.price_usage(MILLION) == Decimal("0.8")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:11434", "[::1]:8080"])
+def test_a_model_served_from_this_machine_is_free_while_no_price_is_set(
+    memory: MemoryService, workspace: str, host: str
+) -> None:
+    metered = _metered(memory, workspace, _openai("qwen2.5-coder", f"http://{host}/v1"), Prices())
+    assert metered.pricing == "local" and metered.price_usage(MILLION) == Decimal(0)
+
+
+def test_the_estimate_before_sending_uses_the_configured_output_limit(memory: MemoryService, workspace: str) -> None:
+    tiers = ModelTiers(spend.metered(memory.agent_store, workspace).wrapped, None, limits=ModelLimits(max_tokens=100))
+    _, model = tiers.pick("fast")
+    metered = _metered(memory, workspace, model, Prices(Decimal(0), Decimal(1_000_000)))  # $1 per output token
+    prompt = [ModelRequest.user_text_prompt("hello")]
+    assert metered.estimate(prompt, None, ModelRequestParameters()) == Decimal(100)

@@ -24,6 +24,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 from agents import ModelTiers
+from agents.models import ModelLimits
 
 # What a specialist does for one task: a text answer, a failure, or a function of the attempt's
 # messages (to call a tool first, say).
@@ -112,8 +113,10 @@ class PlanScript:
         return ModelResponse(parts=[TextPart("Done: nothing special to report.")], usage=USAGE)
 
     def tiers(self) -> ModelTiers:
-        """One model, so a failure is not retried by the fallback to the other tier."""
-        return ModelTiers(fast=FunctionModel(self, model_name="scripted-planner"), strong=None)
+        """One model and no retries (SOLOOS_MODEL_RETRIES=0), so each scripted failure is one failed attempt."""
+        return ModelTiers(
+            fast=FunctionModel(self, model_name="scripted-planner"), strong=None, limits=ModelLimits(retries=0)
+        )
 
 
 def _size(messages: list[ModelMessage], info: AgentInfo) -> int:
