@@ -10,8 +10,9 @@ import asyncio
 from dataclasses import dataclass
 
 from agents.approval_codes import mask_codes, pending_codes
+from agents.tool_text import tool_call_in
 from agents.untrusted import MEMORIES_HEADING, memory_line
-from memory import MemoryService
+from memory import MemoryService, Turn
 
 RECENT_TURNS = 6
 
@@ -19,6 +20,10 @@ RECENT_TURNS = 6
 def estimate_tokens(text: str) -> int:
     """~4 characters per token for English; close enough to budget with, and model-independent."""
     return len(text) // 4 + 1
+
+
+async def _no_turns() -> list[Turn]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -29,12 +34,22 @@ class TurnContext:
 
 
 async def build_context(
-    memory: MemoryService, *, workspace: str, conversation: str, message: str, budget_tokens: int
+    memory: MemoryService,
+    *,
+    workspace: str,
+    conversation: str,
+    message: str,
+    budget_tokens: int,
+    recent_turns: int = RECENT_TURNS,
 ) -> TurnContext:
+    """``recent_turns``: how many of the conversation's latest turns to carry (0: none, for work
+    that stands on its own, such as planning an objective)."""
     rules, hits, turns, codes = await asyncio.gather(
         memory.list(workspace, layer="institutional", limit=20, include_history=False),
         memory.recall(message[:2000], workspace=workspace, k=12, layers=["project", "institutional"]),
-        memory.conversations.recent(workspace=workspace, conversation=conversation, limit=RECENT_TURNS),
+        memory.conversations.recent(workspace=workspace, conversation=conversation, limit=recent_turns)
+        if recent_turns
+        else _no_turns(),
         pending_codes(memory, workspace),
     )
 
@@ -67,7 +82,11 @@ async def build_context(
         line = memory_line(hit.text, occurred_at=hit.occurred_at, ref=hit.short_id, unconfirmed_from=origin)
         if not add(line, hit.short_id):
             break
-    add("Recent conversation:")
+    # A reply that is a tool call written as text (stored before such replies were refused) would
+    # teach the model to write another: it is left out.
+    turns = [t for t in turns if t.role != "assistant" or tool_call_in(t.text) is None]
+    if turns:
+        add("Recent conversation:")
     for turn in turns:  # approval codes masked: a model that saw one could ask the operator to type it
         if not add(f"{turn.role}: {mask_codes(turn.text, codes)[:500]}"):
             break

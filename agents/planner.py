@@ -207,6 +207,7 @@ class Planner:
             conversation=conversation,
             message=outcome,
             budget_tokens=self.context_budget,
+            recent_turns=0,  # an objective stands on its own: earlier chat must not steer its projects
         )
         deps = PlanningDeps(outcome, today, deadline, context.text)
         spent: list[Decimal] = []
@@ -260,6 +261,7 @@ class Planner:
             conversation=conversation,
             message=new_outcome,
             budget_tokens=self.context_budget,
+            recent_turns=0,  # an objective stands on its own: earlier chat must not steer its projects
         )
         done = [t for t in plan.tasks if t.status == "done"]
         deps = PlanningDeps(new_outcome, today, deadline, context.text, kept_keys={t.key for t in done})

@@ -14,6 +14,7 @@ from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.usage import UsageLimits
 
+from agents.budget import too_big
 from agents.context import RECENT_TURNS, build_context
 from agents.failures import (
     MODEL_FAILURES,
@@ -38,7 +39,7 @@ from agents.models import (
     needs_model_message,
 )
 from agents.planner import Planner
-from agents.team import TurnDeps, coordinator
+from agents.team import TurnDeps, coordinator, plan_turn
 from agents.untrusted import earlier_turn, reading
 from memory import MemoryService
 from policies import Approval
@@ -66,6 +67,7 @@ class AgentRunner:
     prices: Prices
     limits: UsageLimits
     context_budget: int
+    max_tokens: int = 1_024  # a reply's output allowance (SOLOOS_MODEL_MAX_TOKENS), kept free in the window
 
     async def run(
         self, text: str, *, workspace: str, operator: str, conversation: str, intent_key: str, mode: str
@@ -73,8 +75,11 @@ class AgentRunner:
         if not self.tiers.available:
             return TurnOutcome(needs_model_message(False))
         tier = choose_tier(text)
+        sized = plan_turn(self.tiers, tier, text, output=self.max_tokens, context_budget=self.context_budget)
+        if not sized.size.fits:  # refused before anything is sent: the model could not take it
+            return TurnOutcome(too_big(sized.size), ok=False)
         context = await build_context(
-            self.memory, workspace=workspace, conversation=conversation, message=text, budget_tokens=self.context_budget
+            self.memory, workspace=workspace, conversation=conversation, message=text, budget_tokens=sized.size.context
         )
         deps = TurnDeps(
             self.memory,
@@ -90,6 +95,7 @@ class AgentRunner:
             context.text,
             conversation=conversation,
             planner=Planner(self.memory, self.tiers, self.budget, self.prices, self.context_budget),
+            offered=sized.offered,
         )
         model = deps.model_for("coordinator")
         earlier = await self._tainted_transcript(workspace, conversation)

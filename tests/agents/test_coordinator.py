@@ -207,7 +207,8 @@ async def test_exploratory_mode_refuses_actions(with_model, workspace: str) -> N
     assert "no" in (await chat.say("/mode banana")).lower()
 
 
-async def test_allowed_actions_run_and_undo_reverses_them(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+async def test_allowed_actions_run_and_undo_reverses_them(with_model, workspace: str, clock_at) -> None:  # type: ignore[no-untyped-def]
+    clock_at(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))  # the due date is ahead (a past one is refused)
     script = Script([call("add_task", title="send Acme the contract", due_iso_date="2026-12-01"), say("Added.")])
     app = with_model(script)
     chat = FakeChat(app, workspace)

@@ -13,6 +13,7 @@ from pydantic_ai.usage import RequestUsage
 from agents import ModelTiers
 
 Step = Callable[[list[ModelMessage]], ModelResponse]
+CATALOGUE_WINDOW = 128_000  # what a scripted model stands in for by default: a hosted catalogue model
 
 
 def call(tool: str, **args: Any) -> Step:
@@ -56,6 +57,8 @@ class Script:
             return ModelResponse(parts=[TextPart("Done.")], usage=RequestUsage(input_tokens=50, output_tokens=5))
         return self.coordinator[step](messages)
 
-    def tiers(self, *, name: str = "scripted") -> ModelTiers:
+    def tiers(self, *, name: str = "scripted", context: int | None = CATALOGUE_WINDOW) -> ModelTiers:
+        """Both tiers on this script; ``context`` is their window (default: a catalogue model's, so
+        every tool is offered; None: unknown, as for a local model nobody described)."""
         model = FunctionModel(self, model_name=name)
-        return ModelTiers(fast=model, strong=model)
+        return ModelTiers(fast=model, strong=model, fast_context=context, strong_context=context)
