@@ -385,10 +385,9 @@ async def ask_drafting(
     kind: DraftKind = "email",
     counterparty: str | None = None,
 ) -> str:
-    """Ask the drafting specialist for an e-mail, proposal, post or reply; it is saved as a numbered,
-    versioned draft. ``title`` names it (e.g. "Acme proposal"), ``counterparty`` is the recipient's
-    e-mail address or name. Returns 'Subject: …', the body, and last, in brackets, the draft's number
-    (for send_draft and revise_draft; not part of the text)."""
+    """Ask the drafting specialist for an e-mail, proposal, post or reply, saved as a numbered draft.
+    ``title`` names it, ``counterparty`` is the recipient's address or name. Returns the text, then in
+    brackets the draft's number (for send_draft, revise_draft)."""
     progress.started("drafting")
     deps = ctx.deps
     request = drafts.DraftRequest(
@@ -414,9 +413,8 @@ async def ask_drafting(
 
 @coordinator.tool
 async def revise_draft(ctx: RunContext[TurnDeps], which: str, instruction: str) -> str:
-    """Revise a saved draft into a new version. ``which`` is its number or the operator's words for it
-    ("the Acme proposal"); ``instruction`` says what to change ("warmer"). When several drafts match,
-    the answer lists them: ask the operator which one."""
+    """Revise a saved draft: ``which`` is its number or name ("the Acme proposal"), ``instruction``
+    what to change ("warmer"). If several match, ask the operator which."""
     progress.started("revising")
     deps = ctx.deps
     try:
@@ -454,9 +452,8 @@ async def ask_scheduling(ctx: RunContext[TurnDeps], request: str) -> str:
 
 @coordinator.tool
 async def propose_plan(ctx: RunContext[TurnDeps], objective: str) -> str:
-    """Turn a business objective (an outcome, ideally with a deadline, e.g. "Land 3 new retainer
-    clients by March") into a draft plan of projects and steps. Nothing runs until the operator
-    approves it; tell them the plan number and how to approve."""
+    """Turn a business objective ("Land 3 retainer clients by March") into a draft plan; nothing runs
+    until the operator approves it: tell them its number and how."""
     progress.started("planning")
     deps = ctx.deps
     if deps.planner is None:

@@ -2,10 +2,11 @@
 
 Every tool definition is sent with every request, so on a small context window the thirteen of them
 would take much of it. A turn offers all of them when they fit comfortably (at most an eighth of the
-window); otherwise a core that is always there, and the groups whose topic words the message uses
-(mail, money, time, tasks, plans, memory). A message that names no topic gets the specialists, who
-can answer anything, and ``add_task``. Offering less never widens what a tool may do: a tool not
-offered cannot be called at all, and every offered action still goes through the gate.
+window); otherwise a core that is always there (``ask_research``), and the groups whose topic words
+the message uses (writing, sending, revising, money, paying, time, tasks, plans, memory). A message
+that names no topic gets the specialists, who can answer anything, and ``add_task``. Offering less
+never widens what a tool may do: a tool not offered cannot be called at all, and every offered
+action still goes through the gate.
 """
 
 from __future__ import annotations
@@ -20,30 +21,45 @@ UNMATCHED = frozenset({"ask_research", "ask_drafting", "ask_finance", "ask_sched
 
 # topic → (the words that call it up, the tools it brings)
 TOPICS: dict[str, tuple[re.Pattern[str], frozenset[str]]] = {
-    "mail": (
+    "writing": (
         re.compile(
-            r"\b(?:e-?mails?|mail\w*|send\w*|sent|repl\w*|writ\w*|wrote|drafts?|messag\w*|letters?|proposals?"
-            r"|follow[- ]?up|respond\w*|answer\w*|inbox|newsletter|post)\b"
+            r"\b(?:e-?mails?|mail\w*|repl\w*|writ\w*|wrote|drafts?|messag\w*|letters?|proposals?|reminders?"
+            r"|follow[- ]?up|respond\w*|newsletter|posts?|announce\w*|intro\w*)\b"
         ),
-        frozenset({"ask_drafting", "revise_draft", "send_draft", "save_draft", "send_email"}),
+        frozenset({"ask_drafting"}),
+    ),
+    "sending": (
+        re.compile(r"\b(?:e-?mails?|mail\w*|send\w*|sent|repl\w*|inbox|forward\w*)\b"),
+        frozenset({"ask_drafting", "send_draft", "save_draft", "send_email"}),
+    ),
+    "revising": (
+        re.compile(
+            r"\b(?:revis\w*|edit\w*|chang\w*|rewrit\w*|shorter|longer|warmer|friendlier|formal\w*|tone)\b"
+            r"|\bdraft\s*#?\d|\bthe (?:\w+ )?(?:draft|proposal)\b"
+        ),
+        frozenset({"revise_draft", "send_draft"}),
     ),
     "money": (
         re.compile(
-            r"\b(?:invoic\w*|pay\w*|paid|owe\w*|owing|money|bills?|billing|rates?|pric\w*|fees?|costs?|budget\w*"
-            r"|revenue|income|expens\w*|transfer\w*|refund\w*|eur|usd|gbp|overdue|late)\b|[$€£]"
+            r"\b(?:invoic\w*|owe\w*|owing|money|bills?|billing|rates?|pric\w*|fees?|costs?|budget\w*|revenue"
+            r"|income|expens\w*|overdue|paid|earn\w*)\b|[$€£]"
         ),
+        frozenset({"ask_finance"}),
+    ),
+    "paying": (
+        re.compile(r"\b(?:pay|pays|paying|payments?|transfer\w*|refund\w*|wire|settle)\b"),
         frozenset({"ask_finance", "create_payment"}),
     ),
     "time": (
         re.compile(
             r"\b(?:schedul\w*|calendar|meet\w*|calls?|events?|book\w*|free|slots?|hours?|appointments?|workshops?"
-            r"|tomorrow|today|tonight|week\w*|month|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-            r"|morning|afternoon|evening|available|availability|invite\w*)\b"
+            r"|tomorrow|tonight|week\w*|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+            r"|morning|afternoon|evening|available|availability|invite\w*|lunch|dinner|demo)\b"
         ),
-        frozenset({"ask_scheduling", "create_event", "add_task"}),
+        frozenset({"ask_scheduling", "create_event"}),
     ),
     "tasks": (
-        re.compile(r"\b(?:tasks?|to-?dos?|to do|remind\w*|deadlines?|due|follow[- ]?up|plate|done)\b"),
+        re.compile(r"\b(?:tasks?|to-?dos?|to do|remind me|deadlines?|due|plate|done)\b"),
         frozenset({"ask_scheduling", "add_task"}),
     ),
     "plans": (
