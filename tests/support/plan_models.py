@@ -25,6 +25,7 @@ from pydantic_ai.usage import RequestUsage
 
 from agents import ModelTiers
 from agents.models import ModelLimits
+from tests.support.models import CATALOGUE_WINDOW
 
 # What a specialist does for one task: a text answer, a failure, or a function of the attempt's
 # messages (to call a tool first, say).
@@ -113,10 +114,10 @@ class PlanScript:
         return ModelResponse(parts=[TextPart("Done: nothing special to report.")], usage=USAGE)
 
     def tiers(self) -> ModelTiers:
-        """One model and no retries (SOLOOS_MODEL_RETRIES=0), so each scripted failure is one failed attempt."""
-        return ModelTiers(
-            fast=FunctionModel(self, model_name="scripted-planner"), strong=None, limits=ModelLimits(retries=0)
-        )
+        """One model and no retries (SOLOOS_MODEL_RETRIES=0), so each scripted failure is one failed attempt;
+        a catalogue model's window, so every tool is offered."""
+        model = FunctionModel(self, model_name="scripted-planner")
+        return ModelTiers(fast=model, strong=None, fast_context=CATALOGUE_WINDOW, limits=ModelLimits(retries=0))
 
 
 def _size(messages: list[ModelMessage], info: AgentInfo) -> int:
