@@ -45,7 +45,8 @@ class Script:
     calls: list[str] = field(default_factory=list)
 
     def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        is_coordinator = any(tool.name == "send_email" for tool in info.function_tools)
+        # ask_research is offered on every window (agents.tool_offer.CORE), send_email on big ones
+        is_coordinator = any(tool.name in ("send_email", "ask_research") for tool in info.function_tools)
         if not is_coordinator:
             self.calls.append("specialist")
             return ModelResponse(
