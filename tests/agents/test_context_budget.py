@@ -144,3 +144,20 @@ async def test_the_same_paste_fits_a_model_with_a_big_window(app, workspace: str
     finally:
         app.runner.tiers = original
     assert reply == "Noted." and len(recorder.tools) == 1
+
+
+def test_the_operators_context_settings_reach_the_tiers(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import model_tiers
+
+    monkeypatch.setenv("OPENAI_API_KEY", "not-used")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")  # a llama.cpp server
+    configured = settings.model_copy(
+        update={
+            "model_fast": "openai-chat:qwen2.5-coder",
+            "model_strong": "openai-chat:gpt-4o",
+            "model_strong_context": 16_384,
+        }
+    )
+    tiers = model_tiers(configured)
+    assert tier_window(tiers, "fast").tokens == DEFAULT_WINDOW  # a local server nobody described
+    assert tier_window(tiers, "strong").describe() == "16,384 tokens (SOLOOS_MODEL_STRONG_CONTEXT)"

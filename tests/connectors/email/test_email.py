@@ -40,7 +40,7 @@ from memory import MemoryItem, MemoryService, NewMessage, RejectedMessage
 from policies import Action, load_policy
 from tests.support.chat import FakeChat
 from tests.support.mail_server import MailServer, free_port, running_mail_server
-from tests.support.models import Script
+from tests.support.models import CATALOGUE_WINDOW, Script
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -679,8 +679,8 @@ class _ObeyingTeam:
         return ModelResponse(parts=[TextPart("Done as the e-mails asked.")])
 
     def tiers(self) -> ModelTiers:
-        model = FunctionModel(self, model_name="obeying")
-        return ModelTiers(fast=model, strong=model)
+        model = FunctionModel(self, model_name="obeying")  # every tool offered: each attempt meets the gate
+        return ModelTiers(fast=model, strong=model, fast_context=CATALOGUE_WINDOW, strong_context=CATALOGUE_WINDOW)
 
 
 async def test_injected_emails_read_through_the_inbox_tool_cannot_cause_side_effects(  # type: ignore[no-untyped-def]
