@@ -23,6 +23,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic_ai.models import Model
+from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.models.wrapper import WrapperModel
 
 from agents.models import ModelTiers, Tier
 
@@ -111,7 +113,15 @@ def catalogue_window(model: Model) -> int | None:
     return next((size for prefix, size in FAMILY_WINDOWS if name.startswith(prefix)), None)
 
 
+def _unwrapped(model: Model) -> Model:
+    """The provider's model behind the wrappers (meter, limits) and fallback chains around it."""
+    while isinstance(model, WrapperModel | FallbackModel):
+        model = model.wrapped if isinstance(model, WrapperModel) else model.models[0]
+    return model
+
+
 def model_window(model: Model, configured: int | None, tier: Tier) -> Window:
+    model = _unwrapped(model)
     if configured:
         return Window(configured, "setting", tier, model.model_name)
     if not is_local(model) and (known := catalogue_window(model)):

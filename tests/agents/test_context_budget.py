@@ -161,3 +161,24 @@ def test_the_operators_context_settings_reach_the_tiers(settings, monkeypatch) -
     tiers = model_tiers(configured)
     assert tier_window(tiers, "fast").tokens == DEFAULT_WINDOW  # a local server nobody described
     assert tier_window(tiers, "strong").describe() == "16,384 tokens (SOLOOS_MODEL_STRONG_CONTEXT)"
+
+
+def test_the_window_is_read_through_the_wrappers_around_a_model() -> None:
+    from decimal import Decimal
+
+    from pydantic_ai.models.fallback import FallbackModel
+
+    from agents.models import Budget, MeteredModel, Prices
+
+    local = _openai("gpt-4o-mini", "http://127.0.0.1:8080/v1")
+    hosted = _openai("gpt-4o-mini", "https://api.openai.com/v1")
+    metered = MeteredModel(
+        FallbackModel(hosted, local),
+        store=None,  # type: ignore[arg-type]
+        workspace="w",
+        agent="coordinator",
+        tier="fast",
+        budget=Budget(Decimal(1), Decimal(1)),
+        prices=Prices(Decimal(0), Decimal(0)),
+    )
+    assert model_window(metered, None, "fast").tokens == 128_000  # the hosted model is asked first
