@@ -188,7 +188,7 @@ async def free_time(
             f"{from_date} to {to_date} is in the past: today is {now:%A %Y-%m-%d}. "
             "Ask for dates from today on, and tell the operator if they meant another year."
         )
-    start = max(start, now)
+    start = max(start, _next_quarter(now))  # no slot starts in the past, nor at 11:07
     slots = await free_slots(
         ctx.deps.memory,
         ctx.deps.workspace,
@@ -204,6 +204,11 @@ async def free_time(
         days = "those days" if weekends else "those working days (Monday to Friday)"
         return f"No free slot of that length in {days} from now on."
     return "\n".join(f"{a.astimezone(zone):%a %d %b %H:%M}–{b.astimezone(zone):%H:%M}" for a, b in slots[:12])
+
+
+def _next_quarter(moment: datetime) -> datetime:
+    floor = moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=15)
 
 
 async def list_tasks(ctx: RunContext[TurnDeps]) -> str:

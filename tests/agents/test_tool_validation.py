@@ -58,6 +58,7 @@ async def test_free_time_offers_no_past_hours_and_no_weekend(app, workspace: str
     clock_at(FRIDAY)
     answer = await _free_time(app, workspace, from_date="2026-11-27", to_date="2026-11-30", minutes=120)
     assert "Fri 27 Nov 09:00" not in answer  # this morning is over
+    assert answer.startswith("Fri 27 Nov 11:15–17:00")  # it is 11:00 and a few seconds: the next quarter hour
     assert "Sat" not in answer and "Sun" not in answer
     assert "Mon 30 Nov 09:00–17:00" in answer
     asked = await _free_time(app, workspace, from_date="2026-11-27", to_date="2026-11-30", minutes=120, weekends=True)
