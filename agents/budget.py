@@ -151,6 +151,11 @@ class TurnSize:
     def fits(self) -> bool:
         return self.output + self.fixed + self.message + ROOM_FOR_WORK <= self.window.tokens
 
+    @property
+    def results(self) -> int:
+        """Tokens left for what the turn's tools return (an inbox read, a specialist's answer)."""
+        return max(ROOM_FOR_WORK, self.window.tokens - self.output - self.fixed - self.message - self.context)
+
 
 def size_turn(window: Window, *, output: int, fixed: int, message: int, context_budget: int) -> TurnSize:
     left = window.tokens - output - fixed - message - ROOM_FOR_WORK

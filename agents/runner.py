@@ -96,6 +96,7 @@ class AgentRunner:
             conversation=conversation,
             planner=Planner(self.memory, self.tiers, self.budget, self.prices, self.context_budget),
             offered=sized.offered,
+            read_budget_chars=sized.read_budget_chars,
         )
         model = deps.model_for("coordinator")
         earlier = await self._tainted_transcript(workspace, conversation)

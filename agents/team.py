@@ -26,7 +26,7 @@ from agents.budget import TurnSize, size_turn, tier_window
 from agents.context import estimate_tokens
 from agents.gate import Gate, GatedToolset
 from agents.gate.deferral import action_from_metadata
-from agents.models import Budget, MeteredModel, ModelTiers, Prices, Tier
+from agents.models import CHARS_PER_TOKEN, Budget, MeteredModel, ModelTiers, Prices, Tier
 from agents.plan_views import render_plan
 from agents.planner import Planner
 from agents.tool_checks import address_problem, amount_problem, currency_problem, due_date_problem, event_problem
@@ -38,6 +38,7 @@ from policies import Action
 
 INBOX_BODY_CHARS = 4_000  # of each e-mail's body read_inbox shows
 INBOX_BUDGET_CHARS = 24_000  # of all it returns at once (~6,000 tokens)
+MIN_BODY_CHARS = 400  # of each e-mail's body however small the window
 
 
 @dataclass
@@ -60,6 +61,7 @@ class TurnDeps:
     taint: Taint = field(default_factory=Taint)  # outside content the turn's models read (agents.untrusted)
     offered: frozenset[str] | None = None  # the coordinator's tools this turn offers (None: all; agents.tool_offer)
     refusal: str | None = None  # set when a model wrote a tool call as text twice: the turn ends with it
+    read_budget_chars: int = INBOX_BUDGET_CHARS  # what read_inbox may return: what the model's window leaves
 
     @property
     def tainted(self) -> bool:
@@ -140,11 +142,13 @@ async def read_inbox(ctx: RunContext[TurnDeps], limit: int = 10) -> str:
     messages = await ctx.deps.memory.messages.recent(ctx.deps.workspace, limit=max(1, min(limit, 20)))
     if not messages:
         return "The inbox is empty, or no e-mail account is connected (soloos connect email)."
+    budget = min(INBOX_BUDGET_CHARS, ctx.deps.read_budget_chars)  # a small model's window holds less
+    body = min(INBOX_BODY_CHARS, max(MIN_BODY_CHARS, budget // 2))
     shown: list[str] = []
     used = 0
     for message in messages:  # a size budget: twenty long e-mails must not become one huge request
-        fenced = fence_email(message, max_body_chars=INBOX_BODY_CHARS)
-        if used + len(fenced) > INBOX_BUDGET_CHARS:
+        fenced = fence_email(message, max_body_chars=body)
+        if used + len(fenced) > budget:
             shown.append(f"[{len(messages) - len(shown)} older e-mails not shown: the inbox budget is used up]")
             break
         shown.append(fenced)
@@ -616,6 +620,11 @@ def fixed_instructions(mode: str = "exploratory") -> str:
 class TurnPlan:
     size: TurnSize
     offered: frozenset[str] | None  # None: every tool
+
+    @property
+    def read_budget_chars(self) -> int:
+        """What a reading tool may return in this turn (``read_inbox``), from the tokens left."""
+        return self.size.results * CHARS_PER_TOKEN
 
 
 def plan_turn(tiers: ModelTiers, tier: Tier, message: str, *, output: int, context_budget: int) -> TurnPlan:

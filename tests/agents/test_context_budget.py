@@ -182,3 +182,62 @@ def test_the_window_is_read_through_the_wrappers_around_a_model() -> None:
         prices=Prices(Decimal(0), Decimal(0)),
     )
     assert model_window(metered, None, "fast").tokens == 128_000  # the hosted model is asked first
+
+
+class InboxReader:
+    """The coordinator asks research to read the inbox; research reads it and passes the size on."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        from pydantic_ai.messages import ToolCallPart, ToolReturnPart
+
+        tools = {t.name for t in info.function_tools}
+        returned = [p for m in messages for p in getattr(m, "parts", []) if isinstance(p, ToolReturnPart)]
+        if "read_inbox" in tools:
+            if not returned:
+                return ModelResponse(parts=[ToolCallPart("read_inbox", {"limit": 20})])
+            self.read.append(str(returned[-1].content))
+            return ModelResponse(parts=[TextPart("Five long e-mails about invoices.")])
+        if not returned:
+            return ModelResponse(parts=[ToolCallPart("ask_research", {"question": "what is in my inbox?"})])
+        return ModelResponse(parts=[TextPart("Five long e-mails about invoices.")])
+
+
+async def test_what_a_tool_reads_is_sized_to_the_window(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from agents.team import INBOX_BUDGET_CHARS
+    from memory import NewMessage
+
+    received = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    await app.memory.messages.store(
+        workspace,
+        "owner@example.test",
+        [
+            NewMessage(
+                f"<long-{n}@acme.example>",
+                "jane@acme.example",
+                received + timedelta(hours=n),
+                "Jane",
+                subject=f"Invoice {n}",
+                body_text=f"Invoice {n} details. " * 250,
+            )
+            for n in range(5)
+        ],
+    )
+    reader = InboxReader()
+    model = FunctionModel(reader, model_name="reader")
+    sizes = {}
+    for window in (None, 128_000):
+        tiers = ModelTiers(fast=model, strong=model, fast_context=window, strong_context=window)
+        original, app.runner.tiers = app.runner.tiers, tiers
+        try:
+            await FakeChat(app, workspace).say("Could you look through my inbox for me?")
+        finally:
+            app.runner.tiers = original
+        budget = plan_turn(tiers, "fast", "Could you look through my inbox for me?", output=1_024, context_budget=1_500)
+        sizes[window] = len(reader.read[-1])
+        assert sizes[window] <= min(INBOX_BUDGET_CHARS, budget.read_budget_chars + 200)
+    assert sizes[None] < 8_000 < sizes[128_000]  # a 4k window reads a few thousand characters, not 20,000
