@@ -107,7 +107,7 @@ async def test_the_model_is_offered_only_the_relevant_tools_on_a_small_window(ap
     try:
         await FakeChat(app, workspace).say("Could you book the Globex workshop sometime next week?")
         small = recorder.tools[-1]
-        original, app.runner.tiers = app.runner.tiers, _tiers(recorder, 128_000)
+        app.runner.tiers = _tiers(recorder, 128_000)
         await FakeChat(app, workspace).say("Could you book the Globex workshop sometime next week?")
         every = recorder.tools[-1]
     finally:

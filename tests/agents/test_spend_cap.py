@@ -110,7 +110,9 @@ async def test_reading_twenty_long_emails_stays_within_the_inbox_budget(app: App
             for n in range(20)
         ],
     )
-    ctx = SimpleNamespace(deps=SimpleNamespace(memory=app.memory, workspace=workspace))
+    ctx = SimpleNamespace(
+        deps=SimpleNamespace(memory=app.memory, workspace=workspace, read_budget_chars=INBOX_BUDGET_CHARS)
+    )
     shown = await read_inbox(ctx, limit=20)  # type: ignore[arg-type]
     assert len(shown) <= INBOX_BUDGET_CHARS + 200
     assert "more characters not shown" in shown and "older e-mails not shown" in shown
