@@ -27,6 +27,7 @@ from bot.intent import Intent, Reply
 from bot.slack import SlackChannel
 from bot.telegram import TelegramChannel
 from tests.support.chat import scoped
+from tests.support.models import CATALOGUE_WINDOW
 from tests.support.slack_server import SIGNING_SECRET, FakeSlack, command_body, post_signed
 from tests.support.telegram_server import FakeTelegram
 
@@ -45,8 +46,8 @@ class Slow:
     research: float | None = 0.5
 
     def tiers(self) -> ModelTiers:
-        model = FunctionModel(self, model_name="slow")
-        return ModelTiers(fast=model, strong=model)
+        model = FunctionModel(self, model_name="slow")  # a catalogue model's window: every tool offered
+        return ModelTiers(fast=model, strong=model, fast_context=CATALOGUE_WINDOW, strong_context=CATALOGUE_WINDOW)
 
     async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         if not any(tool.name == "send_email" for tool in info.function_tools):  # a specialist
