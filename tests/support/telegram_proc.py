@@ -27,6 +27,7 @@ from bot.app import open_app
 from bot.channels import open_channels
 from bot.settings import Settings
 from bot.supervisor import supervisor_for, until_stopped
+from tests.support.models import CATALOGUE_WINDOW
 
 
 def _last_prompt(messages: list[ModelMessage]) -> tuple[str, bool]:
@@ -68,7 +69,8 @@ async def main() -> None:
     settings = Settings()
     model = FunctionModel(thinking, model_name="scripted")
     assert settings.telegram_token is not None or settings.slack_bot_token is not None, "configure a channel"
-    async with open_app(settings, tiers=ModelTiers(model, model)) as app, open_channels(app):
+    tiers = ModelTiers(model, model, CATALOGUE_WINDOW, CATALOGUE_WINDOW)  # every tool offered, as on a catalogue model
+    async with open_app(settings, tiers=tiers) as app, open_channels(app):
         await app.syncer.start()
         await app.plans.start()
         stop = asyncio.Event()
