@@ -23,10 +23,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic_ai.models import Model
-from pydantic_ai.models.fallback import FallbackModel
-from pydantic_ai.models.wrapper import WrapperModel
 
-from agents.models import ModelTiers, Tier
+from agents.models import ModelTiers, Tier, base_model
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ ROOM_FOR_WORK = 256  # tokens a turn keeps free beyond the message: a tool call 
 MIN_CONTEXT = 100  # below this the memory context is left out rather than cut to a useless stub
 
 # Catalogue sizes for families genai-prices does not describe (first match of the lower-cased name
-# wins, so the more specific prefixes come first). Hosted services only: see ``is_local``.
+# wins, so the more specific prefixes come first). Hosted services only: see ``self_hosted``.
 FAMILY_WINDOWS: tuple[tuple[str, int], ...] = (
     ("gpt-4.1", 1_047_576),
     ("gpt-4o", 128_000),
@@ -81,8 +79,9 @@ class Window:
         )
 
 
-def is_local(model: Model) -> bool:
-    """Served from this machine or the LAN (Ollama, llama.cpp, vLLM…): its window is the server's."""
+def self_hosted(model: Model) -> bool:
+    """Served from this machine or the LAN (Ollama, llama.cpp, vLLM…): its window is the server's.
+    (Wider than ``agents.models.is_local``, which prices loopback servers at 0.)"""
     if model.system == "ollama":
         return True
     try:
@@ -113,18 +112,11 @@ def catalogue_window(model: Model) -> int | None:
     return next((size for prefix, size in FAMILY_WINDOWS if name.startswith(prefix)), None)
 
 
-def _unwrapped(model: Model) -> Model:
-    """The provider's model behind the wrappers (meter, limits) and fallback chains around it."""
-    while isinstance(model, WrapperModel | FallbackModel):
-        model = model.wrapped if isinstance(model, WrapperModel) else model.models[0]
-    return model
-
-
 def model_window(model: Model, configured: int | None, tier: Tier) -> Window:
-    model = _unwrapped(model)
+    model = base_model(model)  # the provider's model behind the meter, limits and fallback
     if configured:
         return Window(configured, "setting", tier, model.model_name)
-    if not is_local(model) and (known := catalogue_window(model)):
+    if not self_hosted(model) and (known := catalogue_window(model)):
         return Window(known, "catalogue", tier, model.model_name)
     return Window(DEFAULT_WINDOW, "default", tier, model.model_name)
 
@@ -180,8 +172,8 @@ __all__ = [
     "TurnSize",
     "Window",
     "catalogue_window",
-    "is_local",
     "model_window",
+    "self_hosted",
     "size_turn",
     "tier_window",
     "too_big",

@@ -67,7 +67,6 @@ class AgentRunner:
     prices: Prices
     limits: UsageLimits
     context_budget: int
-    max_tokens: int = 1_024  # a reply's output allowance (SOLOOS_MODEL_MAX_TOKENS), kept free in the window
 
     async def run(
         self, text: str, *, workspace: str, operator: str, conversation: str, intent_key: str, mode: str
@@ -75,7 +74,7 @@ class AgentRunner:
         if not self.tiers.available:
             return TurnOutcome(needs_model_message(False))
         tier = choose_tier(text)
-        sized = plan_turn(self.tiers, tier, text, output=self.max_tokens, context_budget=self.context_budget)
+        sized = plan_turn(self.tiers, tier, text, context_budget=self.context_budget)
         if not sized.size.fits:  # refused before anything is sent: the model could not take it
             return TurnOutcome(too_big(sized.size), ok=False)
         context = await build_context(

@@ -627,10 +627,14 @@ class TurnPlan:
         return self.size.results * CHARS_PER_TOKEN
 
 
-def plan_turn(tiers: ModelTiers, tier: Tier, message: str, *, output: int, context_budget: int) -> TurnPlan:
+def plan_turn(
+    tiers: ModelTiers, tier: Tier, message: str, *, context_budget: int, output: int | None = None
+) -> TurnPlan:
     """The tools a coordinator turn offers and its share of the model's window (``size.fits`` False:
-    the message must be refused before anything is sent)."""
+    the message must be refused before anything is sent). ``output``: the reply's allowance, by default
+    the tiers' ``max_tokens`` (SOLOOS_MODEL_MAX_TOKENS)."""
     window = tier_window(tiers, tier)
+    output = tiers.limits.max_tokens if output is None else output
     tools = {name: estimate_tokens(definition_text(d)) for name, d in tool_definitions().items()}
     instructions = estimate_tokens(fixed_instructions())
     offered = tool_offer.offer(message, window.tokens, instructions=instructions, tools=tools)

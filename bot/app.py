@@ -125,7 +125,6 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
             count_tokens_before_request=True,  # the per-turn token limit holds before a request is paid for
         ),
         settings.context_token_budget,
-        max_tokens=settings.model_max_tokens,
     )
     dispatcher = Dispatcher(
         memory,
