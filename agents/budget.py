@@ -155,9 +155,20 @@ def size_turn(window: Window, *, output: int, fixed: int, message: int, context_
     return TurnSize(window, output, fixed, message, context if context >= MIN_CONTEXT else 0)
 
 
+MIN_MESSAGE_ROOM = 200  # tokens: below this the window, not the message, is what is too small
+
+
 def too_big(size: TurnSize) -> str:
     """The refusal of a message that does not fit the model's window (nothing was sent)."""
     room = max(0, size.window.tokens - size.output - size.fixed - ROOM_FOR_WORK)
+    if room < MIN_MESSAGE_ROOM:  # no message could fit: the window (or the answer's allowance) is the problem
+        return (
+            f"The {size.window.tier} model's context window is {size.window.describe()}: too small for my "
+            f"instructions ({size.fixed:,} tokens) and room for a {size.output:,}-token answer "
+            "(SOLOOS_MODEL_MAX_TOKENS). Nothing was sent to the model and nothing was done. Set "
+            f"SOLOOS_MODEL_{size.window.tier.upper()}_CONTEXT to the server's real size, lower "
+            "SOLOOS_MODEL_MAX_TOKENS, or use a model with a bigger context window."
+        )
     return (
         f"That message is about {size.message:,} tokens, and the {size.window.tier} model's context window is "
         f"{size.window.describe()}; with my instructions and room for the answer, a message can have about "

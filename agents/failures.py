@@ -102,8 +102,8 @@ def describe_failure(err: BaseException, tiers: ModelTiers, *, first: Tier, outc
 def cut_off_note(limits: ModelLimits) -> str:
     """Appended to a text reply the output limit cut off (``finish_reason == "length"``)."""
     return (
-        f"[Cut off: this reply reached the {limits.max_tokens:,}-token output limit (SOLOOS_MODEL_MAX_TOKENS) "
-        "before it was complete.]"
+        "[Cut off: the model reached its output limit before this reply was complete "
+        f"(SOLOOS_MODEL_MAX_TOKENS is {limits.max_tokens:,}; a model server may stop sooner).]"
     )
 
 

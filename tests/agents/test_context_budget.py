@@ -135,6 +135,18 @@ async def test_an_oversized_paste_is_refused_before_anything_is_sent(app, worksp
     assert await app.memory.list(workspace) == []
 
 
+async def test_a_window_too_small_for_any_message_is_named_as_the_problem(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder()
+    original, app.runner.tiers = app.runner.tiers, _tiers(recorder, 1_000)  # smaller than instructions + answer
+    try:
+        reply = await FakeChat(app, workspace).say("what should I do about Globex")
+    finally:
+        app.runner.tiers = original
+    assert recorder.tools == []  # no request was made
+    assert reply.startswith("The fast model's context window is 1,000 tokens (SOLOOS_MODEL_FAST_CONTEXT): too small")
+    assert "lower SOLOOS_MODEL_MAX_TOKENS" in reply and "Split it" not in reply  # the message is not the problem
+
+
 async def test_the_same_paste_fits_a_model_with_a_big_window(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
     recorder = Recorder()
     original, app.runner.tiers = app.runner.tiers, _tiers(recorder, 32_768)

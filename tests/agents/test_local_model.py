@@ -161,8 +161,8 @@ async def test_a_reply_cut_off_by_the_output_limit_is_marked(local: Build, llama
     llama.cut_at = 30
     reply = await FakeChat(local(llama.base_url), workspace).say(QUESTION)
     assert reply == (
-        "It is sunny in Berlin today, w\n\n[Cut off: this reply reached the 256-token output limit "
-        "(SOLOOS_MODEL_MAX_TOKENS) before it was complete.]"
+        "It is sunny in Berlin today, w\n\n[Cut off: the model reached its output limit before this reply was "
+        "complete (SOLOOS_MODEL_MAX_TOKENS is 256; a model server may stop sooner).]"
     )
 
 
@@ -177,10 +177,15 @@ async def test_an_ollama_model_string_reaches_the_server_with_the_output_limit(
 
 
 async def test_text_shaped_like_a_tool_call_sends_nothing(local: Build, llama: LlamaServer, workspace: str) -> None:
-    """What a small model writes when its chat template lost the tool-call tags: never an action (how the
-    reply reads is issue 16's tool-call-text part)."""
+    """What a small model writes when its chat template lost the tool-call tags: asked once to make the
+    call properly, then refused in our words; never an action, never shown, never carried into later turns."""
     llama.tool_text = {"name": "send_email", "arguments": {"to": "jane@acme.example", "subject": "Hi", "body": "x"}}
     chat = FakeChat(local(llama.base_url), workspace)
-    await chat.say("email Jane at Acme that we are on for Friday")
-    assert not chat.replies[-1].buttons  # no approval was asked for, so nothing can be sent
-    assert llama.requests and all(body.get("max_tokens") == 256 for body in llama.requests)
+    reply = await chat.say("email Jane at Acme that we are on for Friday")
+    assert reply.startswith("The model wrote a tool call as text (send_email) instead of making it, so nothing was")
+    assert "jane@acme.example" not in reply and not chat.replies[-1].buttons  # not shown, nothing to approve
+    assert len(llama.requests) == 2  # the first answer, and the one retry it was asked for
+    assert all(body.get("max_tokens") == 256 for body in llama.requests)
+    llama.tool_text, llama.answer = None, "Nothing is planned for Friday yet."
+    assert await chat.say("what is planned for Friday?") == "Nothing is planned for Friday yet."
+    assert "jane@acme.example" not in str(llama.requests[-1]["messages"])  # the call text is not in later context
