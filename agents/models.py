@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -109,15 +109,22 @@ Pricing = Literal["list", "configured", "local", "unknown"]
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def base_model(model: Model) -> Model:
-    """The first real model behind the wrappers and fallback chains SoloOS puts around it."""
+def layers(model: Model) -> Iterator[Model]:
+    """``model`` and each model it wraps, down to the first real one (a fallback chain: its first)."""
     while True:
+        yield model
         if isinstance(model, FallbackModel):
             model = model.models[0]
         elif isinstance(model, WrapperModel):
             model = model.wrapped
         else:
-            return model
+            return
+
+
+def base_model(model: Model) -> Model:
+    """The first real model behind the wrappers and fallback chains SoloOS puts around it."""
+    *_, found = layers(model)
+    return found
 
 
 def model_label(model: Model) -> str:
@@ -322,16 +329,8 @@ class MeteredModel(WrapperModel):
 
     def output_limit(self) -> int | None:
         """SOLOOS_MODEL_MAX_TOKENS, which ``LimitedModel`` adds to each request below this meter."""
-        model = self.wrapped
-        while True:
-            if isinstance(model, LimitedModel):
-                return model.limits.max_tokens
-            if isinstance(model, FallbackModel):
-                model = model.models[0]
-            elif isinstance(model, WrapperModel):
-                model = model.wrapped
-            else:
-                return None
+        limited = next((m for m in layers(self.wrapped) if isinstance(m, LimitedModel)), None)
+        return limited.limits.max_tokens if limited else None
 
     def price(self, response: ModelResponse) -> Decimal:
         if self.pricing == "list":

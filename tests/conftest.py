@@ -20,6 +20,7 @@ import time_machine
 from bot.app import App, open_app, quiet_libraries, wire
 from bot.settings import Settings
 from memory import MemoryService
+from tests.support.llama_server import LlamaServer
 from tests.support.slack_server import FakeSlack
 from tests.support.telegram_server import FakeTelegram
 
@@ -272,6 +273,15 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 async def slack() -> AsyncIterator[FakeSlack]:
     """A local Slack Web API stand-in (tests/support/slack_server.py)."""
     server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def llama() -> AsyncIterator[LlamaServer]:
+    """A local stand-in for llama.cpp's OpenAI-compatible server (tests/support/llama_server.py)."""
+    server = LlamaServer()
     await server.start()
     yield server
     await server.stop()

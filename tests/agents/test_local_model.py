@@ -6,7 +6,7 @@ failure costs at most 1 + SOLOOS_MODEL_RETRIES requests across both tiers."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pydantic_ai.models
@@ -19,14 +19,6 @@ from tests.support.chat import FakeChat
 from tests.support.llama_server import LlamaServer, unused_port
 
 QUESTION = "is it sunny in Berlin"
-
-
-@pytest.fixture
-async def llama() -> AsyncIterator[LlamaServer]:
-    server = LlamaServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 Build = Callable[..., App]

@@ -4,22 +4,12 @@ spend caps, warning when the price is unknown (issue 16)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pydantic_ai.models
 import pytest
 
 from bot.doctor import Check, model_checks
 from bot.settings import Settings
 from tests.support.llama_server import LlamaServer, unused_port
-
-
-@pytest.fixture
-async def llama() -> AsyncIterator[LlamaServer]:
-    server = LlamaServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
