@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from pydantic_ai.exceptions import OutputTokenLimitExceeded, UnexpectedModelBehavior, UsageLimitExceeded
+from pydantic_ai.exceptions import UsageLimitExceeded
 
 from agents.commands._base import Command, LocalContext, Routed, phrase
-from agents.failures import MODEL_FAILURES, model_failure, model_output_failure
-from agents.models import BudgetExceeded
+from agents.failures import TurnTooLong, describe_failure, turn_too_long, within
+from agents.models import BudgetExceeded, PriceUnknown
 from agents.plan_views import render_diff, render_plan, summary_line
 from agents.planner import Planner, slug, split_deadline
 from agents.reply import Button, Reply
@@ -87,31 +87,18 @@ async def objective(text: str, chat: PlanChat) -> tuple[str, Buttons, bool]:
             False,
         )
     try:
-        drafted = await planner.draft(
-            text,
-            workspace=chat.workspace,
-            operator=chat.operator,
-            conversation=chat.conversation,
-            timezone=chat.timezone,
+        drafted = await within(
+            planner.tiers.limits.turn_seconds,
+            planner.draft(
+                text,
+                workspace=chat.workspace,
+                operator=chat.operator,
+                conversation=chat.conversation,
+                timezone=chat.timezone,
+            ),
         )
-    except BudgetExceeded as err:
-        return f"{err}, so I made no plan and saved nothing.", (), False
-    except MODEL_FAILURES as err:
-        return (
-            model_failure(err, planner.tiers, first="strong", outcome="no plan was made and nothing was saved"),
-            (),
-            False,
-        )
-    except OutputTokenLimitExceeded as err:
-        said = model_output_failure(err, planner.tiers.limits, outcome="no plan was made and nothing was saved")
-        return said, (), False
-    except (UsageLimitExceeded, UnexpectedModelBehavior) as err:
-        return (
-            f"I could not make a valid plan ({type(err).__name__}: {err}); nothing was saved. "
-            "Try stating the outcome and the deadline more plainly.",
-            (),
-            False,
-        )
+    except Exception as err:
+        return _planning_failed(err, planner, "no plan was made and nothing was saved"), (), False
     plan = drafted.plan
     reply = (
         render_plan(plan, today)
@@ -240,23 +227,36 @@ async def _new_goal(plan: Plan, text: str, chat: PlanChat) -> str:
             + "\nThe steps are unchanged: re-planning them needs a language model (`soloos doctor`)."
         )
     try:
-        _, revision = await planner.replan(
-            plan,
-            outcome=text,
-            reason="you changed the objective",
-            workspace=chat.workspace,
-            conversation=chat.conversation,
-            timezone=chat.timezone,
+        _, revision = await within(
+            planner.tiers.limits.turn_seconds,
+            planner.replan(
+                plan,
+                outcome=text,
+                reason="you changed the objective",
+                workspace=chat.workspace,
+                conversation=chat.conversation,
+                timezone=chat.timezone,
+            ),
         )
-    except BudgetExceeded as err:
-        return f"{err}, so I did not re-plan; the plan is unchanged."
-    except MODEL_FAILURES as err:
-        return model_failure(err, planner.tiers, first="strong", outcome="I did not re-plan; the plan is unchanged")
-    except OutputTokenLimitExceeded as err:
-        return model_output_failure(err, planner.tiers.limits, outcome="I did not re-plan; the plan is unchanged")
-    except (UsageLimitExceeded, UnexpectedModelBehavior) as err:
-        return f"I could not re-plan ({type(err).__name__}: {err}); the plan is unchanged."
+    except Exception as err:
+        return _planning_failed(err, planner, "I did not re-plan; the plan is unchanged")
     return _revised(oid, revision)
+
+
+def _planning_failed(err: Exception, planner: Planner, outcome: str) -> str:
+    """What the operator reads when planning stopped; ``err`` is raised again when it is not a known cause."""
+    if isinstance(err, PriceUnknown):
+        return f"{err}; {outcome}."
+    if isinstance(err, BudgetExceeded):
+        return f"{err}, so I made no model request; {outcome}."
+    if isinstance(err, TurnTooLong):
+        return turn_too_long(err.seconds, outcome)
+    if isinstance(err, UsageLimitExceeded):
+        return f"Planning needed more model work than one turn allows ({err}); {outcome}. Try a narrower objective."
+    said = describe_failure(err, planner.tiers, first="strong", outcome=outcome)
+    if said is None:
+        raise err
+    return said
 
 
 def _steps(n: int) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -96,6 +97,34 @@ async def test_both_tiers_failing_on_an_objective_saves_no_plan(with_model, work
     with app.memory.db.connection() as conn:
         count = conn.execute("SELECT count(*) FROM objectives WHERE workspace = %s", (workspace,)).fetchone()
     assert count == (0,)
+
+
+async def test_an_objective_whose_planning_runs_past_the_turn_time_is_stopped_and_says_so(  # type: ignore[no-untyped-def]
+    with_model, workspace: str
+) -> None:
+    async def slow(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        await asyncio.sleep(5)
+        raise AssertionError("the turn's wall time stops planning first")
+
+    broken = Broken(None, slow)
+    broken._tiers = dataclasses.replace(broken._tiers, limits=ModelLimits(turn_seconds=0.3, retries=0))
+    reply = await FakeChat(with_model(broken), workspace).say("/objective Land 3 new retainer clients by March")
+    assert reply.startswith("That took longer than the 0.3 s a turn may take (SOLOOS_TURN_SECONDS); I stopped; ")
+    assert "no plan was made and nothing was saved" in reply
+    with with_model(broken).memory.db.connection() as conn:
+        count = conn.execute("SELECT count(*) FROM objectives WHERE workspace = %s", (workspace,)).fetchone()
+    assert count == (0,)
+
+
+async def test_a_planner_whose_answer_is_unusable_says_so_without_internal_names(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    def prose(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("Sure! Here is a plan: call people.")])  # never the plan's shape
+
+    reply = await FakeChat(with_model(Broken(None, prose)), workspace).say(
+        "/objective Land 3 new retainer clients by March"
+    )
+    assert reply.startswith("The model's answer was not usable (")
+    assert "no plan was made and nothing was saved" in reply and "UnexpectedModelBehavior" not in reply
 
 
 # -- every path names the failure (issue 16): specialists, planner, plan steps -----------------------------
