@@ -86,14 +86,13 @@ class PlanExecutor:
         for objective_id, diff in (await self.replan_slips(workspace, today)).items():
             notes[objective_id].append(diff)
         worker = self.memory.conversations.worker
-        await plans.release_orphans(workspace, worker=worker, in_hand=frozenset(_IN_HAND))
+        await plans.release_orphans(workspace, worker=worker, in_hand=_IN_HAND)
         ran: list[Ran] = []
         # One claim at a time, so a lease never runs out on a step still waiting behind others.
         for _ in range(self.batch if self.tiers.available else 0):
-            claimed = await plans.claim(workspace=workspace, limit=1, lease=self.lease, worker=worker)
+            claimed = await plans.claim(workspace=workspace, limit=1, lease=self.lease, worker=worker, in_hand=_IN_HAND)
             if not claimed:
                 break
-            _IN_HAND.add(claimed[0].id)
             try:
                 done = await self.run_task(claimed[0], workspace=workspace, timezone=timezone)
             finally:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import graphlib
+import threading
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
@@ -200,6 +202,11 @@ def _label(day: date | None) -> str:
 
 # A task is ready when its plan is active, it is an agent's, its retry time has come (or its
 # worker's lease ran out), and every task it depends on is done or cancelled.
+# This process's claims and its own orphan check take turns: a claim's steps join the caller's
+# ``in_hand`` before an orphan check can see them running under this worker (two executors in one
+# process once released a step the other had just claimed).
+_OWN_STEPS = threading.Lock()
+
 _CLAIM = """
     UPDATE plan_tasks SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
            claimed_until = now() + %(lease)s, claimed_by = %(worker)s, claim_no = claim_no + 1
@@ -623,27 +630,36 @@ class Plans:
 
     # -- execution -----------------------------------------------------------------------------
 
-    async def claim(self, *, workspace: str | None, limit: int, lease: timedelta, worker: int) -> list[PlanTask]:
-        """Take up to ``limit`` ready agent tasks (safe with several workers: SKIP LOCKED)."""
+    async def claim(
+        self, *, workspace: str | None, limit: int, lease: timedelta, worker: int, in_hand: set[int] | None = None
+    ) -> list[PlanTask]:
+        """Take up to ``limit`` ready agent tasks (safe with several workers: SKIP LOCKED). Their ids join
+        ``in_hand`` (this process's running steps) before ``release_orphans`` can look again."""
 
         def run() -> list[PlanTask]:
-            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(
-                    _CLAIM,
-                    {"workspace": workspace, "limit": limit, "lease": lease, "worker": worker, "now": self.clock.now()},
-                ).fetchall()
-            return [_plan_task(r) for r in rows]
+            with _OWN_STEPS:
+                with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                    given = {"workspace": workspace, "limit": limit, "lease": lease, "worker": worker}
+                    rows = cur.execute(_CLAIM, {**given, "now": self.clock.now()}).fetchall()
+                claimed = [_plan_task(r) for r in rows]
+                if in_hand is not None:
+                    in_hand.update(task.id for task in claimed)
+            return claimed
 
         return await asyncio.to_thread(run)
 
-    async def release_orphans(self, workspace: str, *, worker: int, in_hand: frozenset[int] = frozenset()) -> list[int]:
+    async def release_orphans(
+        self, workspace: str, *, worker: int, in_hand: AbstractSet[int] = frozenset()
+    ) -> list[int]:
         """Steps whose worker process died (its liveness lock is gone) go back to be claimed at once,
         their checkpoint kept; the lease is only the fallback for a worker that hangs. So do this
         worker's own running steps that are not ``in_hand`` (their run ended on a database that went
-        away, before it could write back)."""
+        away, before it could write back). ``in_hand`` is read while no claim of this process is between
+        its commit and joining ``in_hand``: a step claimed a moment ago is never taken for an orphan."""
 
         def run() -> list[int]:
-            with self.db.connection() as conn:
+            with _OWN_STEPS, self.db.connection() as conn:
+                in_hand_now = frozenset(in_hand)
                 running = conn.execute(
                     """SELECT p.id, p.claimed_by FROM plan_tasks p JOIN objectives o ON o.id = p.objective_id
                        WHERE o.workspace = %s AND p.status = 'running' AND p.claimed_by IS NOT NULL""",
@@ -654,7 +670,7 @@ class Plans:
                 dead = [
                     (int(task_id), int(owner))
                     for task_id, owner in running
-                    if (task_id not in in_hand if owner == worker else not alive[owner])
+                    if (task_id not in in_hand_now if owner == worker else not alive[owner])
                 ]
                 if not dead:
                     return []

@@ -669,6 +669,35 @@ async def test_only_the_steps_of_a_dead_worker_are_released(with_model, workspac
     assert plan.task(mine.id).status == "running"  # this process is alive: its step stays its own
 
 
+async def test_a_step_claimed_while_this_process_checks_for_orphans_is_never_released(  # type: ignore[no-untyped-def]
+    with_model, workspace: str
+) -> None:
+    """Seen under load: with two executors in one process, one released as "stopped" the step the other
+    had just claimed but not yet noted as in hand, and the step ran again (attempts 5, not 1)."""
+    script = _retainer_script()
+    app = with_model(script)
+    _, plan_id = await _approved_plan(app, workspace, script)
+    plans, me, lease = app.memory.plans, app.memory.conversations.worker, timedelta(minutes=5)
+    in_hand: set[int] = set()
+    released: list[int] = []
+    for _ in range(40):
+        with app.memory.db.connection() as conn:  # every step of the plan ready again
+            conn.execute(
+                "UPDATE plan_tasks SET status = 'pending', claimed_by = NULL, claimed_until = NULL"
+                " WHERE objective_id = %s AND status = 'running'",
+                (plan_id,),
+            )
+        in_hand.clear()
+        claimed, *freed = await asyncio.gather(
+            plans.claim(workspace=workspace, limit=1, lease=lease, worker=me, in_hand=in_hand),
+            plans.release_orphans(workspace, worker=me, in_hand=in_hand),
+            plans.release_orphans(workspace, worker=me, in_hand=in_hand),
+        )
+        assert len(claimed) == 1
+        released += [step for found in freed for step in found]
+    assert released == []
+
+
 async def test_a_step_of_this_process_whose_write_back_failed_is_released_but_not_one_in_hand(  # type: ignore[no-untyped-def]
     with_model, workspace: str
 ) -> None:
