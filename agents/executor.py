@@ -28,11 +28,12 @@ from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
-from agents.context import build_context
+from agents.budget import size_turn, tier_window
+from agents.context import build_context, estimate_tokens
 from agents.drafts import DraftRequest, produce
 from agents.failures import MODEL_FAILURES, TurnTooLong, short_failure, within
 from agents.gate import Gate
-from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, PriceUnknown
+from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Prices, PriceUnknown, Tier
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
 from agents.untrusted import Taint, earlier_attempt, earlier_result, reading
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 # Plan steps this process is running now, whichever executor runs them: a step of this worker that
 # is "running" but not in hand lost its write-back to a database that went away (release_orphans).
 _IN_HAND: set[int] = set()
+SPECIALIST_FIXED_TOKENS = 400  # a specialist's instructions and its few read tools, generously
 
 SPECIALISTS: dict[str, Agent[TurnDeps, str]] = {
     "research": research_agent,
@@ -208,12 +210,20 @@ class PlanExecutor:
     ) -> str:
         upstream = await self.memory.plans.results(task.depends_on)
         first = prompt or _prompt(objective, task, upstream)  # notes the upstream results it carries
+        tier: Tier = "strong" if task.owner in ("research", "drafting") else "fast"
+        size = size_turn(  # the memory context gets what the model's window leaves (D47)
+            tier_window(self.tiers, tier),
+            output=self.tiers.limits.max_tokens,
+            fixed=SPECIALIST_FIXED_TOKENS,
+            message=estimate_tokens(first),
+            context_budget=self.context_budget,
+        )
         context = await build_context(
             self.memory,
             workspace=workspace,
             conversation=objective.conversation or "",
             message=f"{task.title} {task.instructions}",
-            budget_tokens=self.context_budget,
+            budget_tokens=size.context,
         )
         deps = TurnDeps(
             self.memory,
@@ -223,7 +233,7 @@ class PlanExecutor:
             f"plan:{task.id}",
             task.mode,
             self.tiers,
-            "strong" if task.owner in ("research", "drafting") else "fast",
+            tier,
             self.budget,
             self.prices,
             context.text,

@@ -4,6 +4,7 @@ escalation, replanning diffs, progress — on the real database, through the cha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -667,6 +668,26 @@ async def test_only_the_steps_of_a_dead_worker_are_released(with_model, workspac
     assert released == [rank.id]
     assert (rank.status, rank.error) == ("failed", "the process running it stopped")
     assert plan.task(mine.id).status == "running"  # this process is alive: its step stays its own
+
+
+async def test_a_plan_steps_memory_context_fits_a_small_models_window(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: steps used the flat 1,500-token memory budget whatever the model's window."""
+    sizes = {}
+    for window in (128_000, 2_048):
+        script = _retainer_script(Research=["Agencies."])
+        app = with_model(script)
+        for n in range(40):  # plenty for a 1,500-token memory context
+            await app.memory.remember(
+                f"Agency lead {n}: a design studio that wants a retainer for new clients, met at meetup {n}",
+                workspace=f"{workspace}-{window}",
+                layer="project",
+            )
+        await _approved_plan(app, f"{workspace}-{window}", script)
+        tiers = dataclasses.replace(script.tiers(), fast_context=window, strong_context=window)
+        executor = dataclasses.replace(_executor(app, script), tiers=tiers)
+        await executor.run_until_idle(f"{workspace}-{window}", timezone=TZ, report=False)
+        sizes[window] = len(script.seen["Research"].instructions or "")
+    assert sizes[2_048] < sizes[128_000] - 1_000  # characters: the small window's step got far less memory
 
 
 async def test_a_step_claimed_while_this_process_checks_for_orphans_is_never_released(  # type: ignore[no-untyped-def]
