@@ -24,6 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.local_http import serve
+
 CHARS_PER_TOKEN = 4
 
 
@@ -56,12 +58,7 @@ class LlamaServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
 
     async def stop(self) -> None:
         if self._runner:

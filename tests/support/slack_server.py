@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from tests.support.local_http import serve
+
 SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0SOLO"
 
@@ -49,11 +51,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/link", self._socket_mode)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._runner, self.url = await serve(app)
 
     async def stop(self) -> None:
         if self._runner:
