@@ -92,6 +92,15 @@ async def log_of(app: App, workspace: str) -> list[Delivery]:
     return await app.memory.schedules.deliveries(workspace=workspace)
 
 
+async def recorded_as_sent(app: App, workspace: str, timeout: float = 15.0) -> None:
+    """Wait (a while at most) until every delivery of the workspace is recorded as sent; the caller asserts."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if all(d.delivery_status == "sent" for d in await log_of(app, workspace)):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def backdate(app: App, schedule_id: int, by: timedelta) -> None:
     """As if the schedule had been set ``by`` ago (while no scheduler was running)."""
 
@@ -507,6 +516,7 @@ async def test_a_scheduled_briefing_arrives_on_the_console_with_real_content(app
         with Console(scoped_app, screen):
             await lead(app, "console")
             await until(lambda: "Briefing for" in screen.getvalue())
+            await recorded_as_sent(app, workspace)  # shown first, then written down: stop after both
     finally:
         await app.scheduler.stop()
         await app.memory.schedules.set_status(schedule.id, "cancelled", workspace=workspace)
