@@ -36,10 +36,11 @@ from pydantic_ai.exceptions import (
     ModelTimeoutError,
     OutputTokenLimitExceeded,
     UnexpectedModelBehavior,
+    UsageLimitExceeded,
 )
 from pydantic_ai.models import Model
 
-from agents.models import ModelLimits, ModelTiers, PriceUnknown, Tier, context_overflow
+from agents.models import BudgetExceeded, ModelLimits, ModelTiers, PriceUnknown, Tier, context_overflow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,10 +88,22 @@ def model_output_failure(err: UnexpectedModelBehavior, limits: ModelLimits, *, o
 
 
 def describe_failure(err: BaseException, tiers: ModelTiers, *, first: Tier, outcome: str) -> str | None:
-    """The sentence for any model failure (request, answer or unknown price), None when ``err`` is not
-    one; a model failure that caused ``err`` counts (pydantic-ai may wrap one raised in a tool)."""
+    """The sentence for any way a model turn stops short — a failed request, an unusable answer, an
+    unknown price, the spend cap, the turn's request or time limit — None when ``err`` is none of them;
+    a model failure that caused ``err`` counts (pydantic-ai may wrap one raised in a tool)."""
     if isinstance(err, PriceUnknown):
-        return f"{err}; {outcome}."
+        return f"{err}. I made no model request; {outcome}."
+    if isinstance(err, BudgetExceeded):
+        return (
+            f"{err}, so I made no model request; {outcome}. The local tier still works (remember, recall, "
+            "tasks); raise SOLOOS_BUDGET_DAILY_USD / SOLOOS_BUDGET_MONTHLY_USD to go on."
+        )
+    if isinstance(err, UsageLimitExceeded):
+        return (
+            f"That needed more model work than one turn allows ({err}); I stopped; {outcome}. Try a narrower request."
+        )
+    if isinstance(err, TurnTooLong):
+        return turn_too_long(err.seconds, outcome)
     err = next((cause for cause in _causes(err) if isinstance(cause, MODEL_FAILURES)), err)
     if isinstance(err, MODEL_FAILURES):
         return model_failure(err, tiers, first=first, outcome=outcome)

@@ -10,30 +10,19 @@ from datetime import timedelta
 from decimal import Decimal
 
 from pydantic_ai import DeferredToolRequests
-from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.usage import UsageLimits
 
 from agents.budget import too_big
 from agents.context import RECENT_TURNS, build_context
-from agents.failures import (
-    MODEL_FAILURES,
-    TurnTooLong,
-    cut_off_note,
-    model_failure,
-    model_output_failure,
-    turn_too_long,
-    within,
-)
+from agents.failures import cut_off_note, describe_failure, within
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
 from agents.models import (
     MODE_SETTINGS,
     Budget,
-    BudgetExceeded,
     ModelTiers,
     Prices,
-    PriceUnknown,
     Tier,
     choose_tier,
     needs_model_message,
@@ -109,30 +98,10 @@ class AgentRunner:
                         text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
                     ),
                 )
-        except PriceUnknown as err:
-            return TurnOutcome(f"{err}; I made no model request and nothing was done.", ok=False, tainted=deps.tainted)
-        except BudgetExceeded as err:
-            return TurnOutcome(
-                f"{err}, so I made no model request and nothing was done. The local tier still works "
-                "(remember, recall, tasks); raise SOLOOS_BUDGET_DAILY_USD / SOLOOS_BUDGET_MONTHLY_USD to go on.",
-                ok=False,
-                tainted=deps.tainted,
-            )
-        except UsageLimitExceeded as err:
-            return TurnOutcome(
-                f"That needed more model work than one turn allows ({err}); I stopped. "
-                "Nothing was sent. Try a narrower request.",
-                ok=False,
-                tainted=deps.tainted,
-            )
-        except TurnTooLong as err:
-            said = turn_too_long(err.seconds, _outcome(deps))
-            return TurnOutcome(_with_notes(said, deps), ok=False, tainted=deps.tainted)
-        except MODEL_FAILURES as err:
-            said = model_failure(err, self.tiers, first=model.tier, outcome=_outcome(deps))
-            return TurnOutcome(_with_notes(said, deps), ok=False, tainted=deps.tainted)
-        except UnexpectedModelBehavior as err:
-            said = model_output_failure(err, self.tiers.limits, outcome=_outcome(deps))
+        except Exception as err:  # a model turn that stopped short: said in agents.failures' words
+            said = describe_failure(err, self.tiers, first=model.tier, outcome=_outcome(deps))
+            if said is None:
+                raise
             return TurnOutcome(_with_notes(said, deps), ok=False, tainted=deps.tainted)
         await asyncio.to_thread(
             self.gate.record_turn,

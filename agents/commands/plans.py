@@ -18,11 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from pydantic_ai.exceptions import UsageLimitExceeded
-
 from agents.commands._base import Command, LocalContext, Routed, phrase
-from agents.failures import TurnTooLong, describe_failure, turn_too_long, within
-from agents.models import BudgetExceeded, PriceUnknown
+from agents.failures import describe_failure, within
 from agents.plan_views import render_diff, render_plan, summary_line
 from agents.planner import Planner, slug, split_deadline
 from agents.reply import Button, Reply
@@ -245,14 +242,6 @@ async def _new_goal(plan: Plan, text: str, chat: PlanChat) -> str:
 
 def _planning_failed(err: Exception, planner: Planner, outcome: str) -> str:
     """What the operator reads when planning stopped; ``err`` is raised again when it is not a known cause."""
-    if isinstance(err, PriceUnknown):
-        return f"{err}; {outcome}."
-    if isinstance(err, BudgetExceeded):
-        return f"{err}, so I made no model request; {outcome}."
-    if isinstance(err, TurnTooLong):
-        return turn_too_long(err.seconds, outcome)
-    if isinstance(err, UsageLimitExceeded):
-        return f"Planning needed more model work than one turn allows ({err}); {outcome}. Try a narrower objective."
     said = describe_failure(err, planner.tiers, first="strong", outcome=outcome)
     if said is None:
         raise err

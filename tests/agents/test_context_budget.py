@@ -218,12 +218,12 @@ class InboxReader:
 
 
 async def test_what_a_tool_reads_is_sized_to_the_window(app, workspace: str) -> None:  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from agents.team import INBOX_BUDGET_CHARS
     from memory import NewMessage
 
-    received = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    received = app.memory.clock.now() - timedelta(days=7)  # last week's mail
     await app.memory.messages.store(
         workspace,
         "owner@example.test",

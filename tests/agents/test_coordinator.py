@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.usage import RequestUsage
@@ -207,15 +207,15 @@ async def test_exploratory_mode_refuses_actions(with_model, workspace: str) -> N
     assert "no" in (await chat.say("/mode banana")).lower()
 
 
-async def test_allowed_actions_run_and_undo_reverses_them(with_model, workspace: str, clock_at) -> None:  # type: ignore[no-untyped-def]
-    clock_at(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))  # the due date is ahead (a past one is refused)
-    script = Script([call("add_task", title="send Acme the contract", due_iso_date="2026-12-01"), say("Added.")])
+async def test_allowed_actions_run_and_undo_reverses_them(with_model, workspace: str) -> None:  # type: ignore[no-untyped-def]
+    due = (datetime.now(UTC) + timedelta(days=11)).date()  # ahead of the clock: a past due date is refused
+    script = Script([call("add_task", title="send Acme the contract", due_iso_date=due.isoformat()), say("Added.")])
     app = with_model(script)
     chat = FakeChat(app, workspace)
     await chat.say("plan: add a task to send Acme the contract")
     tasks = await app.memory.records.list_tasks(workspace=workspace)
     assert [t.title for t in tasks] == ["send Acme the contract"]
-    assert tasks[0].due_at and tasks[0].due_at.date() == datetime(2026, 12, 1, tzinfo=UTC).date()
+    assert tasks[0].due_at and tasks[0].due_at.date() == due
     assert "Undone" in await chat.say("/undo")
     assert await app.memory.records.list_tasks(workspace=workspace) == []
     assert "nothing I can undo" in await chat.say("/undo")

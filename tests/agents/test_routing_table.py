@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -40,7 +40,7 @@ TABLE: list[tuple[str, str, str]] = [
     ("Show me my open tasks", "task_list", "task_list"),
     ("what's on my list?", "task_list", "task_list"),
     ("what do I need to do today", "task_list", "task_list"),
-    ("TODO: renew the domain", "task_add", "task_add"),
+    ("Todo: renew the domain", "task_add", "task_add"),
     ("todo renew domain", "task_add", "task_add"),
     ("add a task to call Bob tomorrow", "task_add", "task_add"),
     ("Add task: send invoice to Acme by Friday", "task_add", "task_add"),
@@ -267,8 +267,8 @@ def _books(clock_at: Callable[[datetime], None]) -> Callable[[MemoryService, str
             client="Acme GmbH",
             amount=Decimal("1200"),
             currency="EUR",
-            due_at=date(2026, 11, 10),
-            issued_at=date(2026, 10, 1),
+            due_at=TODAY - timedelta(days=15),  # overdue on the day the clock is set to
+            issued_at=TODAY - timedelta(days=55),
         )
 
     return add

@@ -88,7 +88,7 @@ async def test_a_turn_over_the_token_limit_is_stopped_before_the_request(with_mo
     script = Script([call("ask_research", question="everything about Acme"), say("never")], specialist=huge)
     app: App = with_model(script)
     reply = await FakeChat(app, workspace).say("tell me everything about Acme")
-    assert "more model work than one turn allows" in reply and "Nothing was sent" in reply
+    assert "more model work than one turn allows" in reply and "nothing was sent" in reply
     assert script.calls == ["coordinator:0", "specialist"]  # the oversized request was never sent
 
 
@@ -153,7 +153,7 @@ async def test_an_unknown_model_without_a_price_is_refused_while_a_cap_is_set(  
     assert reply == (
         "I can't enforce your $2.00 daily cap: the price of openai:my-finetune is unknown. Set "
         "SOLOOS_PRICE_INPUT_PER_MTOK and SOLOOS_PRICE_OUTPUT_PER_MTOK (USD per million tokens; 0 for a free model) "
-        "and I will go on; I made no model request and nothing was done."
+        "and I will go on. I made no model request; nothing was sent."
     )
     assert await _ledger(app.memory, workspace) == (0, Decimal(0))
 
