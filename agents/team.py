@@ -312,13 +312,11 @@ def _coordinator_output(ctx: RunContext[TurnDeps], output: str) -> str:
         return output
     if ctx.deps.refusal is not None:
         return ctx.deps.refusal
-    name = tool_call_in(output)
-    if name is None:
-        return output
-    if ctx.retry < ctx.max_retries:
-        raise ModelRetry(tool_text.RETRY)
-    ctx.deps.refusal = tool_text.refusal(name)
-    return ctx.deps.refusal
+    try:
+        return _no_tool_text(ctx, output)
+    except ToolCallAsText as err:
+        ctx.deps.refusal = str(err)
+        return ctx.deps.refusal
 
 
 def _refused(deps: TurnDeps, err: ToolCallAsText) -> str:
