@@ -158,10 +158,18 @@ async def test_one_process_polls_a_token_and_another_takes_over_when_it_stops(
         await telegram.wait_for("sendMessage", 5)
         assert sorted([first.polling, second.polling]) == [False, True]
         leader, standby = (first, second) if first.polling else (second, first)
+        for _ in range(200):  # stopped once its replies are recorded as sent (a stop mid-send resends: D37)
+            if await app.memory.replies.unsent(workspace, f"telegram:{OWNER}") == []:
+                break
+            await asyncio.sleep(0.05)
         await leader.stop()
+        for _ in range(200):  # the standby takes the lead within its standby period (0.2 s) and a connect
+            if standby.polling:
+                break
+            await asyncio.sleep(0.05)
+        assert standby.polling
         telegram.push_text("remember that order 6 ships")
         await telegram.wait_for("sendMessage", 6, timeout=20)
-        assert standby.polling
     finally:
         await first.stop()
         await second.stop()
