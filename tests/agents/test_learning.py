@@ -269,3 +269,44 @@ async def test_local_commands_and_presses_are_not_learned_from(app: App, workspa
     await chat.say("remember that Acme pays net 30")
     await chat.press("/tasks")
     assert await queue_rows(app, workspace) == []
+
+
+async def outbox_replies(app: App, workspace: str) -> list[dict[str, object]]:
+    def run() -> list[dict[str, object]]:
+        with app.memory.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT payload FROM channel_outbox WHERE workspace = %s ORDER BY id", (workspace,)
+            ).fetchall()
+        return [r[0]["reply"] for r in rows]
+
+    return await asyncio.to_thread(run)
+
+
+async def test_the_operator_is_told_what_was_noted_and_updated_with_keep_and_forget(app: App, workspace: str) -> None:
+    extractor = Extractor({"three weeks late": mem0_json(LATE), "on time": mem0_json(ON_TIME)})
+    queue = LearningQueue(app.memory.db)
+    rounds = rounds_of(wired(app, extractor))
+    learned = []
+    for number, said in enumerate((SAID_LATE, SAID_ON_TIME)):
+        await queue.add(
+            Learnable(
+                workspace=workspace,
+                operator="tester",
+                said=said,
+                said_at=at(),
+                conversation="telegram:1",
+                intent_key=f"{workspace}:{number}",
+                delivery={},
+            )
+        )
+        await rounds.tick()
+        learned.append((await app.memory.list(workspace, limit=1))[0])
+    first, second = await outbox_replies(app, workspace)
+    assert first["text"] == "Noted: Acme will pay invoice 42 about three weeks late."
+    assert second["text"] == (
+        "Updated: Acme will pay invoice 42 on time after all (was: Acme will pay invoice 42 about three weeks late)."
+    )
+    assert first["buttons"] == [
+        ["Keep", f"mem:keep:{learned[0].short_id}"],
+        ["Forget", f"mem:forget:{learned[0].short_id}"],
+    ]
