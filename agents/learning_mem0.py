@@ -282,6 +282,9 @@ def build_mem0(custom_instructions: str) -> Any:
     from mem0.vector_stores.configs import VectorStoreConfig
 
     register()
+    # spaCy is optional in mem0 (mem0ai[nlp]): without it mem0 skips entity links and BM25 lemmas, which
+    # our store does not use; its "failed to load" warnings would only alarm the operator
+    logging.getLogger("mem0.utils.spacy_models").setLevel(logging.ERROR)
     # mem0's config validators accept only its own provider names; ours are registered in its factories
     config = MemoryConfig.model_construct(
         vector_store=VectorStoreConfig.model_construct(provider=PROVIDER, config=StoreConfig()),
