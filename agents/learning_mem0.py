@@ -15,6 +15,7 @@ subject history). mem0 2.x only adds; updates and contradictions are ours, by su
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -24,9 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mem0.embeddings.base import EmbeddingBase
-from mem0.llms.base import LLMBase
-from mem0.vector_stores.base import VectorStoreBase
 from pydantic import BaseModel
 from pydantic_ai.messages import ModelRequest, SystemPromptPart, TextPart, UserPromptPart
 from pydantic_ai.models import Model, ModelRequestParameters
@@ -145,7 +143,7 @@ def checked_answer(text: str) -> str:
     return body
 
 
-class MeteredLLM(LLMBase):  # type: ignore[misc]  # mem0 is untyped
+class _MeteredLLM:
     """mem0's LLM: the extraction's metered model (the fast tier), on the extraction's loop."""
 
     def generate_response(
@@ -160,7 +158,7 @@ class MeteredLLM(LLMBase):  # type: ignore[misc]  # mem0 is untyped
         return checked_answer(extraction.on_loop(extraction.ask(messages)))
 
 
-class SoloEmbedder(EmbeddingBase):  # type: ignore[misc]
+class _SoloEmbedder:
     """mem0's embedder: ours (MiniLM, one model per process)."""
 
     def embed(self, text: Any, memory_action: Any = None) -> list[float]:
@@ -183,7 +181,7 @@ class StoreConfig(BaseModel):
     collection_name: str = COLLECTION
 
 
-class MemoriesStore(VectorStoreBase):  # type: ignore[misc]
+class _MemoriesStore:
     """mem0's vector store: the workspace's current memories (search) and ``MemoryService.remember``
     (insert). Only the ``memories`` collection exists: mem0's entity collection (used when spaCy is
     installed) is empty and takes nothing."""
@@ -263,6 +261,28 @@ class MemoriesStore(VectorStoreBase):  # type: ignore[misc]
         raise NotImplementedError("the memories table is SoloOS's; mem0 does not reset it")
 
 
+@functools.cache
+def _parts() -> dict[str, type]:
+    """The three parts as subclasses of mem0's bases, made when first asked for: importing mem0 reads
+    its telemetry switch, so it must wait until ``prepare_mem0_environment`` has turned it off."""
+    from mem0.embeddings.base import EmbeddingBase
+    from mem0.llms.base import LLMBase
+    from mem0.vector_stores.base import VectorStoreBase
+
+    return {
+        "MeteredLLM": type("MeteredLLM", (_MeteredLLM, LLMBase), {"__module__": __name__}),
+        "SoloEmbedder": type("SoloEmbedder", (_SoloEmbedder, EmbeddingBase), {"__module__": __name__}),
+        "MemoriesStore": type("MemoriesStore", (_MemoriesStore, VectorStoreBase), {"__module__": __name__}),
+    }
+
+
+def __getattr__(name: str) -> type:
+    """mem0's factories load a provider by ``module.Class`` path: the parts are made on first use."""
+    if name in ("MeteredLLM", "SoloEmbedder", "MemoriesStore"):
+        return _parts()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def register() -> None:
     """Name our three parts in mem0's factories (idempotent)."""
     from mem0.utils.factory import EmbedderFactory, LlmFactory, VectorStoreFactory
@@ -300,9 +320,6 @@ __all__ = [
     "CURRENT",
     "EMPTY_ANSWER",
     "Extraction",
-    "MemoriesStore",
-    "MeteredLLM",
-    "SoloEmbedder",
     "Written",
     "build_mem0",
     "checked_answer",
