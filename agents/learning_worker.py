@@ -67,9 +67,10 @@ class LearningRounds:
         self.timings = timings or LearningTimings()
         self.notify = notify  # the console's: a chat channel's notice goes through the reply outbox
 
-    async def tick(self, limit: int = 4) -> int:
-        """Learn from up to ``limit`` waiting messages; the number handled (0: nothing was waiting)."""
-        claimed = await self.queue.claim(limit=limit, lease=self.timings.lease)
+    async def tick(self, limit: int = 4, *, workspace: str | None = None) -> int:
+        """Learn from up to ``limit`` waiting messages (of ``workspace``, None: of any); the number handled
+        (0: nothing was waiting)."""
+        claimed = await self.queue.claim(limit=limit, lease=self.timings.lease, workspace=workspace)
         for queued in claimed:
             await self._one(queued)
         return len(claimed)

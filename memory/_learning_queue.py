@@ -63,8 +63,9 @@ _CLAIM = """
     UPDATE learning_queue SET status = 'running', attempts = attempts + 1, claimed_until = now() + %(lease)s
     WHERE id IN (
         SELECT id FROM learning_queue
-        WHERE (status = 'pending' AND coalesce(next_attempt_at, now()) <= now())
-           OR (status = 'running' AND claimed_until < now())
+        WHERE (%(workspace)s::text IS NULL OR workspace = %(workspace)s)
+          AND ((status = 'pending' AND coalesce(next_attempt_at, now()) <= now())
+               OR (status = 'running' AND claimed_until < now()))
         ORDER BY id LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED)
     RETURNING *
@@ -82,12 +83,13 @@ class LearningQueue:
 
         await asyncio.to_thread(run)
 
-    async def claim(self, *, limit: int, lease: timedelta) -> list[QueuedLearning]:
-        """Take up to ``limit`` waiting messages, oldest first (safe with several workers)."""
+    async def claim(self, *, limit: int, lease: timedelta, workspace: str | None = None) -> list[QueuedLearning]:
+        """Take up to ``limit`` waiting messages, oldest first, of ``workspace`` (None: of every workspace);
+        safe with several workers."""
 
         def run() -> list[QueuedLearning]:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(_CLAIM, {"lease": lease, "limit": limit}).fetchall()
+                rows = cur.execute(_CLAIM, {"lease": lease, "limit": limit, "workspace": workspace}).fetchall()
             return [_queued(r) for r in sorted(rows, key=lambda r: int(r["id"]))]
 
         return await asyncio.to_thread(run)

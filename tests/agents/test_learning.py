@@ -17,9 +17,10 @@ from agents.learning import Mem0Learner
 from agents.learning_worker import LearningRounds
 from bot.app import App, wire
 from memory import Learnable, LearningQueue, MemoryService, NewMessage
+from tests.agents.test_taint import READ, Obedient
 from tests.support.chat import FakeChat
 from tests.support.learning import Extractor, existing_memories, mem0_json
-from tests.support.models import Script, call, say
+from tests.support.models import Script, say
 
 LATE = "[fact: acme · invoice 42 payment] Acme will pay invoice 42 about three weeks late."
 ON_TIME = "[fact: acme · invoice 42 payment] Acme will pay invoice 42 on time after all."
@@ -113,7 +114,7 @@ async def test_a_statement_in_chat_is_learned_after_the_reply_and_recalled_in_a_
     reply = await chat.say(SAID_LATE)
     assert reply == "Thanks, I'll keep that in mind."
     assert extractor.events == []  # the reply came before any extraction request
-    assert await rounds_of(chat.app).tick() == 1
+    assert await rounds_of(chat.app).tick(workspace=workspace) == 1
     assert extractor.events == ["extract"]
     assert await queue_rows(app, workspace) == [("done", 1)]
     later = MemoryService(app.memory.db, app.memory.embedder, working_ttl=timedelta(days=1))  # a new process's
@@ -183,21 +184,21 @@ async def test_the_meter_counts_extraction_calls_and_the_cap_stops_them_without_
             )
         )
     rounds = rounds_of(capped)
-    while await rounds.tick():
+    while await rounds.tick(workspace=workspace):
         pass
     # the first extraction was metered and spent the day's cap; the second was refused before sending
     assert extractor.events == ["extract"]
     assert await spent_on_learning(app, workspace) == 1
     assert [m.text for m in await app.memory.list(workspace)] == ["Acme will pay invoice 42 about three weeks late."]
     assert await queue_rows(app, workspace) == [("done", 1), ("pending", 0)]  # still queued, no attempt spent
-    assert await rounds.tick() == 0  # it waits (cap_wait): no loop against the cap
+    assert await rounds.tick(workspace=workspace) == 0  # it waits (cap_wait): no loop against the cap
 
     def due_now() -> None:
         with app.memory.db.connection() as conn:
             conn.execute("UPDATE learning_queue SET next_attempt_at = now() WHERE workspace = %s", (workspace,))
 
     await asyncio.to_thread(due_now)  # the cap is raised the next day: the message is learned then
-    assert await rounds_of(wired(app, extractor)).tick() == 1
+    assert await rounds_of(wired(app, extractor)).tick(workspace=workspace) == 1
     assert await queue_rows(app, workspace) == [("done", 1), ("done", 1)]
     assert await spent_on_learning(app, workspace) == 2
 
@@ -220,11 +221,11 @@ async def test_a_worker_that_dies_after_claiming_loses_nothing(app: App, workspa
         Learnable(workspace=workspace, operator="tester", said=SAID_LATE, said_at=at(), intent_key=f"k:{workspace}")
     )
     # the first worker claims it and dies before the extraction (its lease is short)
-    claimed = await LearningQueue(app.memory.db).claim(limit=10, lease=timedelta(milliseconds=200))
+    claimed = await LearningQueue(app.memory.db).claim(limit=10, lease=timedelta(milliseconds=200), workspace=workspace)
     assert [q.item.said for q in claimed if q.item.workspace == workspace] == [SAID_LATE]
     second = rounds_of(wired(app, extractor))
     await asyncio.sleep(0.3)
-    while await second.tick():
+    while await second.tick(workspace=workspace):
         pass
     assert await queue_rows(app, workspace) == [("done", 2)]
     assert [m.text for m in await app.memory.list(workspace)] == ["Acme will pay invoice 42 about three weeks late."]
@@ -245,12 +246,13 @@ async def test_nothing_is_learned_from_email_text(app: App, workspace: str) -> N
             )
         ],
     )
-    extractor = Extractor(script=Script([call("read_inbox"), say("One e-mail from Acme Billing about a bank change.")]))
+    extractor = Extractor(script=Obedient([READ, say("One e-mail from Acme Billing about a bank change.")]))
     chat = FakeChat(wired(app, extractor), workspace)
     await chat.say("Anything new in my inbox today")
-    while await rounds_of(chat.app).tick():
+    while await rounds_of(chat.app).tick(workspace=workspace):
         pass
     assert extractor.prompts, "the operator's message was extracted from"
+    assert extractor.script.calls[:2] == ["coordinator:0", "specialist:read"]  # the inbox was read
     for prompt in extractor.prompts:
         assert "IBAN" not in prompt and "DE89" not in prompt and "Acme Billing" not in prompt
 
@@ -299,7 +301,7 @@ async def test_the_operator_is_told_what_was_noted_and_updated_with_keep_and_for
                 delivery={},
             )
         )
-        await rounds.tick()
+        await rounds.tick(workspace=workspace)
         learned.append((await app.memory.list(workspace, limit=1))[0])
     first, second = await outbox_replies(app, workspace)
     assert first["text"] == "Noted: Acme will pay invoice 42 about three weeks late."
