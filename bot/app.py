@@ -20,6 +20,7 @@ from agents.models import ModelLimits, build_model
 from agents.status import SloTargets
 from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
+from bot.intent import Reply
 from bot.learning_worker import LearningWorker
 from bot.outbound import Outbound
 from bot.plan_worker import PlanWorker
@@ -28,7 +29,7 @@ from bot.settings import Settings
 from bot.sync import Syncer
 from bot.tracing import configure_tracing, stop_tracing
 from connectors.registry import seal_plaintext
-from memory import Clock, MemoryService, open_memory
+from memory import Clock, Learnable, MemoryService, open_memory
 from policies import load_policy
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         scheduler,
         syncer,
         plans,
-        learning_worker(settings, runner),
+        learning_worker(settings, runner, outbound),
     )
 
 
@@ -194,8 +195,14 @@ def learns(settings: Settings, runner: AgentRunner) -> bool:
     return settings.learning and runner.tiers.available
 
 
-def learning_worker(settings: Settings, runner: AgentRunner) -> LearningWorker:
-    """The background learner: mem0 through the fast tier's meter (idle without a model)."""
+def learning_worker(settings: Settings, runner: AgentRunner, outbound: Outbound) -> LearningWorker:
+    """The background learner: mem0 through the fast tier's meter (idle without a model). A chat
+    channel's "Noted: …" goes through the reply outbox; the console's is printed through ``outbound``."""
+
+    async def notify(item: Learnable, reply: Reply) -> None:
+        if item.conversation and outbound.can_reach(item.conversation):
+            await outbound.send(item.conversation, reply)
+
     rounds = None
     if learns(settings, runner):
         learner = Mem0Learner(
@@ -212,7 +219,7 @@ def learning_worker(settings: Settings, runner: AgentRunner) -> LearningWorker:
             max_attempts=settings.learning_max_attempts,
             cap_wait=timedelta(minutes=settings.learning_cap_wait_minutes),
         )
-        rounds = LearningRounds(learner, runner.memory, timings=timings)
+        rounds = LearningRounds(learner, runner.memory, timings=timings, notify=notify)
     return LearningWorker(rounds, every=settings.learning_poll_seconds)
 
 

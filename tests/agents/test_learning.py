@@ -16,6 +16,7 @@ from agents import Budget, Prices
 from agents.learning import Mem0Learner
 from agents.learning_worker import LearningRounds
 from bot.app import App, wire
+from bot.intent import Reply
 from memory import Learnable, LearningQueue, MemoryService, NewMessage
 from tests.agents.test_taint import READ, Obedient
 from tests.support.chat import FakeChat
@@ -312,3 +313,18 @@ async def test_the_operator_is_told_what_was_noted_and_updated_with_keep_and_for
         ["Keep", f"mem:keep:{learned[0].short_id}"],
         ["Forget", f"mem:forget:{learned[0].short_id}"],
     ]
+
+
+async def test_on_the_console_the_notice_is_printed_through_the_running_channel(app: App, workspace: str) -> None:
+    extractor = Extractor({"three weeks late": mem0_json(LATE)}, Script([say("OK.")]))
+    wired_app = wired(app, extractor)
+    shown: list[tuple[str, str]] = []
+
+    async def printed(target: str, reply: Reply) -> None:
+        shown.append((target, reply.text))
+
+    chat = FakeChat(wired_app, workspace)
+    wired_app.outbound.register("test", printed)  # FakeChat's conversations are "test:<session>"
+    await chat.say(SAID_LATE)
+    await rounds_of(wired_app).tick(workspace=workspace)
+    assert shown == [(chat.session, "Noted: Acme will pay invoice 42 about three weeks late.")]
