@@ -9,10 +9,11 @@ import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from agents import Budget, Prices
+from agents import Budget, ModelTiers, Prices
 from agents.learning import Mem0Learner
 from agents.learning_worker import LearningRounds
 from bot.app import App, wire
@@ -328,3 +329,32 @@ async def test_on_the_console_the_notice_is_printed_through_the_running_channel(
     await chat.say(SAID_LATE)
     await rounds_of(wired_app).tick(workspace=workspace)
     assert shown == [(chat.session, "Noted: Acme will pay invoice 42 about three weeks late.")]
+
+
+async def test_a_failing_model_is_tried_again_with_a_pause_then_the_message_is_skipped_with_the_reason(
+    app: App, workspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def down() -> None:
+        raise ConnectionError("provider unreachable")
+
+    extractor = Extractor({"three weeks late": mem0_json(LATE)}, on_extract=down)
+    rounds = rounds_of(wired(app, extractor), retry_base=timedelta(milliseconds=300), max_attempts=2)
+    await LearningQueue(app.memory.db).add(
+        Learnable(workspace=workspace, operator="tester", said=SAID_LATE, said_at=at(), intent_key=f"k:{workspace}")
+    )
+    with caplog.at_level(logging.WARNING, logger="agents.learning_worker"):
+        assert await rounds.tick(workspace=workspace) == 1
+        assert await queue_rows(app, workspace) == [("pending", 1)]
+        assert await rounds.tick(workspace=workspace) == 0  # it pauses before the next attempt
+        await asyncio.sleep(0.4)
+        assert await rounds.tick(workspace=workspace) == 1
+    assert await queue_rows(app, workspace) == [("skipped", 2)]
+    assert extractor.events == ["extract", "extract"]  # bounded: no third request
+    assert await app.memory.count(workspace) == 0
+    worker_lines = [r.getMessage() for r in caplog.records if r.name == "agents.learning_worker"]
+    assert len(worker_lines) == 2 and "gave up" in worker_lines[1]
+
+
+def test_without_a_model_there_is_no_learner() -> None:
+    with pytest.raises(ValueError, match="needs a model"):
+        Mem0Learner(None, None, ModelTiers(None, None), None, None, operator="x", home=Path("/nonexistent"))  # type: ignore[arg-type]
