@@ -190,7 +190,7 @@ class Deliveries:
             budget=self.budget,
             now=self.clock(),
         )
-        return Reply(briefing.text, image_png=briefing.chart_png), briefing.reported
+        return Reply(briefing.text, briefing.buttons, image_png=briefing.chart_png), briefing.reported
 
     async def _resend(self, delivery: Delivery) -> tuple[Reply, Due | None]:
         """The message of a delivery tried before, and why it is late: the channel's error, and the

@@ -11,6 +11,8 @@ Usage::
 
 memories and recall  ``_memory_service`` (``MemoryService``: remember, hybrid recall, import/export,
                      and the record stores below as attributes), ``_memory_types``, ``_embedder``
+learning review      ``_learned`` (``LearnedFacts``: learned facts to review, kept marks, the transcript
+                     waiting for consolidation and its pruning)
 records              ``_records`` (tasks, contacts, calendar events), ``memory.records``
 conversations        ``_conversations`` (claims of intents, transcript), ``_liveness`` (worker locks)
 schedules            ``_schedules`` (reminders, briefings, notices and the delivery log)
@@ -52,6 +54,7 @@ from memory._finance import (
     StatementItem,
 )
 from memory._intakes import Intake, Intakes
+from memory._learned import LEARNED_SOURCES, LearnedFact, LearnedFacts, PendingTurn
 from memory._mail import (
     Attachment,
     Document,
@@ -143,6 +146,7 @@ async def open_memory(config: MemoryConfig, *, clock: Clock | None = None) -> As
 __all__ = [
     "DRAFT_KINDS",
     "LAYERS",
+    "LEARNED_SOURCES",
     "MAX_TITLE_CHARS",
     "MODES",
     "NOTIFY_CHANNEL",
@@ -183,6 +187,8 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "Layer",
+    "LearnedFact",
+    "LearnedFacts",
     "MailCursor",
     "MailItem",
     "MemoryConfig",
@@ -202,6 +208,7 @@ __all__ = [
     "Outgoing",
     "Owner",
     "Payment",
+    "PendingTurn",
     "Plan",
     "PlanProject",
     "PlanTask",
