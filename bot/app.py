@@ -13,9 +13,11 @@ from decimal import Decimal
 from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
+from agents.consolidation import Consolidation
 from agents.executor import PlanExecutor
 from agents.models import ModelLimits, build_model
 from agents.status import SloTargets
+from bot.consolidator import Consolidator
 from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
 from bot.outbound import Outbound
@@ -42,6 +44,7 @@ class App:
     scheduler: Scheduler  # started by `soloos run` / `soloos chat` for the channels they serve
     syncer: Syncer  # reads connected systems; started by `soloos run` / `soloos chat`
     plans: PlanWorker  # runs approved plans; started by `soloos run` / `soloos chat`
+    consolidator: Consolidator  # compacts working memory nightly; started by `soloos run` / `soloos chat`
 
 
 def quiet_libraries() -> None:
@@ -170,7 +173,22 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         timezone=settings.timezone,
         every=settings.plan_poll_seconds,
     )
-    return App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer, plans)
+    consolidation = Consolidation(
+        memory,
+        gate,
+        operator=settings.operator,
+        timezone=settings.timezone,
+        learner=None,  # the learning engine (agents.learning, issue 17) goes here when a model is configured
+        keep_at_most=settings.consolidate_keep_turns,
+    )
+    consolidator = Consolidator(
+        consolidation,
+        workspace=settings.workspace,
+        timezone=settings.timezone,
+        at=settings.consolidate_time,
+        conninfo=memory.db.target.conninfo,
+    )
+    return App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer, plans, consolidator)
 
 
 @contextlib.asynccontextmanager
@@ -193,6 +211,7 @@ async def open_app(
         try:
             yield app
         finally:
+            await app.consolidator.stop()
             await app.plans.stop()
             await app.syncer.stop()
             await app.scheduler.stop()

@@ -1,0 +1,177 @@
+"""Consolidation: working memory compacted into project memory, so the working layer stays bounded
+and nothing the operator said that matters is lost when it expires.
+
+Working memory is the conversation transcript (``conversation_turns``) and the ``working`` layer of
+``memories`` (expiring). A run takes the operator's own turns older than the working window that were
+not consolidated yet — never an assistant reply (it may quote an e-mail or a web page), never outside
+content — oldest first, and for each:
+
+- with a learning engine (``Learns``, mem0 through the fast tier and the spend meter), hands it over
+  with source ``consolidated``; the engine writes the facts and their audit events;
+- without one, or once the spend cap (or a model failure) stops it, extracts dated decisions,
+  commitments and amounts by rules (``agents.commitments``) into project memories, each with the
+  message it came from and an audit event ``memory.learned`` (undo: delete it);
+
+then marks the turn consolidated. A turn is marked only after its facts are written, and writing a
+fact twice keeps the first (same text, same layer), so a run cut off by a crash or a lost database
+loses nothing and a rerun does nothing twice. Finally the transcript is pruned: consolidated operator
+turns and assistant turns older than the window (or beyond a maximum per conversation) go, keeping
+each conversation's latest turns for the next turn's context (``agents.context``); expired working
+memories go too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from agents.commands import route
+from agents.commitments import commitments
+from agents.context import RECENT_TURNS
+from agents.gate import Gate
+from agents.learned import FORGET, KEEP
+from memory import DatabaseUnavailable, LearnedFacts, MemoryItem, MemoryService, PendingTurn
+
+log = logging.getLogger(__name__)
+
+MAX_SAID = 500  # the message a fact came from, as kept in its metadata (contract 2)
+BATCH = 200  # turns read per round of a run
+KEEP_RECENT = max(20, RECENT_TURNS)  # each conversation's latest turns, kept whatever their age
+KEEP_AT_MOST = 200  # transcript turns kept per conversation
+
+
+class Learns(Protocol):
+    """The learning engine (``agents.learning``): writes the facts worth keeping from one operator
+    message, with their audit events; returns them (empty when nothing is worth keeping). Raises
+    ``agents.models.BudgetExceeded`` when the spend cap stops it."""
+
+    async def learn(
+        self,
+        said: str,
+        *,
+        workspace: str,
+        said_at: datetime,
+        conversation: str | None,
+        source: str = "learned",
+    ) -> list[MemoryItem]: ...
+
+
+@dataclass(frozen=True)
+class Consolidated:
+    """What one run did."""
+
+    turns: int  # operator turns consolidated
+    facts: int  # project memories written from them
+    pruned: int  # transcript turns and expired working memories removed
+    by: str  # "model", "rules", "model, then rules" (the cap or a failure stopped the model), "" (nothing due)
+
+
+class Consolidation:
+    def __init__(
+        self,
+        memory: MemoryService,
+        gate: Gate,
+        *,
+        operator: str,
+        timezone: str,
+        learner: Learns | None = None,
+        window: timedelta | None = None,
+        keep_recent: int = KEEP_RECENT,
+        keep_at_most: int = KEEP_AT_MOST,
+    ) -> None:
+        self.memory = memory
+        self.gate = gate
+        self.operator = operator
+        self.timezone = timezone
+        self.learner = learner
+        self.window = window or memory.working_ttl
+        self.keep_recent = keep_recent
+        self.keep_at_most = max(keep_at_most, keep_recent)
+        self.store = LearnedFacts(memory)
+
+    async def run(self, workspace: str) -> Consolidated:
+        """Consolidate what is due, then prune. Raises when the database fails (what was marked stays
+        marked; the rest is taken by the next run)."""
+        before = self.memory.clock.now() - self.window
+        learner = self.learner
+        turns = facts = 0
+        used: list[str] = []  # "model", "rules", in the order they were first used
+        while True:
+            pending = await self.store.pending_turns(workspace, before=before, limit=BATCH)
+            for turn in pending:
+                written: list[MemoryItem] | None = None if _worth_reading(turn.text) else []
+                if written is None and learner is not None:
+                    try:
+                        written = await learner.learn(
+                            turn.text,
+                            workspace=workspace,
+                            said_at=turn.created_at,
+                            conversation=turn.conversation,
+                            source="consolidated",
+                        )
+                        used += [] if "model" in used else ["model"]
+                    except DatabaseUnavailable:
+                        raise
+                    except Exception as err:  # the cap (BudgetExceeded), a model failure: rules from here on
+                        log.warning("consolidation: the learning engine stopped (%s); extracting by rules", err)
+                        learner = None
+                if written is None:
+                    written = await self._by_rules(turn)
+                    used += [] if "rules" in used else ["rules"]
+                facts += len(written)
+                await self.store.mark_consolidated(turn.id)
+                turns += 1
+            if len(pending) < BATCH:
+                break
+        pruned = await self.store.prune(
+            workspace, before=before, keep_recent=self.keep_recent, keep_at_most=self.keep_at_most
+        )
+        by = ", then ".join(used)
+        if turns or pruned:
+            log.info("consolidated %d turn(s) into %d fact(s) (%s); pruned %d", turns, facts, by or "-", pruned)
+        return Consolidated(turns, facts, pruned, by)
+
+    async def _by_rules(self, turn: PendingTurn) -> list[MemoryItem]:
+        written = []
+        for found in commitments(turn.text, turn.created_at, self.timezone):
+            item = await self.memory.remember(
+                found.text(turn.created_at, self.timezone),
+                layer="project",
+                workspace=turn.workspace,
+                source="consolidated",
+                occurred_at=turn.created_at,
+                metadata={
+                    "said": turn.text[:MAX_SAID],
+                    "said_at": turn.created_at.isoformat(),
+                    "conversation": turn.conversation,
+                    "by": "rules",
+                    "dates": [when.isoformat() for _, when in found.dates],
+                    "amounts": list(found.amounts),
+                },
+            )
+            if item.duplicate:  # written by a run cut off before it marked the turn: once is enough
+                continue
+            await self.gate.record_operator_action(
+                workspace=turn.workspace,
+                operator=self.operator,
+                intent_key=None,
+                action_type="memory.learned",
+                outcome=f"learned (consolidated by rules): {item.text[:200]} [{item.short_id}]",
+                undo={"kind": "memory.delete", "id": str(item.id)},
+            )
+            written.append(item)
+        return written
+
+
+def _worth_reading(text: str) -> bool:
+    """A message, not a command or a button press: "remember …", "/brief", "approve …" were handled
+    as what they are (and what they wrote is in memory already)."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith((KEEP, FORGET)):
+        return False
+    return route(stripped, model=True).kind == "needs_model"
+
+
+__all__ = ["Consolidated", "Consolidation", "Learns"]
