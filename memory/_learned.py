@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +23,7 @@ from memory._memory_service import _COLUMNS, _CURRENT, MemoryService, _item
 from memory._memory_types import MemoryItem
 
 LEARNED_SOURCES = ("learned", "told", "consolidated")
+UNDO_FORGET_WITHIN = timedelta(days=30)  # how long /undo can bring back a fact forgotten with its button
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,18 @@ class LearnedFacts:
         return item, before
 
     async def forget(self, memory_id: UUID, *, workspace: str) -> bool:
-        """Delete one memory of the workspace; False when it was gone already (a second press)."""
+        """Delete one memory of the workspace, keeping a copy that the undo handle
+        ``{"kind": "memory.restore", "id": …}`` brings back; False when it was gone already."""
 
         def run() -> bool:
             with self.db.connection() as conn:
+                conn.execute(
+                    """INSERT INTO forgotten_memories (id, workspace, row, forgotten_at)
+                       SELECT m.id, m.workspace, to_jsonb(m) - 'tsv', %s FROM memories m
+                       WHERE m.id = %s AND m.workspace = %s
+                       ON CONFLICT (id) DO UPDATE SET row = excluded.row, forgotten_at = excluded.forgotten_at""",
+                    (self.clock.now(), memory_id, workspace),
+                )
                 cur = conn.execute("DELETE FROM memories WHERE id = %s AND workspace = %s", (memory_id, workspace))
                 return cur.rowcount == 1
 
@@ -219,6 +228,10 @@ class LearnedFacts:
                     "DELETE FROM memories WHERE workspace = %s AND layer = 'working' AND expires_at <= %s",
                     (workspace, self.clock.now()),
                 ).rowcount
+                conn.execute(  # too old to undo: the forgotten stay forgotten
+                    "DELETE FROM forgotten_memories WHERE workspace = %s AND forgotten_at < %s",
+                    (workspace, self.clock.now() - UNDO_FORGET_WITHIN),
+                )
             return turns + working
 
         return await asyncio.to_thread(run)

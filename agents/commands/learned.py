@@ -51,8 +51,13 @@ async def _forget(routed: Routed, ctx: LocalContext) -> Reply:
         return Reply(_gone(short, await store.audited_text(ctx.workspace, "memory.forget", short)))
     if not await store.forget(item.id, workspace=ctx.workspace):  # a press handled at the same moment
         return Reply(f"Already forgotten: {item.text}")
-    await audited(ctx, "memory.forget", f"forgot: {item.text[:200]} [{item.short_id}]", None)
-    reply = f"Forgot: {item.text}"
+    await audited(
+        ctx,
+        "memory.forget",
+        f"forgot: {item.text[:200]} [{item.short_id}]",
+        {"kind": "memory.restore", "id": str(item.id)},
+    )
+    reply = f"Forgot: {item.text} (/undo brings it back)"
     holds = await store.current_on(ctx.workspace, item.subject) if item.subject else None
     if holds is not None:
         reply += f"\nWhat I had before holds again: {holds.text} [{holds.short_id}]"

@@ -127,7 +127,7 @@ async def test_keep_and_forget_from_the_console_briefing(app: App, workspace: st
 
     assert pick("2", shown) == f"mem:forget:{new.short_id}"
     assert await chat.press(pick("2", shown)) == (
-        "Forgot: Acme's day rate is 950 EUR\n"
+        "Forgot: Acme's day rate is 950 EUR (/undo brings it back)\n"
         f"What I had before holds again: Acme's day rate is 800 EUR [{old.short_id}]"
     )
     hits = await app.memory.recall("Acme day rate", workspace=workspace, k=3)
@@ -162,7 +162,7 @@ async def test_a_press_delivered_twice_acts_once_and_another_workspace_cannot_to
     press = dataclasses.replace(chat.intent(f"mem:forget:{fact.short_id}", key="tg:press:1"), pressed=True)
     first = await app.dispatcher.handle(press)
     again = await app.dispatcher.handle(press)  # the channel delivered the same press again
-    assert first.text == "Forgot: Globex signs the contract on Monday"
+    assert first.text == "Forgot: Globex signs the contract on Monday (/undo brings it back)"
     assert again.duplicate and again.text == first.text
     forgets = _sql(
         app, "SELECT count(*) FROM audit_events WHERE workspace = %s AND action_type = 'memory.forget'", workspace
@@ -201,3 +201,21 @@ async def test_memory_learned_shows_each_fact_with_the_message_it_came_from(app:
     assert plain.startswith("Latest memories:\n- Jane prefers calls")
     assert "Recently learned (/memory learned shows each with the message it came from):" in plain
     assert f"- Acme pays invoice 42 three weeks late [{late.short_id}] (learned from what you said)" in plain
+
+
+async def test_undo_brings_a_forgotten_fact_back(app: App, workspace: str) -> None:
+    old = await learn(
+        app, workspace, "Acme's day rate is 800 EUR", subject="acme's day rate", created_ago=timedelta(days=3)
+    )
+    new = await learn(app, workspace, "Acme's day rate is 950 EUR", subject="acme's day rate")
+    chat = FakeChat(app, workspace)
+    await chat.press(f"mem:forget:{new.short_id}")
+    assert await chat.say("/undo") == (
+        f"Undone: forgot: Acme's day rate is 950 EUR [{new.short_id}] — the memory is back."
+    )
+    back = await app.memory.get(new.id, workspace=workspace)
+    assert back.current and back.metadata["said"] == SAID and back.source == "learned"
+    hits = await app.memory.recall("Acme day rate", workspace=workspace, k=3)
+    assert [h.id for h in hits] == [new.id]  # the newer fact holds again, the older is history
+    assert not (await app.memory.get(old.id, workspace=workspace)).current
+    assert await chat.say("/undo") == "There is nothing I can undo."

@@ -36,7 +36,7 @@ async def test_keep_and_forget_from_the_briefing_in_telegram(app: App, telegram:
     finally:
         await channel.stop()
     assert [m["text"] for m in sent[1:]] == [
-        "Forgot: Acme's day rate is 950 EUR",
+        "Forgot: Acme's day rate is 950 EUR (/undo brings it back)",
         "Already forgotten: Acme's day rate is 950 EUR",
         f"Kept: Globex pays net 45 [{terms.short_id}]",
     ]
@@ -67,7 +67,7 @@ async def test_keep_and_forget_from_the_briefing_in_slack(app: App, slack: FakeS
         await channel.stop()
     assert [p["text"] for p in posts[1:]] == [
         f"Kept: Initech's deadline is 30 April [{fact.short_id}]",
-        "Forgot: Initech's deadline is 30 April",
+        "Forgot: Initech's deadline is 30 April (/undo brings it back)",
         "Already forgotten: Initech's deadline is 30 April",
     ]
     assert slack.of("chat.update") == []  # the briefing keeps its buttons
