@@ -72,3 +72,31 @@ async def test_keep_and_forget_from_the_briefing_in_slack(app: App, slack: FakeS
     ]
     assert slack.of("chat.update") == []  # the briefing keeps its buttons
     assert await app.memory.list(workspace) == []
+
+
+async def test_the_scheduled_briefing_carries_the_buttons(app: App, slack: FakeSlack, workspace: str) -> None:
+    from datetime import timedelta
+
+    from tests.bot.test_scheduler import backdate, daily, lead
+
+    fact = await learn(app, workspace, "Hooli pays in advance")
+    channel = await slack_channel(app, slack, workspace)
+    app.outbound.register("slack", channel.send)
+    try:
+        due = await daily(
+            app, workspace, kind="briefing", body="", conversation="slack:D0OWNER", ago=timedelta(minutes=2)
+        )
+        await backdate(app, due.id, timedelta(minutes=5))
+        await lead(app, "slack")
+        [briefing] = await slack.wait_for("chat.postMessage", 1)
+    finally:
+        await app.scheduler.stop()
+        app.outbound.unregister("slack")
+        await channel.stop()
+        for schedule in await app.memory.schedules.active(workspace=workspace):
+            await app.memory.schedules.set_status(schedule.id, "cancelled", workspace=workspace)
+    assert f"1. Hooli pays in advance [{fact.short_id}] (learned from what you said)" in briefing["text"]
+    assert [b["value"] for b in briefing["blocks"][-1]["elements"]] == [
+        f"mem:keep:{fact.short_id}",
+        f"mem:forget:{fact.short_id}",
+    ]
