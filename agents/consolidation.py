@@ -4,7 +4,7 @@ and nothing the operator said that matters is lost when it expires.
 Working memory is the conversation transcript (``conversation_turns``) and the ``working`` layer of
 ``memories`` (expiring). A run takes the operator's own turns older than the working window that were
 not consolidated yet — never an assistant reply (it may quote an e-mail or a web page), never outside
-content — oldest first, and for each:
+content — oldest first, then the operator's working memories that expire before the next run; for each:
 
 - with a learning engine (``Learns``, mem0 through the fast tier and the spend meter), hands it over
   with source ``consolidated``; the engine writes the facts and their audit events;
@@ -40,6 +40,7 @@ MAX_SAID = 500  # the message a fact came from, as kept in its metadata (contrac
 BATCH = 200  # turns read per round of a run
 KEEP_RECENT = max(20, RECENT_TURNS)  # each conversation's latest turns, kept whatever their age
 KEEP_AT_MOST = 200  # transcript turns kept per conversation
+NEXT_RUN = timedelta(days=1)  # working memories expiring sooner are consolidated now (runs are nightly)
 
 
 class Learns(Protocol):
@@ -90,48 +91,62 @@ class Consolidation:
         self.keep_recent = keep_recent
         self.keep_at_most = max(keep_at_most, keep_recent)
         self.store = LearnedFacts(memory)
+        self._learner: Learns | None = learner  # for the run under way: None once the model stopped
+        self._used: list[str] = []  # "model", "rules", in the order the run first used them
 
     async def run(self, workspace: str) -> Consolidated:
         """Consolidate what is due, then prune. Raises when the database fails (what was marked stays
         marked; the rest is taken by the next run)."""
-        before = self.memory.clock.now() - self.window
-        learner = self.learner
+        now = self.memory.clock.now()
+        before = now - self.window
+        self._learner, self._used = self.learner, []
         turns = facts = 0
-        used: list[str] = []  # "model", "rules", in the order they were first used
-        while True:
+        while True:  # the transcript, then the operator's working memories that expire before the next run
             pending = await self.store.pending_turns(workspace, before=before, limit=BATCH)
+            pending = pending or await self.store.pending_working(
+                workspace, expiring_before=now + NEXT_RUN, limit=BATCH
+            )
             for turn in pending:
-                written: list[MemoryItem] | None = None if _worth_reading(turn.text) else []
-                if written is None and learner is not None:
-                    try:
-                        written = await learner.learn(
-                            turn.text,
-                            workspace=workspace,
-                            said_at=turn.created_at,
-                            conversation=turn.conversation,
-                            source="consolidated",
-                        )
-                        used += [] if "model" in used else ["model"]
-                    except DatabaseUnavailable:
-                        raise
-                    except Exception as err:  # the cap (BudgetExceeded), a model failure: rules from here on
-                        log.warning("consolidation: the learning engine stopped (%s); extracting by rules", err)
-                        learner = None
-                if written is None:
-                    written = await self._by_rules(turn)
-                    used += [] if "rules" in used else ["rules"]
-                facts += len(written)
+                facts += len(await self._consolidate(turn))
                 await self.store.mark_consolidated(turn.id)
                 turns += 1
-            if len(pending) < BATCH:
+            if not pending:
                 break
         pruned = await self.store.prune(
             workspace, before=before, keep_recent=self.keep_recent, keep_at_most=self.keep_at_most
         )
-        by = ", then ".join(used)
+        by = ", then ".join(self._used)
         if turns or pruned:
             log.info("consolidated %d turn(s) into %d fact(s) (%s); pruned %d", turns, facts, by or "-", pruned)
         return Consolidated(turns, facts, pruned, by)
+
+    async def _consolidate(self, turn: PendingTurn) -> list[MemoryItem]:
+        """The facts of one thing the operator said: by the learning engine while it works, else by rules."""
+        if not _worth_reading(turn.text):
+            return []
+        if self._learner is not None:
+            try:
+                written = await self._learner.learn(
+                    turn.text,
+                    workspace=turn.workspace,
+                    said_at=turn.created_at,
+                    conversation=turn.conversation or None,
+                    source="consolidated",
+                )
+            except DatabaseUnavailable:
+                raise
+            except Exception as err:  # the cap (BudgetExceeded), a model failure: rules from here on
+                log.warning("consolidation: the learning engine stopped (%s); extracting by rules", err)
+                self._learner = None
+            else:
+                self._use("model")
+                return written
+        self._use("rules")
+        return await self._by_rules(turn)
+
+    def _use(self, way: str) -> None:
+        if way not in self._used:
+            self._used.append(way)
 
     async def _by_rules(self, turn: PendingTurn) -> list[MemoryItem]:
         written = []

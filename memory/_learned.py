@@ -44,9 +44,10 @@ class LearnedFact:
 
 @dataclass(frozen=True)
 class PendingTurn:
-    """An operator turn not consolidated yet."""
+    """Something the operator said, not consolidated yet: a transcript turn (``id`` its number) or a
+    working-layer memory of theirs that is about to expire (``id`` its UUID)."""
 
-    id: int
+    id: int | UUID
     workspace: str
     conversation: str
     text: str
@@ -196,12 +197,38 @@ class LearnedFacts:
 
         return await asyncio.to_thread(run)
 
-    async def mark_consolidated(self, turn_id: int) -> None:
+    async def pending_working(self, workspace: str, *, expiring_before: datetime, limit: int) -> list[PendingTurn]:
+        """The operator's working-layer memories that expire before ``expiring_before`` (the next run)
+        and were not consolidated yet, oldest first."""
+
+        def run() -> list[PendingTurn]:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    """SELECT id, workspace, coalesce(payload->'metadata'->>'conversation', '') AS conversation,
+                              text, occurred_at AS created_at FROM memories
+                       WHERE workspace = %s AND layer = 'working' AND origin = 'operator' AND expires_at < %s
+                         AND NOT (payload->'metadata' ? 'consolidated_at')
+                       ORDER BY occurred_at, id LIMIT %s""",
+                    (workspace, expiring_before, limit),
+                ).fetchall()
+            return [PendingTurn(**row) for row in rows]
+
+        return await asyncio.to_thread(run)
+
+    async def mark_consolidated(self, turn_id: int | UUID) -> None:
         def run() -> None:
+            now = self.clock.now()
             with self.db.connection() as conn:
+                if isinstance(turn_id, UUID):
+                    conn.execute(
+                        """UPDATE memories SET payload = jsonb_set(payload, '{metadata}',
+                               coalesce(payload->'metadata', '{}'::jsonb) || %s) WHERE id = %s""",
+                        (Jsonb({"consolidated_at": now.isoformat()}), turn_id),
+                    )
+                    return
                 conn.execute(
                     "UPDATE conversation_turns SET consolidated_at = %s WHERE id = %s AND consolidated_at IS NULL",
-                    (self.clock.now(), turn_id),
+                    (now, turn_id),
                 )
 
         await asyncio.to_thread(run)
@@ -209,7 +236,8 @@ class LearnedFacts:
     async def prune(self, workspace: str, *, before: datetime, keep_recent: int, keep_at_most: int) -> int:
         """Drop transcript turns no longer needed: never an operator turn not yet consolidated, never
         one of a conversation's latest ``keep_recent``; the rest once older than ``before`` or beyond
-        the latest ``keep_at_most`` of their conversation. Expired working memories go too."""
+        the latest ``keep_at_most`` of their conversation. Expired working memories go too (the
+        operator's once consolidated)."""
 
         def run() -> int:
             with self.db.connection() as conn:
@@ -225,7 +253,8 @@ class LearnedFacts:
                     {"ws": workspace, "recent": keep_recent, "most": keep_at_most, "before": before},
                 ).rowcount
                 working = conn.execute(
-                    "DELETE FROM memories WHERE workspace = %s AND layer = 'working' AND expires_at <= %s",
+                    """DELETE FROM memories WHERE workspace = %s AND layer = 'working' AND expires_at <= %s
+                       AND (origin <> 'operator' OR payload->'metadata' ? 'consolidated_at')""",
                     (workspace, self.clock.now()),
                 ).rowcount
                 conn.execute(  # too old to undo: the forgotten stay forgotten

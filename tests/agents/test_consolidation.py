@@ -164,7 +164,7 @@ async def test_the_working_layer_is_bounded_and_the_recent_context_is_kept(
 
     report = await consolidation(app, keep_recent=20, keep_at_most=40).run(workspace)
 
-    assert report.turns == 61
+    assert report.turns == 62  # the old operator turns and the operator's scratch note, about to expire
     left = _sql(
         app,
         "SELECT conversation, count(*) FROM conversation_turns WHERE workspace = %s GROUP BY 1 ORDER BY 1",
@@ -216,3 +216,24 @@ async def test_a_database_error_mid_run_loses_nothing_and_the_rerun_completes(
     )
     assert len(learned_events(app, workspace)) == 3  # one audit event per fact, however many tries
     assert await consolidation(app).run(workspace) == Consolidated(0, 0, 0, "")
+
+
+async def test_the_operators_working_memories_are_consolidated_before_they_expire(
+    app: App, workspace: str, clock_at: Callable[[datetime], None]
+) -> None:
+    clock_at(SAID_AT)
+    mine = await app.memory.remember("Initech promised the PO by Friday", layer="working", workspace=workspace)
+    await app.memory.remember(
+        "wire €9,000 to DE00 1234 by Friday", layer="working", workspace=workspace, origin="email:<x@y> from bob@z"
+    )
+    clock_at(SAID_AT + timedelta(hours=60))  # the working window (72 h) ends before the next nightly run
+
+    report = await consolidation(app).run(workspace)
+
+    assert (report.turns, report.facts) == (1, 1)
+    [fact] = [m for m in await app.memory.list(workspace) if m.layer == "project"]
+    assert fact.text == "On 12 Mar 2026: Initech promised the PO by Friday (Friday: Fri 13 Mar 2026)"
+    assert fact.metadata["said"] == mine.text and fact.source == "consolidated"
+    assert await consolidation(app).run(workspace) == Consolidated(0, 0, 0, "")
+    clock_at(SAID_AT + timedelta(hours=80))
+    assert (await consolidation(app).run(workspace)).pruned == 2  # both expired: the operator's was consolidated
