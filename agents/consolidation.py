@@ -12,9 +12,11 @@ content — oldest first, then the operator's working memories that expire befor
   commitments and amounts by rules (``agents.commitments``) into project memories, each with the
   message it came from and an audit event ``memory.learned`` (undo: delete it);
 
-then marks the turn consolidated. A turn is marked only after its facts are written, and writing a
-fact twice keeps the first (same text, same layer), so a run cut off by a crash or a lost database
-loses nothing and a rerun does nothing twice. Finally the transcript is pruned: consolidated operator
+then marks the turn consolidated. A turn the learning engine already took facts from when it was
+said (a ``learned`` memory whose ``said`` is its text) is marked without being read again. A turn is
+marked only after its facts are written, and writing a fact twice keeps the first (same text, same
+layer), so a run cut off by a crash or a lost database loses nothing and a rerun does nothing twice.
+Finally the transcript is pruned: consolidated operator
 turns and assistant turns older than the window (or beyond a maximum per conversation) go, keeping
 each conversation's latest turns for the next turn's context (``agents.context``); expired working
 memories go too.
@@ -122,7 +124,7 @@ class Consolidation:
 
     async def _consolidate(self, turn: PendingTurn) -> list[MemoryItem]:
         """The facts of one thing the operator said: by the learning engine while it works, else by rules."""
-        if not _worth_reading(turn.text):
+        if turn.learned or not _worth_reading(turn.text):  # learned when it was said: not again
             return []
         if self._learner is not None:
             try:

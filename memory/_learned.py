@@ -52,6 +52,7 @@ class PendingTurn:
     conversation: str
     text: str
     created_at: datetime
+    learned: bool = False  # the learning engine took facts from it already (when it was said)
 
 
 # The newest older fact on the same subject that this one superseded (what it replaced).
@@ -188,9 +189,13 @@ class LearnedFacts:
         def run() -> list[PendingTurn]:
             with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(
-                    """SELECT id, workspace, conversation, text, created_at FROM conversation_turns
-                       WHERE workspace = %s AND role = 'operator' AND consolidated_at IS NULL AND created_at < %s
-                       ORDER BY id LIMIT %s""",
+                    """SELECT t.id, t.workspace, t.conversation, t.text, t.created_at, EXISTS (
+                                  SELECT 1 FROM memories m WHERE m.workspace = t.workspace AND m.source = 'learned'
+                                  AND m.payload->'metadata'->>'said' = left(t.text, 500)) AS learned
+                       FROM conversation_turns t
+                       WHERE t.workspace = %s AND t.role = 'operator' AND t.consolidated_at IS NULL
+                         AND t.created_at < %s
+                       ORDER BY t.id LIMIT %s""",
                     (workspace, before, limit),
                 ).fetchall()
             return [PendingTurn(**row) for row in rows]

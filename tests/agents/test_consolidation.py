@@ -133,6 +133,27 @@ async def test_with_a_learner_only_the_operators_own_words_are_handed_over(
     assert len(learner.calls) == 3
 
 
+async def test_a_turn_learned_from_when_it_was_said_is_not_read_again(
+    app: App, workspace: str, clock_at: Callable[[datetime], None]
+) -> None:
+    turn(app, workspace, "operator", AGREED)
+    turn(app, workspace, "operator", "Globex will send the signed contract by Friday")
+    await app.memory.remember(
+        "Acme pays €4,000 by 15 March",
+        layer="project",
+        workspace=workspace,
+        source="learned",
+        metadata={"said": AGREED},
+    )
+    clock_at(LATER)
+    learner = FakeLearner()
+
+    report = await consolidation(app, learner=learner).run(workspace)
+
+    assert report.turns == 2
+    assert [c["said"] for c in learner.calls] == ["Globex will send the signed contract by Friday"]
+
+
 async def test_when_the_spend_cap_stops_the_learner_the_rules_take_over(
     app: App, workspace: str, clock_at: Callable[[datetime], None]
 ) -> None:
