@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,8 @@ CHART_DAYS = 14
 LIST_LIMIT = 5
 LEARNED_LIMIT = 8  # learned facts listed (each with Keep / Forget); the rest are counted
 FIRST_LOOK_BACK = timedelta(days=1)  # what "since the last briefing" means before the first one was sent
+LEARNED_HEADING = "Learned since the last briefing (Keep or Forget each):"
+_LISTED_FACT = re.compile(r"^(\d+)\. .* \[([0-9a-f]{8})\] \(")
 
 
 @dataclass(frozen=True)
@@ -126,17 +129,31 @@ async def _learned(memory: MemoryService, workspace: str, now: datetime) -> tupl
     facts, total = await store.since(workspace, since, limit=LEARNED_LIMIT)
     if not facts:
         return [], ()
-    lines = ["Learned since the last briefing (Keep or Forget each):"]
+    lines = [LEARNED_HEADING]
     buttons: list[Button] = []
     for number, fact in enumerate(facts, start=1):
         lines.append(
             f"{number}. {shorten(fact.item.text, 200)} [{fact.item.short_id}] ({source_name(fact.item.source)}"
             f"{replaced_note(fact)})"
         )
-        buttons += review_buttons(number, fact)
+        buttons += review_buttons(number, fact.item.short_id)
     if total > len(facts):
         lines.append(f"…and {total - len(facts)} more — /memory learned")
     return lines, tuple(buttons)
+
+
+def buttons_of(text: str) -> tuple[Button, ...]:
+    """The Keep / Forget buttons of a briefing's text as it was sent (a delivery tried again)."""
+    _, heading, listed = text.partition(LEARNED_HEADING)
+    if not heading:
+        return ()
+    buttons: list[Button] = []
+    for line in listed.splitlines()[1:]:
+        found = _LISTED_FACT.match(line)
+        if found is None:
+            break
+        buttons += review_buttons(int(found.group(1)), found.group(2))
+    return tuple(buttons)
 
 
 def describe_miss(delivery: Delivery, tz: ZoneInfo) -> str:

@@ -37,10 +37,9 @@ def said_note(fact: LearnedFact) -> str:
     return f"from: “{shorten(fact.said, MAX_SAID_SHOWN)}”" if fact.said else ""
 
 
-def review_buttons(number: int, fact: LearnedFact) -> tuple[Button, Button]:
-    """The fact's Keep / Forget pair, labelled with its number in the list."""
-    short = fact.item.short_id
-    return Button(f"Keep {number}", f"{KEEP}{short}"), Button(f"Forget {number}", f"{FORGET}{short}")
+def review_buttons(number: int, short_id: str) -> tuple[Button, Button]:
+    """A fact's Keep / Forget pair, labelled with its number in the list."""
+    return Button(f"Keep {number}", f"{KEEP}{short_id}"), Button(f"Forget {number}", f"{FORGET}{short_id}")
 
 
 __all__ = [

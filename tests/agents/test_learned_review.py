@@ -8,7 +8,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
-from agents.briefing import assemble
+from agents.briefing import assemble, buttons_of
 from bot.app import App
 from bot.console import pick, render
 from memory import MemoryItem
@@ -112,6 +112,8 @@ async def test_the_briefing_list_is_bounded_and_absent_when_nothing_was_learned(
     briefing = await brief(app, workspace)
     assert len(briefing.buttons) == 16  # eight facts, Keep and Forget each
     assert "…and 3 more — /memory learned" in briefing.text
+    assert buttons_of(briefing.text) == briefing.buttons  # a briefing sent again has them too
+    assert buttons_of(quiet.text) == ()
 
 
 async def test_keep_and_forget_from_the_console_briefing(app: App, workspace: str) -> None:
