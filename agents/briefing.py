@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from agents.gate import Gate
+from agents.learned import replaced_note, review_buttons, shorten, source_name
 from agents.models import Budget
 from agents.plan_views import next_for_you, summary_line
-from memory import Delivery, MemoryService
+from agents.reply import Button
+from memory import Delivery, LearnedFacts, MemoryService
 
 CHART_DAYS = 14
 LIST_LIMIT = 5
+LEARNED_LIMIT = 8  # learned facts listed (each with Keep / Forget); the rest are counted
+FIRST_LOOK_BACK = timedelta(days=1)  # what "since the last briefing" means before the first one was sent
+LEARNED_HEADING = "Learned since the last briefing (Keep or Forget each):"
+_LISTED_FACT = re.compile(r"^(\d+)\. .* \[([0-9a-f]{8})\] \(")
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class Briefing:
     text: str
     chart_png: bytes | None = None
     reported: tuple[int, ...] = field(default=())  # delivery-log rows this briefing tells the operator about
+    buttons: tuple[Button, ...] = field(default=())  # Keep / Forget for each learned fact listed
 
 
 async def assemble(
@@ -105,10 +113,47 @@ async def assemble(
     if highlights:
         lines.append("Worth remembering today:")
         lines += [f"- {text}" for text in highlights]
+    learned, buttons = await _learned(memory, workspace, now)
+    lines += learned
     png = None
     if chart:
         png = await asyncio.to_thread(_chart, today.date(), done_days, spend_days)
-    return Briefing("\n".join(lines), png, tuple(m.id for m in misses))
+    return Briefing("\n".join(lines), png, tuple(m.id for m in misses), buttons)
+
+
+async def _learned(memory: MemoryService, workspace: str, now: datetime) -> tuple[list[str], tuple[Button, ...]]:
+    """What was learned since the last briefing was delivered, each fact numbered with its Keep /
+    Forget buttons; nothing at all when nothing was learned."""
+    store = LearnedFacts(memory)
+    since = await store.last_briefing_at(workspace) or now - FIRST_LOOK_BACK
+    facts, total = await store.since(workspace, since, limit=LEARNED_LIMIT)
+    if not facts:
+        return [], ()
+    lines = [LEARNED_HEADING]
+    buttons: list[Button] = []
+    for number, fact in enumerate(facts, start=1):
+        lines.append(
+            f"{number}. {shorten(fact.item.text, 200)} [{fact.item.short_id}] ({source_name(fact.item.source)}"
+            f"{replaced_note(fact)})"
+        )
+        buttons += review_buttons(number, fact.item.short_id)
+    if total > len(facts):
+        lines.append(f"…and {total - len(facts)} more — /memory learned")
+    return lines, tuple(buttons)
+
+
+def buttons_of(text: str) -> tuple[Button, ...]:
+    """The Keep / Forget buttons of a briefing's text as it was sent (a delivery tried again)."""
+    _, heading, listed = text.partition(LEARNED_HEADING)
+    if not heading:
+        return ()
+    buttons: list[Button] = []
+    for line in listed.splitlines()[1:]:
+        found = _LISTED_FACT.match(line)
+        if found is None:
+            break
+        buttons += review_buttons(int(found.group(1)), found.group(2))
+    return tuple(buttons)
 
 
 def describe_miss(delivery: Delivery, tz: ZoneInfo) -> str:

@@ -13,11 +13,13 @@ from decimal import Decimal
 from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
+from agents.consolidation import Consolidation
 from agents.executor import PlanExecutor
 from agents.learning import Mem0Learner
 from agents.learning_worker import LearningRounds, LearningTimings
 from agents.models import ModelLimits, build_model
 from agents.status import SloTargets
+from bot.consolidator import Consolidator
 from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
 from bot.intent import Reply
@@ -46,6 +48,7 @@ class App:
     scheduler: Scheduler  # started by `soloos run` / `soloos chat` for the channels they serve
     syncer: Syncer  # reads connected systems; started by `soloos run` / `soloos chat`
     plans: PlanWorker  # runs approved plans; started by `soloos run` / `soloos chat`
+    consolidator: Consolidator  # compacts working memory nightly; started by `soloos run` / `soloos chat`
     learning: LearningWorker | None = None  # learns from what the operator said; started like `plans`
 
 
@@ -176,6 +179,22 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         timezone=settings.timezone,
         every=settings.plan_poll_seconds,
     )
+    learner = mem0_learner(settings, runner)
+    consolidation = Consolidation(
+        memory,
+        gate,
+        operator=settings.operator,
+        timezone=settings.timezone,
+        learner=learner,
+        keep_at_most=settings.consolidate_keep_turns,
+    )
+    consolidator = Consolidator(
+        consolidation,
+        workspace=settings.workspace,
+        timezone=settings.timezone,
+        at=settings.consolidate_time,
+        conninfo=memory.db.target.conninfo,
+    )
     return App(
         settings,
         memory,
@@ -186,7 +205,8 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         scheduler,
         syncer,
         plans,
-        learning_worker(settings, runner, outbound),
+        consolidator,
+        learning_worker(settings, runner, outbound, learner),
     )
 
 
@@ -195,25 +215,33 @@ def learns(settings: Settings, runner: AgentRunner) -> bool:
     return settings.learning and runner.tiers.available
 
 
-def learning_worker(settings: Settings, runner: AgentRunner, outbound: Outbound) -> LearningWorker:
-    """The background learner: mem0 through the fast tier's meter (idle without a model). A chat
-    channel's "Noted: …" goes through the reply outbox; the console's is printed through ``outbound``."""
+def mem0_learner(settings: Settings, runner: AgentRunner) -> Mem0Learner | None:
+    """The learning engine (mem0 through the fast tier's meter), or None without a model."""
+    if not learns(settings, runner):
+        return None
+    return Mem0Learner(
+        runner.memory,
+        runner.gate,
+        runner.tiers,
+        runner.budget,
+        runner.prices,
+        operator=settings.operator,
+        home=settings.home,
+    )
+
+
+def learning_worker(
+    settings: Settings, runner: AgentRunner, outbound: Outbound, learner: Mem0Learner | None
+) -> LearningWorker:
+    """The background learner (idle without a model). A chat channel's "Noted: …" goes through the
+    reply outbox; the console's is printed through ``outbound``."""
 
     async def notify(item: Learnable, reply: Reply) -> None:
         if item.conversation and outbound.can_reach(item.conversation):
             await outbound.send(item.conversation, reply)
 
     rounds = None
-    if learns(settings, runner):
-        learner = Mem0Learner(
-            runner.memory,
-            runner.gate,
-            runner.tiers,
-            runner.budget,
-            runner.prices,
-            operator=settings.operator,
-            home=settings.home,
-        )
+    if learner is not None:
         timings = LearningTimings(
             retry_base=timedelta(seconds=settings.learning_retry_seconds),
             max_attempts=settings.learning_max_attempts,
@@ -243,6 +271,7 @@ async def open_app(
         try:
             yield app
         finally:
+            await app.consolidator.stop()
             await app.plans.stop()
             if app.learning is not None:
                 await app.learning.stop()

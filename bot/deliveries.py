@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agents import Gate
-from agents.briefing import assemble
+from agents.briefing import assemble, buttons_of
 from agents.commands.reminders import reminder_buttons
 from agents.models import Budget
 from agents.reminders import trigger
@@ -179,7 +179,7 @@ class Deliveries:
 
     async def _compose(self, schedule: Schedule) -> tuple[Reply, tuple[int, ...]]:
         if schedule.kind == "reminder":
-            return Reply(f"{REMINDER}: {schedule.body}", _buttons(schedule)), ()
+            return Reply(f"{REMINDER}: {schedule.body}", _buttons(schedule, "")), ()
         if schedule.kind == "notice":
             return Reply(schedule.body), ()
         briefing = await assemble(
@@ -190,13 +190,13 @@ class Deliveries:
             budget=self.budget,
             now=self.clock(),
         )
-        return Reply(briefing.text, image_png=briefing.chart_png), briefing.reported
+        return Reply(briefing.text, briefing.buttons, image_png=briefing.chart_png), briefing.reported
 
     async def _resend(self, delivery: Delivery) -> tuple[Reply, Due | None]:
         """The message of a delivery tried before, and why it is late: the channel's error, and the
         retry's own delay when it ran well after its planned time."""
         schedule = await asyncio.to_thread(self.schedules.get_sync, delivery.schedule_id)
-        reply = Reply(delivery.body, _buttons(schedule) if schedule and schedule.kind == "reminder" else ())
+        reply = Reply(delivery.body, _buttons(schedule, delivery.body) if schedule else ())
         if schedule is None:
             return reply, None
         channel = delivery.conversation.partition(":")[0]
@@ -244,5 +244,8 @@ class Deliveries:
         return "failed"
 
 
-def _buttons(schedule: Schedule) -> tuple[Button, ...]:
-    return reminder_buttons(schedule)
+def _buttons(schedule: Schedule, body: str) -> tuple[Button, ...]:
+    """A reminder's Snooze buttons; a briefing's Keep / Forget (read back from its text when resent)."""
+    if schedule.kind == "briefing":
+        return buttons_of(body)
+    return reminder_buttons(schedule) if schedule.kind == "reminder" else ()

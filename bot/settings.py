@@ -7,6 +7,7 @@ passes it down.
 from __future__ import annotations
 
 import getpass
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -112,6 +113,13 @@ class Settings(BaseSettings):
     learning_cap_wait_minutes: float = Field(
         default=60, gt=0, description="When the spend cap stops learning, how long queued messages wait"
     )
+    consolidate_at: str = Field(
+        default="03:30",
+        description="Local time (HH:MM) working memory is consolidated into project memory each night; off: never",
+    )
+    consolidate_keep_turns: int = Field(
+        default=200, ge=20, description="Conversation turns kept per conversation after consolidation"
+    )
     scheduler_standby_seconds: float = Field(
         default=5.0, gt=0, description="How often a standby process checks whether the scheduler needs a new leader"
     )
@@ -167,6 +175,23 @@ class Settings(BaseSettings):
         if not value or len(value) > 64:
             raise ValueError("workspace must be 1-64 characters")
         return value
+
+    @field_validator("consolidate_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in ("off", "never", ""):
+            return "off"
+        try:
+            time.fromisoformat(value)
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not a time of day; use HH:MM (e.g. 03:30) or off") from err
+        return value
+
+    @property
+    def consolidate_time(self) -> time | None:
+        """When consolidation runs each night (local time), None when it is off."""
+        return None if self.consolidate_at == "off" else time.fromisoformat(self.consolidate_at)
 
     @field_validator("timezone")
     @classmethod

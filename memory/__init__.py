@@ -11,6 +11,8 @@ Usage::
 
 memories and recall  ``_memory_service`` (``MemoryService``: remember, hybrid recall, import/export,
                      and the record stores below as attributes), ``_memory_types``, ``_embedder``
+learning review      ``_learned`` (``LearnedFacts``: learned facts to review, kept marks, the transcript
+                     waiting for consolidation and its pruning)
 records              ``_records`` (tasks, contacts, calendar events), ``memory.records``
 conversations        ``_conversations`` (claims of intents, transcript), ``_liveness`` (worker locks)
 schedules            ``_schedules`` (reminders, briefings, notices and the delivery log)
@@ -53,6 +55,7 @@ from memory._finance import (
     StatementItem,
 )
 from memory._intakes import Intake, Intakes
+from memory._learned import LEARNED_SOURCES, LearnedFact, LearnedFacts, PendingTurn
 from memory._learning_queue import Learnable, LearningQueue, QueuedLearning
 from memory._mail import (
     Attachment,
@@ -145,6 +148,7 @@ async def open_memory(config: MemoryConfig, *, clock: Clock | None = None) -> As
 __all__ = [
     "DRAFT_KINDS",
     "LAYERS",
+    "LEARNED_SOURCES",
     "MAX_TITLE_CHARS",
     "MODES",
     "NOTIFY_CHANNEL",
@@ -186,6 +190,8 @@ __all__ = [
     "InvoiceStatus",
     "Layer",
     "Learnable",
+    "LearnedFact",
+    "LearnedFacts",
     "LearningQueue",
     "MailCursor",
     "MailItem",
@@ -206,6 +212,7 @@ __all__ = [
     "Outgoing",
     "Owner",
     "Payment",
+    "PendingTurn",
     "Plan",
     "PlanProject",
     "PlanTask",

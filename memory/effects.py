@@ -240,6 +240,18 @@ _UNDO_SQL: dict[str, tuple[str, str]] = {
         "the reminder was cancelled",
     ),
     "memory.delete": ("DELETE FROM memories WHERE id = %s AND workspace = %s RETURNING id", "the memory was removed"),
+    # A fact forgotten with its Forget button (memory._learned): back as it was, unless the same text
+    # was stored again meanwhile.
+    "memory.restore": (
+        """WITH r AS (DELETE FROM forgotten_memories WHERE id = %s AND workspace = %s RETURNING row)
+           INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source, occurred_at,
+                                 created_at, expires_at, content_hash, origin, confirmed)
+           SELECT p.id, p.vector, p.payload, p.workspace, p.layer, p.text, p.subject, p.source, p.occurred_at,
+                  p.created_at, p.expires_at, p.content_hash, p.origin, p.confirmed
+           FROM r, jsonb_populate_record(NULL::memories, r.row) p
+           ON CONFLICT DO NOTHING RETURNING id""",
+        "the memory is back",
+    ),
     "memory.unconfirm": (
         "UPDATE memories SET confirmed = false WHERE id = %s AND workspace = %s AND confirmed RETURNING id",
         "the memory is unconfirmed again",

@@ -15,7 +15,7 @@ async def _brief(routed: Routed, ctx: LocalContext) -> Reply:
     briefing = await assemble(ctx.memory, ctx.gate, workspace=ctx.workspace, timezone=ctx.timezone, budget=ctx.budget)
     if briefing.reported:
         await ctx.memory.schedules.mark_reported(list(briefing.reported))
-    return Reply(briefing.text, image_png=briefing.chart_png)
+    return Reply(briefing.text, briefing.buttons, image_png=briefing.chart_png)
 
 
 async def _schedule(when: str, ctx: LocalContext) -> str:

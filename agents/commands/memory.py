@@ -5,10 +5,13 @@ unconfirmed with its origin, shown apart from the facts, until the operator conf
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from agents.commands._base import Command, LocalContext, Routed, audited, day, phrase
+from agents.learned import shorten, source_name
 from agents.phrases import subject_of
 from agents.reply import Reply
-from memory import InvalidMemory, Layer, MemoryHit, MemoryItem, NotFound
+from memory import InvalidMemory, Layer, LearnedFacts, MemoryHit, MemoryItem, NotFound
 
 RECALL_LIMIT = 5
 UNCONFIRMED_HEADING = 'From outside, not confirmed by you ("confirm <id>" if it is right):'
@@ -84,7 +87,25 @@ async def _memories(routed: Routed, ctx: LocalContext) -> Reply:
         return Reply("I have no memories in this workspace yet.")
     lines = ["Latest memories:"]
     lines += [f"- {i.text}{_labels(i)} [{i.short_id}]" for i in items]
+    lines += await _recently_learned(ctx)
     return Reply("\n".join(lines))
+
+
+RECENTLY_LEARNED = 3
+RECENT_DAYS = 7
+
+
+async def _recently_learned(ctx: LocalContext) -> list[str]:
+    """A short part on what was learned from conversation in the last week (``/memory learned``: all)."""
+    since = ctx.memory.clock.now() - timedelta(days=RECENT_DAYS)
+    facts, total = await LearnedFacts(ctx.memory).since(ctx.workspace, since, limit=RECENTLY_LEARNED)
+    if not facts:
+        return []
+    lines = ["Recently learned (/memory learned shows each with the message it came from):"]
+    lines += [f"- {shorten(f.item.text, 200)} [{f.item.short_id}] ({source_name(f.item.source)})" for f in facts]
+    if total > len(facts):
+        lines.append(f"…and {total - len(facts)} more this week.")
+    return lines
 
 
 async def _forget(routed: Routed, ctx: LocalContext) -> Reply:
@@ -218,7 +239,9 @@ COMMANDS = (
         _memories,
         (
             phrase(
-                260, r"^(?:/memories|(?:list|show)(?: me)?(?: all)?(?: my)? (?:memories|notes)|what have i told you)$"
+                260,
+                r"^(?:/memories|/memory|(?:list|show)(?: me)?(?: all)?(?: my)? (?:memories|notes)|"
+                r"what have i told you)$",
             ),
         ),
         name="memories",

@@ -30,6 +30,7 @@ def chat(workspace: WorkspaceOpt = None) -> None:
         async with open_app(settings) as application:
             await application.syncer.start()
             await application.plans.start()
+            await application.consolidator.start()
             if application.learning is not None:
                 await application.learning.start()
             supervisor = supervisor_for(application)  # the embedded database, started again if it dies
@@ -101,6 +102,7 @@ def run(
             async with open_app(settings) as application, open_channels(application) as names:
                 await application.syncer.start()
                 await application.plans.start()
+                await application.consolidator.start()
                 if application.learning is not None:
                     await application.learning.start()
                 if metrics_port is not None:
