@@ -14,8 +14,8 @@ connected tools cost the prompt what two do:
 What a tool returns is outside data: cut to the size budget (``McpLimits.result_chars``), fenced with
 its origin ``mcp:<server>/<tool>``, and it taints the turn, so every later action of the turn waits for
 the operator. A tool that hangs times out with a sentence naming the server and the tool (the
-session's ``call_seconds``). The effect itself is ``mcp_executor``: run by the gate only, in its
-transaction, so every call has its audit row (executed, pending, refused or failed).
+session's ``call_seconds``). The effect itself is ``agents.gate.mcp_effect``: run by the gate only, in
+its transaction, so every call has its audit row (executed, pending, refused or failed).
 """
 
 from __future__ import annotations
@@ -23,26 +23,21 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
-import psycopg
 from pydantic_ai import FunctionToolset, RunContext
 from pydantic_ai.tools import ToolDefinition
 
 from agents.context import estimate_tokens
 from agents.gate import GateDeps, GatedToolset
-from agents.gate.executors import MCP_NO_UNDO, Executor, gated
 from agents.gate.outcomes import Executed
 from agents.untrusted import fence, reading
-from connectors import Outcome
 from connectors.mcp import McpHub, McpTool
 from policies import MCP_CALL, Action
 
 OFFERED_NAMES = 12  # tool names mcp_call's description lists for a turn (the most relevant)
 FOUND_TOOLS = 8  # tools find_tools answers at most
 SCHEMA_CHARS = 800  # of a tool's argument schema find_tools shows
-PREVIEW_CHARS = 200  # of a result the operator's outcome line shows
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 TOOL_NAMES = frozenset({"mcp_call", "find_tools"})
@@ -179,25 +174,6 @@ COORDINATOR_TOOLSET = _toolset(defer=True)  # an approval ends the run with defe
 SPECIALIST_TOOLSET = _toolset(defer=False)  # an approval is parked at once and told in the turn's notes
 
 
-def mcp_executor(hub: McpHub) -> Executor:
-    """The gate's executor for ``mcp.call``: the call itself, in the gate's transaction (its audit row
-    and idempotency key commit with it). A failure raises ``McpError`` (audited as failed)."""
-
-    def run(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
-        server, tool = str(action.args.get("server")), str(action.args.get("tool"))
-        result = hub.call_blocking(server, tool, dict(action.args.get("arguments") or {}))
-        preview = " ".join(result.text.split())
-        if len(preview) > PREVIEW_CHARS:
-            preview = f"{preview[:PREVIEW_CHARS]}… ({result.chars - PREVIEW_CHARS:,} more characters)"
-        return Outcome(
-            f"called {tool} on MCP server {server}: “{preview}”",
-            {"kind": MCP_NO_UNDO, "server": server, "tool": tool},
-            result=result.text,
-        )
-
-    return gated(run)
-
-
 def prompt_tokens(hub: McpHub, message: str) -> tuple[int, int]:
     """Tokens the MCP tools add to each request: as offered (two tools, the relevant names) and as
     they would if every tool were offered as its own definition."""
@@ -217,7 +193,6 @@ __all__ = [
     "McpToolset",
     "find_tools",
     "mcp_call",
-    "mcp_executor",
     "offered_names",
     "prompt_tokens",
     "relevant",

@@ -14,7 +14,7 @@ from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
 from agents.executor import PlanExecutor
-from agents.mcp_tools import mcp_executor
+from agents.gate.mcp_effect import mcp_executor
 from agents.models import ModelLimits, build_model
 from agents.status import SloTargets
 from bot.deliveries import Deliveries

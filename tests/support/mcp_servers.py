@@ -128,7 +128,11 @@ def _serve() -> None:  # pragma: no cover - runs in the server process
             description=f"Search the {i}th business system (invoices, tickets, orders) for records matching a query.",
         )(extra)
 
-    server.run()
+    port = os.environ.get("MCP_TEST_HTTP_PORT")
+    if port:
+        server.run(transport="streamable-http", host="127.0.0.1", port=int(port))
+    else:
+        server.run()
 
 
 if __name__ == "__main__":  # pragma: no cover
