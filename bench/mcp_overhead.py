@@ -80,12 +80,10 @@ async def main(calls: int) -> None:
         await app.mcp.stop()
     print(f"direct MCP call:       p50 {_p(plain, 50):7.2f} ms  p95 {_p(plain, 95):7.2f} ms")
     print(f"through SoloOS's gate: p50 {_p(gated, 50):7.2f} ms  p95 {_p(gated, 95):7.2f} ms")
-    print(
-        f"added per call:        p50 {_p(gated, 50) - _p(plain, 50):7.2f} ms  p95 {_p(gated, 95) - _p(plain, 95):7.2f} ms"
-    )
-    print(
-        f"prompt tokens per turn for {count} connected tools: {offered} as offered (mcp_call + find_tools), {every} if every tool were offered"
-    )
+    added50, added95 = _p(gated, 50) - _p(plain, 50), _p(gated, 95) - _p(plain, 95)
+    print(f"added per call:        p50 {added50:7.2f} ms  p95 {added95:7.2f} ms")
+    print(f"prompt tokens per turn for {count} connected tools: {offered} as offered (mcp_call + find_tools),")
+    print(f"  {every} if every tool were offered as its own definition")
 
 
 if __name__ == "__main__":
