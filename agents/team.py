@@ -632,17 +632,24 @@ class TurnPlan:
 
 
 def plan_turn(
-    tiers: ModelTiers, tier: Tier, message: str, *, context_budget: int, output: int | None = None
+    tiers: ModelTiers,
+    tier: Tier,
+    message: str,
+    *,
+    context_budget: int,
+    output: int | None = None,
+    mcp_tokens: int = 0,
 ) -> TurnPlan:
     """The tools a coordinator turn offers and its share of the model's window (``size.fits`` False:
     the message must be refused before anything is sent). ``output``: the reply's allowance, by default
-    the tiers' ``max_tokens`` (SOLOOS_MODEL_MAX_TOKENS)."""
+    the tiers' ``max_tokens`` (SOLOOS_MODEL_MAX_TOKENS). ``mcp_tokens``: what the MCP tools add to each
+    request when servers are connected (``agents.mcp_tools.prompt_tokens``)."""
     window = tier_window(tiers, tier)
     output = tiers.limits.max_tokens if output is None else output
     tools = {name: estimate_tokens(definition_text(d)) for name, d in tool_definitions().items()}
     instructions = estimate_tokens(fixed_instructions())
     offered = tool_offer.offer(message, window.tokens, instructions=instructions, tools=tools)
-    fixed = instructions + sum(size for name, size in tools.items() if offered is None or name in offered)
+    fixed = instructions + mcp_tokens + sum(size for name, size in tools.items() if offered is None or name in offered)
     size = size_turn(
         window, output=output, fixed=fixed, message=estimate_tokens(message), context_budget=context_budget
     )

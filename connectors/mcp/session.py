@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -201,6 +202,7 @@ class McpSession:
     async def _connected(self) -> AsyncIterator[Any]:
         from mcp import Client
 
+        errors: Any = None  # a stdio server's stderr: its last words explain a failed start
         async with contextlib.AsyncExitStack() as stack:
             if self.config.url:
                 import httpx2
@@ -209,14 +211,18 @@ class McpSession:
                 http = await stack.enter_async_context(httpx2.AsyncClient(headers=self.config.headers, timeout=30))
                 target: Any = streamable_http_client(self.config.url, http_client=http)
             else:
-                from mcp.client.stdio import StdioServerParameters
+                from mcp.client.stdio import StdioServerParameters, stdio_client
 
                 argv = self.config.argv
-                target = StdioServerParameters(command=argv[0], args=argv[1:])
+                errors = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace"))
+                target = stdio_client(StdioServerParameters(command=argv[0], args=argv[1:]), errlog=errors)
             client = Client(target, mode="legacy", read_timeout_seconds=self.start_seconds)
-            async with asyncio.timeout(self.start_seconds):  # in this task: anyio's scopes must stay in theirs
-                await stack.enter_async_context(client)
-                self.tools = _tools(self.name, await client.list_tools())
+            try:
+                async with asyncio.timeout(self.start_seconds):  # in this task: anyio's scopes must stay in theirs
+                    await stack.enter_async_context(client)
+                    self.tools = _tools(self.name, await client.list_tools())
+            except Exception as err:
+                raise McpError(f"{describe(err)}{_last_words(errors)}") from err
             yield client
 
     # -- calls -------------------------------------------------------------------------------------
@@ -263,6 +269,16 @@ class McpSession:
     async def _until_up(self) -> None:
         while self._client is None and not self._stopping:
             await asyncio.sleep(0.05)
+
+
+def _last_words(errors: Any) -> str:
+    """The end of what a server that failed to start wrote to stderr, for the error message."""
+    if errors is None:
+        return ""
+    errors.flush()
+    errors.seek(0)
+    said = " ".join(errors.read()[-400:].split())
+    return f" (it said: {said})" if said else ""
 
 
 def describe(err: BaseException) -> str:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,25 @@ async def test_a_server_that_stays_down_is_one_notice_and_failing_health(memory:
         ).fetchall()
     assert len(notices) == 1 and "MCP server flaky stopped working" in notices[0][0]
     assert "connector-auth-failure.md" in notices[0][0]
+
+
+async def test_the_command_line_connects_lists_checks_and_removes_a_server(run: Any) -> None:
+    command = f"env MCP_TEST_NOTES=/dev/null {mcp_servers.python_command()}"
+    code, out, err = await asyncio.to_thread(run, "connect", "mcp", "tools", "--command", command)
+    assert code == 0, err
+    assert "MCP server tools connected: 5 tools: echo, slow, crash, lookup, note" in out
+    code, out, _ = await asyncio.to_thread(run, "connectors", "--check")
+    assert code == 0 and "mcp:tools: ok — 5 tools: echo" in out
+    code, out, _ = await asyncio.to_thread(run, "disconnect", "mcp:tools")
+    assert code == 0 and "mcp:tools removed." in out
+    code, out, _ = await asyncio.to_thread(run, "connectors")
+    assert "No connectors yet" in out
+
+
+async def test_the_command_line_refuses_a_bad_server_before_saving(run: Any) -> None:
+    code, _, err = await asyncio.to_thread(run, "connect", "mcp", "nope", "--command", "/nonexistent/server")
+    assert code == 2 and "did not start and list its tools" in err and "Nothing was saved" in err
+    code, _, err = await asyncio.to_thread(run, "connect", "mcp", "both", "--command", "x", "--url", "http://h/mcp")
+    assert code == 2 and "either --command" in err
+    code, _, err = await asyncio.to_thread(run, "connect", "mcp", "hdr", "--command", "x", "--header", "A=b")
+    assert code == 2 and "--header goes with --url" in err
