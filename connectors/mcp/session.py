@@ -214,7 +214,7 @@ class McpSession:
                 from mcp.client.stdio import StdioServerParameters, stdio_client
 
                 argv = self.config.argv
-                errors = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace"))
+                errors = stack.enter_context(_stderr_file())
                 target = stdio_client(StdioServerParameters(command=argv[0], args=argv[1:]), errlog=errors)
             client = Client(target, mode="legacy", read_timeout_seconds=self.start_seconds)
             try:
@@ -269,6 +269,10 @@ class McpSession:
     async def _until_up(self) -> None:
         while self._client is None and not self._stopping:
             await asyncio.sleep(0.05)
+
+
+def _stderr_file() -> Any:
+    return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 - the caller closes it
 
 
 def _last_words(errors: Any) -> str:
