@@ -272,7 +272,7 @@ class McpSession:
 
 
 def _stderr_file() -> Any:
-    return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 - the caller closes it
+    return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
 
 
 def _last_words(errors: Any) -> str:
