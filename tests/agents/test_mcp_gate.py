@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic_ai.messages import ModelResponse, ToolCallPart
+from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.usage import RequestUsage
 
 from bot.app import App, wire
@@ -226,3 +227,39 @@ async def test_fifty_tools_cost_the_prompt_what_two_do(app: App, settings: Any, 
         offered, every = prompt_tokens(wired.mcp, "find the open tickets for Acme")
         assert offered < 600 < every
         assert offered * 5 < every
+
+
+@dataclass
+class SpecialistScript(Script):
+    """A coordinator script and a script for the specialist it asks (one step per specialist request)."""
+
+    specialist_steps: list[Step] = field(default_factory=list)
+
+    def __call__(self, messages: list[Any], info: Any) -> ModelResponse:
+        if any(tool.name in ("send_email", "ask_research") for tool in info.function_tools):
+            return super().__call__(messages, info)
+        step = sum(1 for c in self.calls if c.startswith("specialist"))
+        self.calls.append(f"specialist:{step}")
+        if step < len(self.specialist_steps):
+            return self.specialist_steps[step](messages)
+        return ModelResponse(parts=[TextPart("I asked for it; it waits for approval.")])
+
+
+async def test_a_specialist_sees_the_tools_and_its_calls_pass_the_gate_too(
+    app: App, settings: Any, tmp_path: Path, workspace: str
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("")
+    script = SpecialistScript(
+        [call("ask_research", question="file the Acme note"), say("The research specialist asked for it.")],
+        specialist_steps=[mcp("test", "note", {"text": "from the specialist"})],
+    )
+    async with mcp_app(app, settings, tmp_path, script, [_python_server(notes=notes)], {"test": {}}) as wired:
+        reply = await FakeChat(wired, workspace).say("ask research to file the Acme note on the test server")
+        assert "Tool: note on MCP server test" in reply and "from the specialist" in reply
+        assert notes.read_text() == ""
+        with wired.memory.db.connection() as conn:
+            (held,) = approvals.pending(conn, workspace)
+        assert held.action.args["tool"] == "note"
+        await wired.gate.decide_approval(held.id, operator="tester", approve=True)
+        assert notes.read_text() == "from the specialist\n"
