@@ -263,3 +263,24 @@ async def test_a_specialist_sees_the_tools_and_its_calls_pass_the_gate_too(
         assert held.action.args["tool"] == "note"
         await wired.gate.decide_approval(held.id, operator="tester", approve=True)
         assert notes.read_text() == "from the specialist\n"
+
+
+async def test_a_refused_call_is_audited_and_the_model_told_not_to_retry(
+    app: App, settings: Any, tmp_path: Path, workspace: str
+) -> None:
+    script = Script([mcp("test", "echo", {"text": "hi"}), say("Your policy does not allow that.")])
+    async with mcp_app(app, settings, tmp_path, script, [_python_server()], {"test": {"level": "deny"}}) as wired:
+        await FakeChat(wired, workspace).say("use the test server to echo hi")
+        (refused,) = _audit(wired, workspace)
+        assert refused.event.name == "action.refused" and refused.event.args
+        assert refused.event.args["arguments"] == {"text": "hi"} and refused.event.args["tool"] == "echo"
+
+
+def test_the_mcp_tools_are_behind_the_gated_wrapper_and_only_build_actions() -> None:
+    from agents.gate import GatedToolset
+    from agents.mcp_tools import COORDINATOR_TOOLSET, SPECIALIST_TOOLSET
+
+    for toolset in (COORDINATOR_TOOLSET, SPECIALIST_TOOLSET):
+        assert isinstance(toolset, GatedToolset)
+    assert COORDINATOR_TOOLSET.defer and not SPECIALIST_TOOLSET.defer
+    assert set(COORDINATOR_TOOLSET.wrapped.tools) == {"mcp_call", "find_tools"}  # type: ignore[attr-defined]
