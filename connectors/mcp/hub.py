@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from connectors.errors import McpError, SetupError
+from connectors.errors import McpError, McpTimeout, SetupError
 from connectors.mcp.config import McpConfig, is_mcp, record_name
 from connectors.mcp.session import McpResult, McpSession, McpTool
 
@@ -110,7 +110,11 @@ class McpHub:
         if _on_loop(loop):
             raise McpError("an MCP call cannot wait on its own event loop")  # a programming error
         future = asyncio.run_coroutine_threadsafe(self.call(server, tool, arguments), loop)
-        return future.result(self.limits.call_seconds + 5)
+        try:
+            return future.result(self.limits.call_seconds + 5)
+        except TimeoutError as err:  # the session's own timeout answers first; this is the backstop
+            future.cancel()
+            raise McpTimeout(f"the MCP server {server!r} did not answer {tool} in time") from err
 
     async def _state(self, server: str, up: bool, detail: str) -> None:
         if self.memory is None:
