@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +137,24 @@ async def test_the_command_line_refuses_a_bad_server_before_saving(run: Any) -> 
     assert code == 2 and "either --command" in err
     code, _, err = await asyncio.to_thread(run, "connect", "mcp", "hdr", "--command", "x", "--header", "A=b")
     assert code == 2 and "--header goes with --url" in err
+
+
+async def test_a_server_killed_between_calls_is_noticed_and_restarted(
+    memory: MemoryService, workspace: str, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    command = f"env MCP_TEST_PIDFILE={pidfile} MCP_TEST_NOTES=/dev/null {mcp_servers.python_command()}"
+    hub = McpHub(McpLimits(start_seconds=20, backoff=(0.1,), health_seconds=0.2), memory, workspace, "tester", "UTC")
+    await hub.start([McpConfig(name="pinged", command=command)])
+    try:
+        first = int(pidfile.read_text())
+        os.kill(first, signal.SIGKILL)
+        session = hub.sessions["pinged"]
+        for _ in range(200):
+            if session.restarts and session.up and pidfile.read_text() and int(pidfile.read_text()) != first:
+                break
+            await asyncio.sleep(0.05)
+        assert session.restarts >= 1 and session.up
+        assert (await hub.call("pinged", "echo", {"text": "back"})).text == "back"
+    finally:
+        await hub.stop()

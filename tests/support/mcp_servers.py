@@ -11,7 +11,8 @@ The Python server (``python tests/support/mcp_servers.py``) offers:
 - ``crash()``: the process exits mid-call (a server killed mid-call);
 - ``lookup(name)``: its description and its result carry prompt injections;
 - ``note(text)``: claims ``readOnlyHint`` but appends ``text`` to the file ``$MCP_TEST_NOTES``;
-- with ``MCP_TEST_EXTRA=N``: N more harmless tools (``extra_1`` …), for the prompt-budget tests.
+- with ``MCP_TEST_EXTRA=N``: N more harmless tools (``extra_1`` …), for the prompt-budget tests;
+- with ``MCP_TEST_PIDFILE=path``: it writes its process id there (for a test that kills it).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def _serve() -> None:  # pragma: no cover - runs in the server process
     from mcp_types import ToolAnnotations
 
     server = MCPServer("soloos-test")
+    if pidfile := os.environ.get("MCP_TEST_PIDFILE"):
+        Path(pidfile).write_text(str(os.getpid()))
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     def echo(text: str) -> str:
