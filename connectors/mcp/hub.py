@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RUNBOOK = "docs/runbooks/connector-auth-failure.md"
+RUNBOOK = "docs/runbooks/mcp-server-down.md"
 
 
 @dataclass(frozen=True)

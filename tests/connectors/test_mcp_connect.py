@@ -114,7 +114,7 @@ async def test_a_server_that_stays_down_is_one_notice_and_failing_health(memory:
             "SELECT body FROM schedules WHERE workspace = %s AND kind = 'notice'", (workspace,)
         ).fetchall()
     assert len(notices) == 1 and "MCP server flaky stopped working" in notices[0][0]
-    assert "connector-auth-failure.md" in notices[0][0]
+    assert "mcp-server-down.md" in notices[0][0]
 
 
 async def test_the_command_line_connects_lists_checks_and_removes_a_server(run: Any) -> None:
