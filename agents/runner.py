@@ -18,6 +18,7 @@ from agents.context import RECENT_TURNS, build_context
 from agents.failures import cut_off_note, describe_failure, within
 from agents.gate import Gate, describe_approval
 from agents.gate.messages import approvals_requested
+from agents.mcp_tools import COORDINATOR_TOOLSET, prompt_tokens
 from agents.models import (
     MODE_SETTINGS,
     Budget,
@@ -30,6 +31,7 @@ from agents.models import (
 from agents.planner import Planner
 from agents.team import TurnDeps, coordinator, plan_turn
 from agents.untrusted import earlier_turn, reading
+from connectors.mcp import McpHub
 from memory import MemoryService
 from policies import Approval
 
@@ -56,6 +58,7 @@ class AgentRunner:
     prices: Prices
     limits: UsageLimits
     context_budget: int
+    mcp: McpHub | None = None  # the operator's MCP servers: their tools are offered when any is connected
 
     async def run(
         self, text: str, *, workspace: str, operator: str, conversation: str, intent_key: str, mode: str
@@ -63,7 +66,9 @@ class AgentRunner:
         if not self.tiers.available:
             return TurnOutcome(needs_model_message(False))
         tier = choose_tier(text)
-        sized = plan_turn(self.tiers, tier, text, context_budget=self.context_budget)
+        hub = self.mcp if self.mcp is not None and self.mcp.connected else None
+        mcp_tokens = prompt_tokens(hub, text)[0] if hub is not None else 0
+        sized = plan_turn(self.tiers, tier, text, context_budget=self.context_budget, mcp_tokens=mcp_tokens)
         if not sized.size.fits:  # refused before anything is sent: the model could not take it
             return TurnOutcome(too_big(sized.size), ok=False)
         context = await build_context(
@@ -85,6 +90,7 @@ class AgentRunner:
             planner=Planner(self.memory, self.tiers, self.budget, self.prices, self.context_budget),
             offered=sized.offered,
             read_budget_chars=sized.read_budget_chars,
+            mcp=hub,
         )
         model = deps.model_for("coordinator")
         earlier = await self._tainted_transcript(workspace, conversation)
@@ -95,7 +101,12 @@ class AgentRunner:
                 result = await within(
                     self.tiers.limits.turn_seconds,
                     coordinator.run(
-                        text, deps=deps, model=model, usage_limits=self.limits, model_settings=MODE_SETTINGS.get(mode)
+                        text,
+                        deps=deps,
+                        model=model,
+                        usage_limits=self.limits,
+                        model_settings=MODE_SETTINGS.get(mode),
+                        toolsets=[COORDINATOR_TOOLSET] if deps.mcp is not None else None,
                     ),
                 )
         except Exception as err:  # a model turn that stopped short: said in agents.failures' words

@@ -21,7 +21,7 @@ from pydantic_ai.capabilities import PrepareTools
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import RunUsage
 
-from agents import drafts, progress, tool_offer, tool_text
+from agents import drafts, mcp_tools, progress, tool_offer, tool_text
 from agents.budget import TurnSize, size_turn, tier_window
 from agents.context import estimate_tokens
 from agents.gate import Gate, GatedToolset
@@ -33,6 +33,7 @@ from agents.tool_checks import address_problem, amount_problem, currency_problem
 from agents.tool_text import ToolCallAsText, tool_call_in
 from agents.untrusted import UNTRUSTED_DATA_RULE, Taint, fence_email, recalled
 from connectors.calendar import free_slots
+from connectors.mcp import McpHub
 from memory import Draft, DraftKind, InvalidInput, InvalidMemory, MemoryHit, MemoryItem, MemoryService, NotFound
 from policies import Action
 
@@ -62,6 +63,7 @@ class TurnDeps:
     offered: frozenset[str] | None = None  # the coordinator's tools this turn offers (None: all; agents.tool_offer)
     refusal: str | None = None  # set when a model wrote a tool call as text twice: the turn ends with it
     read_budget_chars: int = INBOX_BUDGET_CHARS  # what read_inbox may return: what the model's window leaves
+    mcp: McpHub | None = None  # the operator's MCP servers (agents.mcp_tools), when any is connected
 
     @property
     def tainted(self) -> bool:
@@ -279,7 +281,7 @@ async def _offered(ctx: RunContext[TurnDeps], tool_defs: list[ToolDefinition]) -
     if ctx.deps.refusal is not None:
         return []
     offered = ctx.deps.offered
-    return tool_defs if offered is None else [d for d in tool_defs if d.name in offered]
+    return tool_defs if offered is None else [d for d in tool_defs if d.name in offered | mcp_tools.TOOL_NAMES]
 
 
 COORDINATOR_INSTRUCTIONS = (
@@ -328,7 +330,11 @@ def _refused(deps: TurnDeps, err: ToolCallAsText) -> str:
 async def _delegate(ctx: RunContext[TurnDeps], agent: Agent[TurnDeps, str], request: str, tier: Tier) -> str:
     try:
         result = await agent.run(
-            request, deps=ctx.deps, usage=ctx.usage, model=ctx.deps.model_for(agent.name or "", tier)
+            request,
+            deps=ctx.deps,
+            usage=ctx.usage,
+            model=ctx.deps.model_for(agent.name or "", tier),
+            toolsets=[mcp_tools.SPECIALIST_TOOLSET] if ctx.deps.mcp is not None else None,
         )
     except ToolCallAsText as err:
         return _refused(ctx.deps, err)
@@ -681,17 +687,24 @@ class TurnPlan:
 
 
 def plan_turn(
-    tiers: ModelTiers, tier: Tier, message: str, *, context_budget: int, output: int | None = None
+    tiers: ModelTiers,
+    tier: Tier,
+    message: str,
+    *,
+    context_budget: int,
+    output: int | None = None,
+    mcp_tokens: int = 0,
 ) -> TurnPlan:
     """The tools a coordinator turn offers and its share of the model's window (``size.fits`` False:
     the message must be refused before anything is sent). ``output``: the reply's allowance, by default
-    the tiers' ``max_tokens`` (SOLOOS_MODEL_MAX_TOKENS)."""
+    the tiers' ``max_tokens`` (SOLOOS_MODEL_MAX_TOKENS). ``mcp_tokens``: what the MCP tools add to each
+    request when servers are connected (``agents.mcp_tools.prompt_tokens``)."""
     window = tier_window(tiers, tier)
     output = tiers.limits.max_tokens if output is None else output
     tools = {name: estimate_tokens(definition_text(d)) for name, d in tool_definitions().items()}
     instructions = estimate_tokens(fixed_instructions())
     offered = tool_offer.offer(message, window.tokens, instructions=instructions, tools=tools)
-    fixed = instructions + sum(size for name, size in tools.items() if offered is None or name in offered)
+    fixed = instructions + mcp_tokens + sum(size for name, size in tools.items() if offered is None or name in offered)
     size = size_turn(
         window, output=output, fixed=fixed, message=estimate_tokens(message), context_budget=context_budget
     )

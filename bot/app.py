@@ -15,6 +15,7 @@ from pydantic_ai.usage import UsageLimits
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
 from agents.consolidation import Consolidation
 from agents.executor import PlanExecutor
+from agents.gate.mcp_effect import mcp_executor
 from agents.learning import Mem0Learner
 from agents.learning_worker import LearningRounds, LearningTimings
 from agents.models import ModelLimits, build_model
@@ -30,6 +31,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sync import Syncer
 from bot.tracing import configure_tracing, stop_tracing
+from connectors.mcp import McpHub, McpLimits
 from connectors.registry import seal_plaintext
 from memory import Clock, Learnable, MemoryService, open_memory
 from policies import load_policy
@@ -48,6 +50,7 @@ class App:
     scheduler: Scheduler  # started by `soloos run` / `soloos chat` for the channels they serve
     syncer: Syncer  # reads connected systems; started by `soloos run` / `soloos chat`
     plans: PlanWorker  # runs approved plans; started by `soloos run` / `soloos chat`
+    mcp: McpHub  # the operator's MCP servers (soloos connect mcp), started and stopped with the app
     consolidator: Consolidator  # compacts working memory nightly; started by `soloos run` / `soloos chat`
     learning: LearningWorker | None = None  # learns from what the operator said; started like `plans`
 
@@ -118,8 +121,20 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
     sync and plans, each built from ``settings``. Nothing starts here (``soloos run``/``chat`` start
     what they serve). ``tiers`` overrides the models from settings (tests, benchmarks)."""
     policy = load_policy(settings.policy_file)
+    mcp = McpHub(
+        McpLimits(settings.mcp_call_seconds, settings.mcp_start_seconds, settings.mcp_result_chars),
+        memory,
+        settings.workspace,
+        settings.operator,
+        settings.timezone,
+    )
     gate = Gate(
-        memory, policy, settings.timezone, timedelta(hours=settings.approval_ttl_hours), settings.send_grace_seconds
+        memory,
+        policy,
+        settings.timezone,
+        timedelta(hours=settings.approval_ttl_hours),
+        settings.send_grace_seconds,
+        effects={"mcp.call": mcp_executor(mcp)},
     )
     runner = AgentRunner(
         memory,
@@ -133,6 +148,7 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
             count_tokens_before_request=True,  # the per-turn token limit holds before a request is paid for
         ),
         settings.context_token_budget,
+        mcp=mcp,
     )
     dispatcher = Dispatcher(
         memory,
@@ -205,6 +221,7 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         scheduler,
         syncer,
         plans,
+        mcp,
         consolidator,
         learning_worker(settings, runner, outbound, learner),
     )
@@ -266,6 +283,8 @@ async def open_app(
         if sealed := await seal_plaintext(memory):
             log.info("encrypted the plaintext secrets of %d saved connector(s)", sealed)
         app = wire(settings, memory, tiers=tiers)
+        await app.mcp.start_saved()  # before resume_approved: an approved MCP call needs its server
+        cleanup.push_async_callback(app.mcp.stop)
         for line in await app.gate.resume_approved():  # approvals clicked just before a crash
             log.info("resumed after restart: %s", line)
         try:

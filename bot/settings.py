@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON")
     metrics_host: str = Field(default="127.0.0.1", description="Interface `soloos run --metrics-port` listens on")
     sync_minutes: float = Field(default=5, gt=0, description="How often connected systems are read (new mail, events)")
+    mcp_call_seconds: float = Field(default=30, gt=0, description="How long one MCP tool call may take")
+    mcp_start_seconds: float = Field(default=30, gt=0, description="How long an MCP server may take to start")
+    mcp_result_chars: int = Field(
+        default=8_000, ge=200, description="Characters of an MCP tool's output the model reads; the rest is cut, said"
+    )
     plan_poll_seconds: float = Field(
         default=10, gt=0, description="How often approved plans are checked for ready steps"
     )

@@ -13,6 +13,7 @@ from typing import Any
 class Outcome:
     summary: str
     undo: dict[str, Any] | None = None
+    result: str | None = None  # what the effect answered, for the model (an MCP tool's output: outside data)
 
 
 def event_uid(idempotency_key: str) -> str:

@@ -7,7 +7,9 @@ ConnectorError (root)        the connector could not carry out the action; the m
 │   └── SendUncertain        the connection broke after the message was handed over: maybe sent, never retried
 ├── CalendarError            the CalDAV server could not be used
 ├── IcsError                 the text is not an iCalendar file SoloOS can read; nothing was imported
-└── StatementError           the file is not a bank statement SoloOS can read; nothing was imported
+├── StatementError           the file is not a bank statement SoloOS can read; nothing was imported
+└── McpError                 an MCP server is down, stopped during a call, or its tool answered with an error
+    └── McpTimeout           an MCP tool did not answer within its timeout
 
 Vendor exceptions (``imaplib``, ``smtplib``, ``caldav``, ``ofxtools``) are translated into these at the
 boundary (``raise EmailError(...) from err``), so none reaches an agent or the operator raw.
@@ -55,12 +57,22 @@ class StatementError(ConnectorError):
     """The file is not a bank statement SoloOS can read; nothing was imported."""
 
 
+class McpError(ConnectorError):
+    """An MCP server could not carry out a tool call; the message names the server and the tool."""
+
+
+class McpTimeout(McpError):
+    """An MCP tool did not answer in time; it may still finish on the server's side."""
+
+
 __all__ = [
     "CalendarError",
     "ConnectorError",
     "EmailError",
     "IcsError",
     "InvalidValue",
+    "McpError",
+    "McpTimeout",
     "SendUncertain",
     "SetupError",
     "StatementError",

@@ -16,6 +16,9 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from connectors.base import Connector, Health, ReadReport
 from connectors.errors import SetupError
+from connectors.mcp import SECRET_FIELDS as MCP_SECRETS
+from connectors.mcp import McpConfig, McpTool, is_mcp, record_name
+from connectors.mcp import check as mcp_check
 
 if TYPE_CHECKING:
     from memory import ConnectorRecord, MemoryService
@@ -83,10 +86,39 @@ async def connect(memory: MemoryService, workspace: str, name: str, settings: di
     return health
 
 
+async def connect_mcp(memory: MemoryService, workspace: str, config: McpConfig, *, seconds: float = 30.0) -> Health:
+    """Start the MCP server, initialize it and list its tools; save it (headers sealed) only then."""
+    tools = await mcp_check(config, seconds=seconds)
+    detail = _tools_detail(tools)
+    await memory.connectors.save(
+        workspace, record_name(config.name), config.stored(), health_detail=detail, secret_fields=MCP_SECRETS
+    )
+    return Health(True, detail)
+
+
+def _tools_detail(tools: tuple[McpTool, ...]) -> str:
+    names = ", ".join(t.name for t in tools)
+    return f"{len(tools)} tool{'s' if len(tools) != 1 else ''}: {names}" if tools else "it lists no tools"
+
+
+async def _check_mcp(record: ConnectorRecord) -> Health:
+    if record.secret_error is not None:
+        return Health(False, record.secret_error)
+    try:
+        return Health(True, _tools_detail(await mcp_check(McpConfig.from_stored(record.config))))
+    except SetupError as err:
+        return Health(False, str(err))
+
+
+async def disconnect(memory: MemoryService, workspace: str, name: str) -> bool:
+    """Remove a saved connector (``mcp:NAME`` for an MCP server); False when there was none."""
+    return await memory.connectors.remove(workspace, name)
+
+
 async def seal_plaintext(memory: MemoryService) -> int:
     """Encrypt the secrets of settings saved in plaintext (before D21 was superseded), every workspace;
     idempotent. Returns how many connectors changed."""
-    fields = {name: secret_fields(name) for name in KINDS}
+    fields = {name: secret_fields(name) for name in KINDS}  # MCP servers are saved sealed from the start
     return await asyncio.to_thread(memory.connectors.seal_plaintext, fields)
 
 
@@ -107,10 +139,13 @@ async def check_all(memory: MemoryService, workspace: str) -> list[tuple[str, He
     """Re-check every saved connector and record its health."""
     results = []
     for record in await memory.connectors.all(workspace):
-        try:
-            health = await _build_saved(record, memory, workspace).health()
-        except SetupError as err:
-            health = Health(False, str(err))
+        if is_mcp(record.name):
+            health = await _check_mcp(record)
+        else:
+            try:
+                health = await _build_saved(record, memory, workspace).health()
+            except SetupError as err:
+                health = Health(False, str(err))
         await memory.connectors.record_health(workspace, record.name, healthy=health.ok, detail=health.detail)
         results.append((record.name, health))
     return results

@@ -6,15 +6,28 @@ Nothing here performs a side effect: the engine judges, approvals and audit reco
 from policies import approvals, audit
 from policies.approvals import Approval
 from policies.audit import AuditEvent, AuditRecord
-from policies.engine import Action, Decision, Level, Policy, PolicyContext, PolicyError, decide, load_policy
+from policies.engine import (
+    MCP_CALL,
+    Action,
+    Decision,
+    Level,
+    McpServerRule,
+    Policy,
+    PolicyContext,
+    PolicyError,
+    decide,
+    load_policy,
+)
 
 __all__ = [
+    "MCP_CALL",
     "Action",
     "Approval",
     "AuditEvent",
     "AuditRecord",
     "Decision",
     "Level",
+    "McpServerRule",
     "Policy",
     "PolicyContext",
     "PolicyError",

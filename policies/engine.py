@@ -47,6 +47,16 @@ class QuietHours(BaseModel):
         return moment >= self.start or moment < self.end  # spans midnight
 
 
+class McpServerRule(BaseModel):
+    """The operator's levels for one MCP server: ``level`` for its tools, ``tools`` per tool by name.
+    ``trusted``: the server's own hints (read-only, destructive) may lower the level of a tool the
+    operator did not name; for an untrusted server they are ignored (they are its own claims)."""
+
+    level: Level = "approve"
+    trusted: bool = False
+    tools: dict[str, Level] = Field(default_factory=dict)
+
+
 class Policy(BaseModel):
     name: str
     version: int = 1
@@ -55,6 +65,7 @@ class Policy(BaseModel):
     actions: dict[str, ActionRule]
     default_level: Level = "approve"
     tone: str = ""
+    mcp: dict[str, McpServerRule] = Field(default_factory=dict)  # by server name (soloos connect mcp NAME)
 
     @field_validator("actions")
     @classmethod
@@ -116,11 +127,49 @@ _RISKS: dict[str, tuple[str, ...]] = {
     "task": ("a deleted task cannot be restored",),
     "calendar": ("invitees are notified at once",),
     "invoice": ("the client receives it immediately",),
+    "mcp": ("a tool of a server you connected: what it does is the server's, not SoloOS's, and cannot be undone",),
 }
+
+MCP_CALL = "mcp.call"
+
+
+def _mcp_level(action: Action, policy: Policy) -> tuple[Level, str]:
+    """The level of an MCP tool call: the operator's rule for the tool, else (on a trusted server) the
+    server's read-only hint, else the server's level, else ``approve``."""
+    server, tool = str(action.args.get("server", "")), str(action.args.get("tool", ""))
+    rule = policy.mcp.get(server)
+    if rule is None:
+        return "approve", f"MCP server {server!r} has no rule in policy {policy.name!r}: every call waits for you"
+    if tool in rule.tools:
+        return rule.tools[tool], f"policy {policy.name!r} sets {server}/{tool} to {rule.tools[tool]}"
+    hints = action.args.get("hints") or {}
+    if rule.trusted and hints.get("read_only") is True and hints.get("destructive") is not True:
+        return "allow", f"{server} is trusted in policy {policy.name!r} and says {tool} only reads"
+    said = (
+        f"; {server} says {tool} only reads, but it is not trusted, so that is not taken on its word"
+        if (hints.get("read_only") is True and not rule.trusted)
+        else ""
+    )
+    return rule.level, f"policy {policy.name!r} sets MCP server {server} to {rule.level}{said}"
+
+
+def _decide_mcp(action: Action, context: PolicyContext) -> Decision:
+    level, reason = _mcp_level(action, context.policy)
+    reasons = [reason]
+    quiet = context.policy.quiet_hours
+    if context.mode == "exploratory" and level != "allow":
+        level = "deny"
+        reasons.append("exploratory mode gathers information and takes no actions")
+    elif level == "notify" and quiet and quiet.contains(context.now_local.time()):
+        level = "approve"
+        reasons.append("it is quiet hours")
+    return Decision(level, "; ".join(reasons), _RISKS["mcp"], False)
 
 
 def decide(action: Action, context: PolicyContext) -> Decision:
     """How far ``action`` may go under ``context.policy``; always with the reason and the risks."""
+    if action.type == MCP_CALL:
+        return _decide_mcp(action, context)
     policy = context.policy
     rule = policy.actions.get(action.type)
     area = action.type.split(".", 1)[0]

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,7 @@ from pydantic_ai import ApprovalRequired, DeferredToolRequests
 
 from agents.gate import messages
 from agents.gate.deferral import action_from_metadata, approval_metadata, decision_from_metadata
-from agents.gate.executors import EXECUTORS, through_gate
+from agents.gate.executors import EXECUTORS, MCP_NO_UNDO, Executor, through_gate
 from agents.gate.executors import undo as undo_effect
 from agents.gate.origins import accounts_from_notes, hold_tainted, ibans_in, origin_risks, with_invitees, with_risks
 from agents.gate.outcomes import Executed, Parked, Refused
@@ -41,6 +41,7 @@ class Gate:
     timezone: str
     approval_ttl: timedelta
     grace_seconds: int
+    effects: dict[str, Executor] = field(default_factory=dict)  # executors added at wiring (mcp.call)
 
     @property
     def db(self) -> Any:
@@ -181,7 +182,7 @@ class Gate:
     ) -> Executed:
         """Carry out an allowed or approved action exactly once for ``key``: the step of ``submit``
         after the policy said yes, and of an approval after the operator did."""
-        executor = EXECUTORS.get(action.type)
+        executor = self.effects.get(action.type) or EXECUTORS.get(action.type)
         if executor is None:
             raise ConnectorError(f"no connector can perform {action.type}")
         if action.type == "email.send":
@@ -215,7 +216,7 @@ class Gate:
                 settle_effect(conn, key, outcome.summary)
                 if approval_id:
                     approvals.finish(conn, approval_id, ok=True, outcome=outcome.summary)
-            return Executed(outcome.summary, audit_id, decision=decision)
+            return Executed(outcome.summary, audit_id, decision=decision, result=outcome.result)
         except ConnectorError as err:
             with self.db.connection() as conn:
                 audit.record(
@@ -494,6 +495,8 @@ class Gate:
                 last = audit.last_undoable(conn, workspace, operator)
                 if last is None or last.event.undo is None:
                     return "There is nothing I can undo."
+                if last.event.undo.get("kind") == MCP_NO_UNDO:
+                    return messages.mcp_undo_impossible(last.event.outcome or "")
                 try:
                     with conn.transaction():
                         result = undo_effect(conn, workspace, last.event.undo)

@@ -55,6 +55,8 @@ _ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 Executor = Callable[[psycopg.Connection[Any], str, Action, str, datetime], Outcome]
 """``(conn, workspace, action, idempotency key, now) -> Outcome``, inside the caller's transaction."""
 
+MCP_NO_UNDO = "mcp.none"  # the undo handle of an MCP call: it has none, and /undo says so
+
 _inside_gate: ContextVar[bool] = ContextVar("soloos_inside_gate", default=False)
 
 
@@ -295,4 +297,6 @@ def undo(conn: psycopg.Connection[Any], workspace: str, handle: dict[str, Any]) 
     return done
 
 
-__all__ = ["EVENT_SOURCE", "EXECUTORS", "Executor", "GateBypassed", "through_gate", "undo"]
+gated = _gated  # for executors added at wiring (``Gate.effects``): they too refuse to run outside the gate
+
+__all__ = ["EVENT_SOURCE", "EXECUTORS", "MCP_NO_UNDO", "Executor", "GateBypassed", "gated", "through_gate", "undo"]

@@ -7,6 +7,8 @@ saw before the gate had one entry point.
 
 from __future__ import annotations
 
+import json
+
 from agents.gate.outcomes import Executed, Refused
 from policies import Approval, AuditRecord, Decision
 
@@ -32,6 +34,10 @@ def refused(decision: Decision) -> str:
 
 def refused_to_model(decision: Decision) -> str:
     return f"Refused by the operator's policy: {decision.reason}. Do not retry; tell the operator."
+
+
+def held_to_model(approval: Approval) -> str:
+    return f"Held for the operator's approval (code {approval.id}); nothing was done yet. Tell them it waits."
 
 
 def failed_to_model(error: Exception) -> str:
@@ -80,10 +86,44 @@ def _short(value: str) -> str:
     return f"{value[:ARG_PREVIEW]}… ({len(value) - ARG_PREVIEW:,} more characters — Details shows all)"
 
 
+MCP_ARGUMENTS_CHARS = 3_000  # of an MCP call's arguments (JSON) an approval shows; the rest is counted
+
+
+def mcp_arguments(arguments: object, *, limit: int = MCP_ARGUMENTS_CHARS) -> str:
+    """An MCP call's arguments as indented JSON, cut only with a note saying how much more there is."""
+    text = json.dumps(arguments, ensure_ascii=False, indent=2, default=str)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def _mcp_call(approval: Approval) -> list[str]:
+    """What an MCP approval shows: the tool, its server, every argument (JSON), and the server's claims."""
+    args = approval.action.args
+    lines = [f"Tool: {args.get('tool')} on MCP server {args.get('server')}", "Arguments:"]
+    lines.append(mcp_arguments(args.get("arguments") or {}))
+    hints = args.get("hints") or {}
+    if hints:
+        claims = ", ".join(f"{k.replace('_', '-')}: {'yes' if v else 'no'}" for k, v in sorted(hints.items()))
+        lines.append(f"The server says of this tool ({claims}); its own claim, not checked by SoloOS.")
+    return lines
+
+
+def mcp_undo_impossible(outcome: str) -> str:
+    return (
+        f"I can't undo the last thing I did ({outcome}): it was a call to a tool of an MCP server you connected, "
+        "and SoloOS cannot reverse what another system did. Undo it in that system; /why shows exactly what was sent."
+    )
+
+
 def describe_approval(approval: Approval, *, full: bool = False) -> str:
     lines = [f"*{approval.action.summary}*", f"Why I'm asking: {approval.reason}."]
     if approval.risks:
         lines.append("What could go wrong: " + "; ".join(approval.risks) + ".")
+    if approval.action.type == "mcp.call":
+        lines += _mcp_call(approval)
+        lines.append(f"Code {approval.id}, expires {approval.expires_at:%d %b %H:%M} UTC.")
+        return "\n".join(lines)
     args = {k: v for k, v in approval.action.args.items() if not k.startswith("__")}
     body = args.pop("body", None)
     if full:
@@ -118,6 +158,9 @@ def story(records: list[AuditRecord]) -> str:
         lines.append(line)
         if e.action_type == "calendar.create" and e.args and e.args.get("attendee"):
             lines.append(f"  invites: {e.args['attendee']}")
+        if e.action_type == "mcp.call" and e.args:
+            arguments = mcp_arguments(e.args.get("arguments") or {}, limit=ARG_PREVIEW * 10).replace("\n", " ")
+            lines.append(f"  tool: {e.args.get('tool')} on MCP server {e.args.get('server')}, arguments: {arguments}")
         if e.decision:
             lines.append(f"  why: {e.decision.reason} → {e.decision.level}")
             if e.decision.risks:
@@ -141,6 +184,9 @@ __all__ = [
     "done",
     "expired",
     "failed_to_model",
+    "held_to_model",
+    "mcp_arguments",
+    "mcp_undo_impossible",
     "refused",
     "refused_to_model",
     "story",

@@ -14,6 +14,7 @@ class Executed:
     audit_id: int
     repeated: bool = False  # the idempotency key had already been used: nothing was done again
     decision: Decision | None = None  # None when the operator approved it (or it was repeated)
+    result: str | None = None  # what the effect answered (an MCP tool's output), when it answers anything
 
     @property
     def notify(self) -> bool:

@@ -20,7 +20,7 @@ from pydantic_ai import RunContext
 from pydantic_ai.toolsets import ToolsetTool, WrapperToolset
 
 from agents.gate import messages
-from agents.gate.outcomes import Parked, Refused
+from agents.gate.outcomes import Executed, Parked, Refused
 from connectors import ConnectorError
 from policies import Action
 
@@ -53,7 +53,11 @@ DepsT = TypeVar("DepsT", bound=GateDeps)
 
 @dataclass
 class GatedToolset(WrapperToolset[DepsT]):
-    """Every tool inside returns an ``Action`` (or a sentence); the wrapper submits the action."""
+    """Every tool inside returns an ``Action`` (or a sentence); the wrapper submits the action.
+    ``defer`` False (a specialist's run, which cannot end with deferred requests): an action the
+    policy holds is parked at once and its approval added to the turn's notes for the operator."""
+
+    defer: bool = True
 
     async def call_tool(
         self, name: str, tool_args: dict[str, Any], ctx: RunContext[DepsT], tool: ToolsetTool[DepsT]
@@ -70,7 +74,7 @@ class GatedToolset(WrapperToolset[DepsT]):
                 intent_key=deps.intent_key,
                 mode=deps.mode,
                 key=f"{deps.intent_key}:{ctx.tool_call_id or uuid.uuid4().hex}",
-                defer=True,
+                defer=self.defer,
                 tainted=deps.taint.tainted,
                 outside=tuple(deps.taint.reads),
             )
@@ -78,10 +82,15 @@ class GatedToolset(WrapperToolset[DepsT]):
             return messages.failed_to_model(err)
         if isinstance(outcome, Refused):
             return messages.refused_to_model(outcome.decision)
-        if isinstance(outcome, Parked):  # not with defer=True; kept for the type checker
-            return messages.describe_approval(outcome.approval)
+        if isinstance(outcome, Parked):  # only with defer=False
+            deps.notes.append(messages.describe_approval(outcome.approval))
+            return messages.held_to_model(outcome.approval)
         if outcome.notify:
             deps.notes.append(messages.told(outcome))
+        return self.answer(built, outcome, deps)
+
+    def answer(self, action: Action, outcome: Executed, deps: DepsT) -> str:
+        """What the model is told of an action carried out (``McpToolset`` adds the tool's output)."""
         return messages.done(outcome)
 
 

@@ -15,7 +15,7 @@ import typer
 from pydantic import SecretStr, ValidationError
 
 from bot.cli import reports, serve
-from bot.cli.connect import calendar_app, connect_app, connectors, sync
+from bot.cli.connect import calendar_app, connect_app, connectors, disconnect, sync
 from bot.cli.finance import bank_app, invoice_app
 from bot.cli.memory import memory_app
 from bot.cli.secrets import secrets_app
@@ -29,6 +29,7 @@ app.add_typer(connect_app, name="connect")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(secrets_app, name="secrets")
 app.command()(connectors)
+app.command()(disconnect)
 app.command()(sync)
 for group in (serve.app, reports.app):
     app.registered_commands += group.registered_commands

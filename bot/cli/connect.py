@@ -115,7 +115,7 @@ def connectors(
 
     records = with_memory(settings, work)
     if not records:
-        out.print("No connectors yet. Set one up with: soloos connect email | calendar | bank")
+        out.print("No connectors yet. Set one up with: soloos connect email | calendar | bank | mcp")
         return
     for record in records:
         state = "ok" if record.healthy else "FAILING" if record.healthy is False else "unchecked"
@@ -175,3 +175,62 @@ def calendar_import(
     )
     for problem in report.problems:
         out.print(f"- {problem}", highlight=False)
+
+
+@connect_app.command("mcp")
+def connect_mcp(
+    name: Annotated[str, typer.Argument(help="A short name for the server (its tools appear under it)")],
+    command: Annotated[str | None, typer.Option(help="Command line that starts a local (stdio) server")] = None,
+    url: Annotated[str | None, typer.Option(help="URL of a remote (streamable HTTP) server")] = None,
+    header: Annotated[
+        list[str] | None, typer.Option(help="HTTP header Name=value for --url (stored encrypted); repeatable")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Connect an MCP server: it is started, initialized and its tools listed before it is saved."""
+    from connectors.errors import SetupError
+    from connectors.mcp import McpConfig, parse_headers
+    from connectors.registry import connect_mcp as check_and_save
+
+    settings = settings_for(workspace)
+    try:
+        config = McpConfig(name=name, command=command, url=url, headers=parse_headers(header or []))
+    except (ValueError, SetupError) as error:
+        err.print(f"[red]error:[/] {_first_problem(error)}", highlight=False)
+        raise typer.Exit(2) from error
+
+    async def work(memory: Any) -> str:
+        try:
+            return (await check_and_save(memory, settings.workspace, config, seconds=settings.mcp_start_seconds)).detail
+        except SetupError as error:
+            err.print(f"[red]error:[/] {error}. Nothing was saved.", highlight=False)
+            raise typer.Exit(2) from error
+
+    detail = with_memory(settings, work)
+    out.print(f"MCP server {name} connected: {detail}", highlight=False)
+    out.print(
+        "Every call of its tools waits for your approval until your policy file says otherwise (its mcp: section).",
+        highlight=False,
+    )
+
+
+def _first_problem(error: Exception) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        return "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in errors())
+    return str(error)
+
+
+def disconnect(
+    name: Annotated[str, typer.Argument(help="The connector to remove: email, calendar, bank or mcp:NAME")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Remove a connector and its saved settings (secrets included)."""
+    from connectors.registry import disconnect as remove
+
+    settings = settings_for(workspace)
+    removed = with_memory(settings, lambda memory: remove(memory, settings.workspace, name))
+    if not removed:
+        err.print(f"[red]error:[/] no connector {name!r} is set up; `soloos connectors` lists them", highlight=False)
+        raise typer.Exit(2)
+    out.print(f"{name} removed.", highlight=False)
