@@ -9,9 +9,13 @@ from agents.reply import Reply
 from agents.when import TimePhraseError, clock_in
 
 
+NOW = frozenset({"now", "today", "please", "now please"})  # "/brief now" is the briefing itself, not a time
+
+
 async def _brief(routed: Routed, ctx: LocalContext) -> Reply:
-    if routed.args.get("when"):
-        return Reply(await _schedule(routed.args["when"], ctx))
+    when = routed.args.get("when")
+    if when and " ".join(when.lower().split()) not in NOW:
+        return Reply(await _schedule(when, ctx))
     briefing = await assemble(ctx.memory, ctx.gate, workspace=ctx.workspace, timezone=ctx.timezone, budget=ctx.budget)
     if briefing.reported:
         await ctx.memory.schedules.mark_reported(list(briefing.reported))

@@ -628,3 +628,11 @@ async def test_the_leader_reconnects_after_its_database_session_is_killed(
     )
     await until(lambda: recorder.sent, timeout=20)
     assert [r.text for _, r, _ in recorder.sent] == ["⏰ Reminder: after the outage"]
+
+
+async def test_brief_now_is_the_briefing_the_help_promises_not_a_time(app: App, workspace: str) -> None:
+    chat = FakeChat(app, workspace)
+    for asked in ("/brief now", "brief me now", "/brief today"):
+        reply = await chat.say(asked)
+        assert "couldn't find a time" not in reply and "will arrive" not in reply, (asked, reply)
+    assert await app.memory.schedules.briefing(workspace=workspace, operator=app.settings.operator) is None

@@ -9,6 +9,7 @@ it (issue 16). Binds to 127.0.0.1 on a random port; records every request body i
 - a request whose text contains one of ``fail_on`` is HTTP 500;
 - ``delay`` seconds pass before any answer;
 - ``cut_at`` characters: the answer is cut there with ``finish_reason: "length"``;
+- ``respond(body)``, when set, chooses the answer for a request (None: the usual answer);
 - ``GET /v1/models`` lists ``model``.
 "Down" is a port nothing listens on: ``unused_port()``.
 """
@@ -19,6 +20,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +48,7 @@ class LlamaServer:
     fail_on: tuple[str, ...] = ()
     delay: float = 0.0
     cut_at: int | None = None
+    respond: Callable[[dict[str, Any]], str | None] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -91,7 +94,9 @@ class LlamaServer:
             return web.json_response(
                 {"error": {"code": 500, "message": "llama_decode failed", "type": "server_error"}}, status=500
             )
+        chosen = self.respond(body) if self.respond is not None else None
         content = json.dumps(self.tool_text) if self.tool_text is not None else self.answer
+        content = chosen if chosen is not None else content
         finish = "stop"
         if self.cut_at is not None and len(content) > self.cut_at:
             content, finish = content[: self.cut_at], "length"
