@@ -169,11 +169,19 @@ async def test_one_process_polls_a_token_and_another_takes_over_when_it_stops(
             await asyncio.sleep(0.05)
         assert standby.polling
         telegram.push_text("remember that order 6 ships")
-        await telegram.wait_for("sendMessage", 6, timeout=20)
+        for _ in range(400):
+            if any("order 6" in text for text in _texts(telegram)):
+                break
+            await asyncio.sleep(0.05)
     finally:
         await first.stop()
         await second.stop()
-    assert [t.split(" [")[0] for t in _texts(telegram)] == [f"Noted that: order {n} ships" for n in range(1, 7)]
+    said = [t.split(" [")[0] for t in _texts(telegram)]
+    # In order and none lost; a reply resent right after itself is the duplicate D37 allows (a sender
+    # starved past its lease on a loaded machine), never a reordering.
+    assert [text for n, text in enumerate(said) if n == 0 or text != said[n - 1]] == [
+        f"Noted that: order {n} ships" for n in range(1, 7)
+    ]
     assert telegram.conflicts_sent == 0  # never two pollers at once
 
 
