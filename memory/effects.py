@@ -16,6 +16,8 @@ from typing import Any
 
 import psycopg
 
+from memory._memory_service import MemoryService, content_hash, normalize_subject, normalize_text
+
 
 def claim_effect(conn: psycopg.Connection[Any], key: str, workspace: str, action_type: str) -> str | None:
     """Reserve an idempotency key in the caller's transaction. Returns the earlier result when the
@@ -130,6 +132,48 @@ def delete_memory(conn: psycopg.Connection[Any], workspace: str, memory_id: uuid
     return None if row is None else str(row[0])
 
 
+def write_memory(
+    conn: psycopg.Connection[Any],
+    workspace: str,
+    *,
+    text: str,
+    vector: list[float],
+    origin: str,
+    subject: str | None,
+    now: datetime,
+) -> tuple[uuid.UUID, bool]:
+    """Store a project memory the operator approved (so it counts as confirmed), with the statement
+    ``MemoryService.remember`` runs, so recall reads it like any other. Returns its id and whether
+    the same text was already stored (the original is kept)."""
+    import numpy as np
+
+    clean = normalize_text(text)
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "text": clean,
+        "layer": "project",
+        "workspace": workspace,
+        "source": origin,
+        "occurred_at": now,
+        "subject": normalize_subject(subject),
+        "metadata": {},
+        "expires_at": None,
+        "hash": content_hash(clean),
+        "origin": normalize_text(origin),
+        "confirmed": True,
+    }
+    params = dict(row, vector=np.asarray(vector, dtype=np.float32), payload=MemoryService._payload(row))
+    inserted = conn.execute(MemoryService._INSERT, params).fetchone()
+    if inserted is not None:
+        return row["id"], False
+    found = conn.execute(
+        "SELECT id FROM memories WHERE workspace = %s AND layer = 'project' AND content_hash = %s",
+        (workspace, row["hash"]),
+    ).fetchone()
+    assert found is not None
+    return found[0], True
+
+
 def add_task(conn: psycopg.Connection[Any], workspace: str, *, title: str, due_at: Any, source: Any) -> int:
     row = conn.execute(
         "INSERT INTO tasks (workspace, title, due_at, source) VALUES (%s, %s, %s, %s) RETURNING id",
@@ -226,4 +270,5 @@ __all__ = [
     "save_email_draft",
     "schedule_payment",
     "settle_effect",
+    "write_memory",
 ]

@@ -188,6 +188,9 @@ class Gate:
             action = replace(action, args={**action.args, "__grace_seconds": self.grace_seconds})
         if action.type == "calendar.create":  # the outcome names the time on the operator's clock
             action = replace(action, args={**action.args, "__timezone": self.timezone})
+        if action.type == "memory.write" and isinstance(text := action.args.get("text"), str):
+            vector = self.memory.embedder.embed(text)  # before the transaction: it holds no connection meanwhile
+            action = replace(action, args={**action.args, "__vector": vector})
         try:
             with self.db.connection() as conn:
                 earlier = claim_effect(conn, key, workspace, action.type)

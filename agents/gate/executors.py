@@ -9,7 +9,8 @@ an executor called anywhere else raises ``GateBypassed``.
 - ``payment.create`` schedules a payment in the payments ledger.
 - ``calendar.create`` records an event as 'pending' in ``events``; the calendar connector's ``flush``
   puts it on the CalDAV server (its UID derives from the idempotency key, see ``event_uid``).
-- ``memory.delete``, ``task.create`` change records.
+- ``memory.delete``, ``task.create`` change records; ``memory.write`` stores a memory someone outside
+  the chat asked for (an MCP client) once the operator approved it (the gate computes its vector).
 
 An executor checks the arguments and words the outcome; the statements are ``memory.effects``.
 """
@@ -225,6 +226,30 @@ def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action
     return Outcome(f"forgot: {text}")
 
 
+MAX_APPROVED_MEMORY_CHARS = 2_000
+
+
+def _memory_write(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
+    text = text_arg(action.args, "text", MAX_APPROVED_MEMORY_CHARS)
+    origin = text_arg(action.args, "origin", MAX_ADDRESS_CHARS, one_line=True)
+    vector = action.args.get("__vector")
+    if not isinstance(vector, list):
+        raise ConnectorError("the memory has no embedding; it was not submitted through the gate")
+    subject = action.args.get("subject")
+    memory_id, duplicate = effects.write_memory(
+        conn,
+        workspace,
+        text=text,
+        vector=vector,
+        origin=origin,
+        subject=subject if isinstance(subject, str) else None,
+        now=now,
+    )
+    if duplicate:
+        return Outcome(f"already remembered: {text[:200]}")
+    return Outcome(f"remembered: {text[:200]}", {"kind": "memory.delete", "id": str(memory_id)})
+
+
 def _task_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     title = text_arg(action.args, "title", MAX_TASK_TITLE_CHARS)
     task_id = effects.add_task(
@@ -238,6 +263,7 @@ EXECUTORS: dict[str, Executor] = {
     "email.draft": _gated(_email_draft),
     "payment.create": _gated(_payment),
     "memory.delete": _gated(_memory_delete),
+    "memory.write": _gated(_memory_write),
     "task.create": _gated(_task_create),
     "calendar.create": _gated(_calendar_create),
 }
