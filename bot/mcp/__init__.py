@@ -10,9 +10,13 @@ and into requests through the policy gate, which wait for the operator's approva
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
 
 from bot.app import open_app
 from bot.mcp._http import LOOPBACK, MCP_PATH, BearerToken, NotLoopback, check_host, http_token
@@ -41,13 +45,26 @@ async def serve_stdio(settings: Settings) -> None:
 
 async def serve_http(settings: Settings, *, host: str, port: int, token: str) -> None:
     """Serve streamable HTTP on ``host`` (127.0.0.1 only) until stopped (Ctrl-C, SIGTERM)."""
-    import uvicorn
-
     check_host(host)
     server = build_server(lambda: open_offering(settings))
     app = BearerToken(server.streamable_http_app(streamable_http_path=MCP_PATH, host=host), token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve()
+    server_ = _Quiet(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a stop is a clean exit (uvicorn would re-raise the signal)
+        loop.add_signal_handler(sig, server_.stop)
+    await server_.serve()
+
+
+class _Quiet(uvicorn.Server):
+    """uvicorn's server, stopped by our signal handlers instead of its own."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True
 
 
 __all__ = [
