@@ -25,7 +25,6 @@ from agents.gate import Executed, Gate, Refused
 from agents.phrases import subject_of
 from agents.tool_checks import address_problem, due_date_problem
 from agents.untrusted import OutsideText
-from connectors import ConnectorError
 from connectors.checks import MAX_ADDRESS_CHARS, MAX_MAIL_SUBJECT_CHARS, MAX_TASK_TITLE_CHARS
 from memory import MemoryHit, MemoryService
 from policies import Action, audit
@@ -205,9 +204,9 @@ class Offering:
         )
         if isinstance(outcome, Refused):
             return f"The operator's policy does not allow that: {outcome.decision.reason}. Nothing was done."
-        if isinstance(outcome, Executed):  # a tainted request is never executed at once; kept for the type checker
-            log.error("an MCP request was executed without approval: %s", outcome.summary)
-            raise ConnectorError("the request was not held for approval")
+        if isinstance(outcome, Executed):  # cannot happen: the gate holds every tainted request for the operator
+            log.error("an MCP request was carried out without approval: %s", outcome.summary)
+            return f"Done without waiting for approval: {outcome.summary}."
         number = await asyncio.to_thread(self._pending_entry, outcome.approval.id)
         return (
             f"Waiting for the operator's approval (#{number}): {action.summary}. Nothing has happened yet; "
