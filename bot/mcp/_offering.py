@@ -38,6 +38,7 @@ MAX_BODY_CHARS = 20_000
 MAX_RECALL = 20
 MAX_LISTED = 50
 MAX_CLIENT_NAME_CHARS = 60
+ORIGIN_PREFIX = "mcp client: "
 _NAME_UNSAFE = re.compile(r"[^\w .@:/+-]+")
 
 
@@ -48,7 +49,7 @@ class Refusal(ValueError):
 def client_origin(name: str | None) -> str:
     """``mcp client: <name>`` from the name a client gives itself (its claim, cleaned and cut)."""
     shown = _NAME_UNSAFE.sub(" ", name or "").strip()[:MAX_CLIENT_NAME_CHARS].strip()
-    return f"mcp client: {shown or 'unnamed'}"
+    return f"{ORIGIN_PREFIX}{shown or 'unnamed'}"
 
 
 def bounded(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
@@ -200,7 +201,7 @@ class Offering:
             mode="deterministic",
             key=key,
             tainted=True,
-            outside=(OutsideText(f"a request from an MCP client ({origin})", text),),
+            outside=(OutsideText(f"a request from the MCP client “{origin.removeprefix(ORIGIN_PREFIX)}”", text),),
         )
         if isinstance(outcome, Refused):
             return f"The operator's policy does not allow that: {outcome.decision.reason}. Nothing was done."
