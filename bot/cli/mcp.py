@@ -14,7 +14,9 @@ import typer
 from bot.cli.common import WorkspaceOpt, err, fail, out, run_async, settings_for
 from bot.settings import Settings
 
-mcp_app = typer.Typer(help="Serve SoloOS's memory and records to your other AI tools (MCP).")
+mcp_app = typer.Typer(
+    help="Serve SoloOS's memory and records to your other AI tools (MCP): stdio, or --http on 127.0.0.1."
+)
 
 
 def _token(settings: Settings, *, renew: bool = False) -> tuple[str, bool]:

@@ -163,7 +163,9 @@ class Offering:
     async def remember(self, fact: str, client: str | None) -> str:
         fact = _checked(fact, "fact", MAX_FACT_CHARS)
         origin = client_origin(client)
-        args = {"text": fact, "origin": origin, "subject": subject_of(fact)}
+        args = {"text": fact, "origin": origin}
+        if subject := subject_of(fact):  # a newer fact about it replaces the older one, as in chat
+            args["subject"] = subject
         return await self._request(Action("memory.write", args, f"remember ({origin}): {fact[:120]}"), origin, fact)
 
     async def add_task(self, title: str, due: str | None, client: str | None) -> str:

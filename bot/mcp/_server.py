@@ -141,7 +141,9 @@ def build_server(open_offering: Opener) -> MCPServer[Offering]:
         async with open_offering() as offering:
             yield offering
 
-    server: MCPServer[Offering] = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, lifespan=lifespan)
+    server: MCPServer[Offering] = MCPServer(
+        SERVER_NAME, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING"
+    )
     for reader in READS:
         server.add_tool(reader, annotations=READ, structured_output=False)
     for request in REQUESTS:
