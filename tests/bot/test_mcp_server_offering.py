@@ -101,3 +101,22 @@ async def test_the_policy_still_refuses_and_an_allowed_write_still_waits(app: Ap
     [approval] = await app.gate.pending(workspace)
     assert "MCP client" in approval.reason and approval.expires_at - approval.requested_at <= timedelta(days=3)
     assert await app.memory.records.list_tasks(workspace=workspace) == []
+
+
+async def test_an_approved_fact_is_stored_once_confirmed_and_can_be_undone(app: App, workspace: str) -> None:
+    tools = offering(app, workspace)
+    await tools.remember("Initech renews every March", "desk")
+    await tools.remember("Initech renews every March", "desk")  # asked twice
+    first, second = await app.gate.pending(workspace)
+    assert (await app.gate.decide_approval(first.id, operator="tester", approve=True)).startswith(
+        "Approved and done: remembered: Initech renews every March"
+    )
+    again = await app.gate.decide_approval(second.id, operator="tester", approve=True)
+    assert again == "Approved and done: already remembered: Initech renews every March."
+    [hit] = [h for h in await app.memory.recall("Initech renewal", workspace=workspace, k=3) if "Initech" in h.text]
+    assert hit.confirmed and hit.origin == "mcp client: desk"
+    assert "confirmed by the operator, from mcp client: desk" in await tools.recall("Initech renewal", 3)
+
+    undone = await app.gate.undo_last(workspace=workspace, operator="tester")
+    assert undone.startswith("Undone: remembered: Initech renews every March")
+    assert "Initech" not in await tools.recall("Initech renewal", 3)
