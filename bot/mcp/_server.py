@@ -69,9 +69,9 @@ async def recall(
     k: Annotated[int, Field(description=f"How many memories to return (1 to {MAX_RECALL}).")] = 5,
 ) -> str:
     """Search the operator's business memory (client facts, notes, rules) and return the closest
-    memories, newest facts first where they replace older ones. Each line says where the memory came
-    from; one marked UNCONFIRMED came from outside data (an e-mail, a lead) and the operator has not
-    confirmed it."""
+    current memories (a fact replaced by a newer one is left out). Each line says where the memory
+    came from; one marked UNCONFIRMED came from outside data (an e-mail, a lead) and the operator has
+    not confirmed it."""
     return await _answer(_offering(ctx).recall(query, k))
 
 
