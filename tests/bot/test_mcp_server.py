@@ -154,19 +154,32 @@ def test_stdout_is_only_protocol_and_closing_stdin_ends_the_server(tmp_path: Pat
     """A fresh home: the embedded database is created (initdb) while the client waits; nothing it or
     SoloOS prints reaches stdout, and the process ends by itself when the client closes stdin."""
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-    done = subprocess.run(
-        [SOLOOS, "mcp"],
-        input=_frames(INITIALIZE, INITIALIZED, listing),
-        capture_output=True,
-        text=True,
-        env=env_for(tmp_path),
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
-    replies = [json.loads(line) for line in done.stdout.splitlines()]  # every line is a JSON-RPC message
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        proc = subprocess.Popen(
+            [SOLOOS, "mcp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env_for(tmp_path),
+        )
+        assert proc.stdin and proc.stdout
+        proc.stdin.write(_frames(INITIALIZE, INITIALIZED, listing))
+        proc.stdin.flush()
+        replies = []
+        while len(replies) < 2:
+            line = proc.stdout.readline()
+            assert line, errors.read_text()
+            replies.append(json.loads(line))  # every line is a JSON-RPC message
+        proc.stdin.close()  # the client goes away: the server ends by itself
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=120) == 0, errors.read_text()
+    assert rest == ""
     assert [r.get("id") for r in replies] == [1, 2]
     assert replies[0]["result"]["serverInfo"]["name"] == "soloos"
     assert len(replies[1]["result"]["tools"]) == 8
+    assert "Traceback" not in errors.read_text()
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "the last process stops the embedded server"
 
 
