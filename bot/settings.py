@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     tracing_content: bool = Field(default=False, description="Include prompts and replies in traces")
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON")
     metrics_host: str = Field(default="127.0.0.1", description="Interface `soloos run --metrics-port` listens on")
+    mcp_http_port: int = Field(
+        default=8765, ge=1, le=65535, description="Port `soloos mcp --http` listens on (127.0.0.1 only)"
+    )
     sync_minutes: float = Field(default=5, gt=0, description="How often connected systems are read (new mail, events)")
     mcp_call_seconds: float = Field(default=30, gt=0, description="How long one MCP tool call may take")
     mcp_start_seconds: float = Field(default=30, gt=0, description="How long an MCP server may take to start")

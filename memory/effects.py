@@ -19,6 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from memory._memory_service import content_hash, normalize_subject, normalize_text
+from memory._memory_types import OPERATOR_ORIGIN
 
 
 def claim_effect(conn: psycopg.Connection[Any], key: str, workspace: str, action_type: str) -> str | None:
@@ -153,10 +154,12 @@ def write_memory(
     metadata: dict[str, Any],
     occurred_at: datetime,
     adopt: uuid.UUID | None = None,
+    origin: str = OPERATOR_ORIGIN,
 ) -> WrittenMemory:
-    """An operator memory (the coordinator's ``remember``/``correct``), shaped as ``MemoryService.remember``
-    writes it. ``adopt``: a memory without a subject that this one corrects takes the subject first, so
-    this one supersedes it (it stays as history)."""
+    """A confirmed memory (the coordinator's ``remember``/``correct``, or an MCP client's request the operator
+    approved; ``origin`` names who asked), shaped as ``MemoryService.remember`` writes it. ``adopt``: a
+    memory without a subject that this one corrects takes the subject first, so this one supersedes it
+    (it stays as history)."""
     import numpy as np
 
     clean, key = normalize_text(text), normalize_subject(subject)
@@ -170,7 +173,7 @@ def write_memory(
     row = conn.execute(
         """INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source, occurred_at,
                                  content_hash, origin, confirmed)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'operator', true)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
            ON CONFLICT (workspace, layer, content_hash) DO NOTHING RETURNING id""",
         (
             uuid.uuid4(),
@@ -183,6 +186,7 @@ def write_memory(
             source,
             occurred_at,
             digest,
+            normalize_text(origin),
         ),
     ).fetchone()
     if row is None:

@@ -8,7 +8,6 @@ from agents.commands.reminders import describe_schedule
 from agents.reply import Reply
 from agents.when import TimePhraseError, clock_in
 
-
 NOW = frozenset({"now", "today", "please", "now please"})  # "/brief now" is the briefing itself, not a time
 
 

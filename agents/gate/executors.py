@@ -9,8 +9,8 @@ an executor called anywhere else raises ``GateBypassed``.
 - ``payment.create`` schedules a payment in the payments ledger.
 - ``calendar.create`` records an event as 'pending' in ``events``; the calendar connector's ``flush``
   puts it on the CalDAV server (its UID derives from the idempotency key, see ``event_uid``).
-- ``memory.delete``, ``memory.write`` (the operator's fact, told to the coordinator), ``task.create``
-  change records.
+- ``memory.delete``, ``memory.write`` (a fact the operator told the coordinator, or one an MCP client
+  asked for once the operator approved it; the gate computes its vector), ``task.create`` change records.
 
 An executor checks the arguments and words the outcome; the statements are ``memory.effects``.
 """
@@ -45,7 +45,7 @@ from connectors.checks import (
     text_arg,
 )
 from connectors.effects import Outcome, event_uid
-from memory import MAX_TITLE_CHARS, effects
+from memory import MAX_TITLE_CHARS, OPERATOR_ORIGIN, effects
 from policies.engine import Action
 
 EVENT_SOURCE = "soloos"  # events the gate recorded and the calendar connector has not pushed yet
@@ -248,6 +248,9 @@ def _memory_write(conn: psycopg.Connection[Any], workspace: str, action: Action,
     except ValueError as err:
         raise ConnectorError("replaces is not a memory id") from err
     metadata = action.args.get("metadata")
+    origin = action.args.get("origin")  # who asked, when not the operator (an MCP client)
+    if origin is not None:
+        origin = text_arg(action.args, "origin", MAX_ADDRESS_CHARS, one_line=True)
     written = effects.write_memory(
         conn,
         workspace,
@@ -255,7 +258,8 @@ def _memory_write(conn: psycopg.Connection[Any], workspace: str, action: Action,
         layer=layer,
         subject=subject,
         vector=vector,
-        source="told",
+        source="told" if origin is None else "mcp",
+        origin=origin or OPERATOR_ORIGIN,
         metadata=metadata if isinstance(metadata, dict) else {},
         occurred_at=now,
         adopt=adopt,

@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 from bot.cli import reports, serve
 from bot.cli.connect import calendar_app, connect_app, connectors, disconnect, sync
 from bot.cli.finance import bank_app, invoice_app
+from bot.cli.mcp import mcp_app
 from bot.cli.memory import memory_app
 from bot.cli.secrets import secrets_app
 from bot.settings import Settings
@@ -28,6 +29,7 @@ app.add_typer(invoice_app, name="invoice")
 app.add_typer(connect_app, name="connect")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(mcp_app, name="mcp")
 app.command()(connectors)
 app.command()(disconnect)
 app.command()(sync)

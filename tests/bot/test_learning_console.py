@@ -154,6 +154,6 @@ async def test_a_fact_said_in_passing_is_learned_recalled_updated_briefed_and_fo
     asked = len(llama.requests)
     await third.say("When is Acme paying invoice 42?")
     await third.until(r"Thanks, understood")
-    context = _said([body for body in llama.requests[asked:] if not _is_extraction(body)][0])
+    context = _said(next(body for body in llama.requests[asked:] if not _is_extraction(body)))
     assert "Acme will pay invoice 42 about three weeks late" in context
     await third.close()
