@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agents.budget import tier_window
 from agents.gate import Gate
 from agents.models import Budget, BudgetExceeded, MeteredModel, ModelTiers, Prices
 from memory import MemoryItem, MemoryService, prepare_mem0_environment
@@ -54,6 +55,25 @@ class Learns(Protocol):
     async def learn(
         self, said: str, *, workspace: str, said_at: datetime, conversation: str | None, source: str = "learned"
     ) -> list[MemoryItem]: ...
+
+
+EXTRACTION_TOKENS = 10_000  # mem0's extraction prompt (~8,400 tokens), similar memories and the answer
+
+
+class TooSmallToLearn(Exception):
+    """The fast model's context window cannot hold mem0's extraction request, so nothing is sent."""
+
+
+def learning_window_problem(tiers: ModelTiers, said: str = "") -> str | None:
+    """Why the fast tier cannot learn (its window is smaller than an extraction needs), or None."""
+    window = tier_window(tiers, "fast")
+    needed = EXTRACTION_TOKENS + len(said) // 4
+    if window.tokens >= needed:
+        return None
+    return (
+        f"learning needs about {needed:,} tokens of context for mem0's extraction and the "
+        f"{window.tier} model has {window.describe()}"
+    )
 
 
 class Mem0Learner:
@@ -106,6 +126,10 @@ class Mem0Learner:
 
         from agents.learning_mem0 import CURRENT, Extraction
 
+        problem = learning_window_problem(self.tiers, said)
+        if problem is not None:
+            raise TooSmallToLearn(problem)
+
         spent: list[Decimal] = []
         metadata: dict[str, Any] = {
             "said": said[:SAID_CHARS],
@@ -155,4 +179,13 @@ class Mem0Learner:
         )
 
 
-__all__ = ["INSTRUCTIONS", "LEARNING_AGENT", "Learns", "Mem0Learner", "instructions"]
+__all__ = [
+    "EXTRACTION_TOKENS",
+    "INSTRUCTIONS",
+    "LEARNING_AGENT",
+    "Learns",
+    "Mem0Learner",
+    "TooSmallToLearn",
+    "instructions",
+    "learning_window_problem",
+]

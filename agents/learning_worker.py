@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from agents.learning import Learns
+from agents.learning import Learns, TooSmallToLearn
 from agents.models import BudgetExceeded
 from agents.reply import Button, Reply
 from memory import Learnable, LearningQueue, MemoryItem, MemoryService, Outgoing, QueuedLearning
@@ -66,6 +66,7 @@ class LearningRounds:
         self.queue = LearningQueue(memory.db)
         self.timings = timings or LearningTimings()
         self.notify = notify  # the console's: a chat channel's notice goes through the reply outbox
+        self._told_too_small = False  # the log says once that the fast model's window is too small
 
     async def tick(self, limit: int = 4, *, workspace: str | None = None) -> int:
         """Learn from up to ``limit`` waiting messages (of ``workspace``, None: of any); the number handled
@@ -81,6 +82,12 @@ class LearningRounds:
             learned = await self.learner.learn(
                 item.said, workspace=item.workspace, said_at=item.said_at, conversation=item.conversation
             )
+        except TooSmallToLearn as err:  # no retry can help: the model is too small, not failing
+            if not self._told_too_small:
+                log.warning("%s; messages are not learned from (set SOLOOS_MODEL_FAST to a bigger model)", err)
+                self._told_too_small = True
+            await self.queue.skip(queued.id, reason=str(err))
+            return
         except BudgetExceeded as err:
             log.warning("learning paused by the spend cap (%s); message %d waits", err, queued.id)
             await self.queue.retry(queued.id, after=self.timings.cap_wait, error=str(err), count=False)

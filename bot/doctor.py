@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.failures import MODEL_FAILURES, short_failure
+from agents.learning import learning_window_problem
 from agents.models import LimitedModel, ModelLimits, Prices, build_model, pricing
-from bot.app import model_limits, quiet_libraries
+from bot.app import model_limits, model_tiers, quiet_libraries
 from bot.app import prices as app_prices
 from bot.settings import Settings
 from memory import MemoryService, StoreError, open_memory
@@ -74,6 +75,23 @@ async def model_checks(settings: Settings) -> list[Check]:
         checks.append(await _ask(name, value, model, limits))
         checks.append(_price_check(name, value, model, prices, settings))
     return checks
+
+
+def learning_checks(settings: Settings) -> list[Check]:
+    """Whether facts can be learned from what the operator says (a model whose window holds mem0's
+    extraction request)."""
+    if not (settings.model_fast or settings.model_strong):
+        return []
+    if not settings.learning:
+        return [Check("learning", "off", "SOLOOS_LEARNING=false")]
+    try:
+        problem = learning_window_problem(model_tiers(settings))
+    except Exception:  # a model that cannot be built is already reported by model_checks
+        return []
+    if problem is not None:
+        fix = "use a fast model with a bigger window (or set SOLOOS_MODEL_FAST_CONTEXT if it has one)"
+        return [Check("learning", "warn", f"{problem}: nothing is learned from conversation", fix)]
+    return [Check("learning", "ok", "facts you state are learned in the background (SOLOOS_LEARNING)")]
 
 
 async def _ask(name: str, value: str, model: Model, limits: ModelLimits) -> Check:
@@ -187,6 +205,7 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
         )
         checks.append(Check("database", "fail", str(error), fix))
     checks += await model_checks(settings)
+    checks += learning_checks(settings)
     if settings.telegram_token and settings.telegram_allowlist:
         checks.append(
             Check(

@@ -355,6 +355,32 @@ async def test_a_failing_model_is_tried_again_with_a_pause_then_the_message_is_s
     assert len(worker_lines) == 2 and "gave up" in worker_lines[1]
 
 
+async def test_a_fast_model_too_small_for_the_extraction_is_not_asked_and_the_message_is_skipped_saying_why(
+    app: App, workspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 4,096-token local model cannot hold mem0's ~8,400-token extraction prompt: it used to be sent,
+    refused by the server as too long, and tried again four times per message."""
+    extractor = Extractor({"three weeks late": mem0_json(LATE)})
+    app = wire(
+        app.settings.model_copy(update={"learning_retry_seconds": 0.01}),
+        app.memory,
+        tiers=extractor.tiers(context=4_096),
+    )
+    rounds = rounds_of(app)
+    for n in range(2):
+        await LearningQueue(app.memory.db).add(
+            Learnable(
+                workspace=workspace, operator="tester", said=SAID_LATE, said_at=at(), intent_key=f"k{n}:{workspace}"
+            )
+        )
+    with caplog.at_level(logging.WARNING, logger="agents.learning_worker"):
+        assert await rounds.tick(workspace=workspace) == 2
+    assert extractor.events == []  # nothing sent
+    assert await queue_rows(app, workspace) == [("skipped", 1), ("skipped", 1)]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "agents.learning_worker"]  # said once
+    assert "4,096 tokens" in line and "mem0's extraction" in line
+
+
 def test_without_a_model_there_is_no_learner() -> None:
     with pytest.raises(ValueError, match="needs a model"):
         Mem0Learner(None, None, ModelTiers(None, None), None, None, operator="x", home=Path("/nonexistent"))  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pydantic_ai.models
 import pytest
 
-from bot.doctor import Check, model_checks
+from bot.doctor import Check, learning_checks, model_checks
 from bot.settings import Settings
 from tests.support.llama_server import LlamaServer, unused_port
 
@@ -79,3 +79,13 @@ async def test_a_configured_price_is_shown_for_an_unknown_model(local_settings, 
     checks = await model_checks(local_settings(llama.base_url, price_input_per_mtok=0.2, price_output_per_mtok=0.6))
     price = named(checks, "fast model price")
     assert price.status == "ok" and "$0.2 in / $0.6 out per 1M tokens" in price.detail
+
+
+def test_learning_is_said_to_need_a_bigger_window_than_a_small_local_model_has(local_settings) -> None:  # type: ignore[no-untyped-def]
+    [small] = learning_checks(local_settings("http://127.0.0.1:9/v1", model_fast_context=4_096))
+    assert small.status == "warn" and "4,096 tokens" in small.detail and "nothing is learned" in small.detail
+    [roomy] = learning_checks(local_settings("http://127.0.0.1:9/v1", model_fast_context=32_768))
+    assert roomy.status == "ok"
+    [off] = learning_checks(local_settings("http://127.0.0.1:9/v1", learning=False))
+    assert off.status == "off"
+    assert learning_checks(local_settings("http://127.0.0.1:9/v1", model_fast=None)) == []
