@@ -52,7 +52,7 @@ from memory._memory_types import (
 from memory._outbox import ReplyOutbox
 from memory._plans import Plans
 from memory._postgres import Database
-from memory._recall import CONTEXT_WEIGHT, RRF_K, diversify, recall_sql
+from memory._recall import CONTEXT_WEIGHT, RRF_K, cover_names, named, recall_sql
 from memory._recall_context import CONTEXT_NEIGHBOUR_CHARS, Neighbours, build_context, thread_key, time_window
 from memory._records import Records
 from memory._schedules import Schedules
@@ -89,11 +89,6 @@ _COLUMNS = (
 # Tokens that name one thing exactly: anything with a digit (INV-2026-0142, DE123456789, PO-77)
 # and e-mail addresses.
 _IDENTIFIER = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\b[\w/-]*\d[\w/-]*\b")
-
-
-def _adjacent(one: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Neighbours in one thread: each memory's context starts with its neighbours' words."""
-    return one["text"][:60] in other["context"] or other["text"][:60] in one["context"]
 
 
 def _identifiers(query: str) -> builtins.list[str]:
@@ -520,7 +515,7 @@ class MemoryService:
 
         identifiers = _identifiers(query)
         window = time_window(query, self.clock.now()) if mode == "hybrid" else None
-        diverse = mode == "hybrid"
+        names = named(query) if mode == "hybrid" else []
         params: dict[str, Any] = {
             "ws": workspace,
             "layers": list(layers),
@@ -548,12 +543,11 @@ class MemoryService:
             _COLUMNS + ", m.context",
             identifiers=bool(identifiers),
             window=window is not None,
-            diverse=diverse,
+            pool=len(names) > 1,
         )
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(sql.encode(), params).fetchall()
-        if diverse:
-            rows = diversify(rows, k, _adjacent)
+        rows = cover_names(rows, k, names)
         return [
             MemoryHit(
                 id=row["id"],

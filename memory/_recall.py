@@ -1,4 +1,4 @@
-"""The recall query: independent candidate lists fused by reciprocal rank.
+"""The recall query: independent candidate lists fused by reciprocal rank, weighed by score.
 
 Each list ranks memories on its own, so a memory the embedder misses can still be found by its
 words and the other way round:
@@ -12,8 +12,13 @@ words and the other way round:
 - ``when``   when the question names a time ("in March", "last month"), the ``dense`` and ``words``
   candidates of that span, in their own order: a soft boost, never a filter.
 
-The fused list is then made diverse: a memory whose neighbour (same session, adjacent) is already
-ranked higher drops down the list, so a question that needs two memories gets room for the second.
+Fusion: each list adds ``weight * rel / (60 + rank)``, where ``rel`` is the candidate's score over
+the best score of its list (cosine similarity for ``dense``, BM25 for ``words``): plain RRF lets the
+tail of one list tie with the clear winner of another (a client's name matching thirty memories
+ties with the one rare word that answers); with ``rel`` a list that is sure counts more.
+
+When the question names two or more things ("Acme and Globex"), the top k keeps the best memory
+naming each of them, so a question that needs two memories gets both.
 
 Modes: ``hybrid`` (all of the above), ``dense``, ``text`` (the words of memories themselves, no
 context, and identifiers) and ``fusion`` (plain RRF of ``text`` and ``dense``: the baseline).
@@ -21,19 +26,23 @@ context, and identifiers) and ``fusion`` (plain RRF of ``text`` and ``dense``: t
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["CONTEXT_WEIGHT", "RRF_K", "recall_sql"]
+__all__ = ["CONTEXT_WEIGHT", "RRF_K", "cover_names", "named", "recall_sql"]
 
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
 CONTEXT_WEIGHT = 0.35  # a lexeme found only in a memory's context counts this share of its IDF
 PROBE_TERMS = 8  # candidates are memories with any of the question's rarest lexemes
-COMMON_SHARE = 0.2  # a lexeme in more memories than this share only ranks, unless it is the rarest
+COMMON_SHARE = 0.2  # a lexeme in more memories than this share only ranks, unless among the rarest
+ALWAYS_PROBED = 3
 MAX_SCORED = 5000  # at most this many word candidates are scored (a question of only common words)
 BM25_K1 = 1.2
 BM25_B = 0.75
 
-_WEIGHTS = {"dense": 1.0, "words": 1.0, "exact": 1.0, "when_dense": 0.5, "when_words": 0.5}
+_WEIGHTS = {"dense": 1.0, "words": 1.0, "exact": 1.0, "when_dense": 1.0, "when_words": 1.0}
+WHEN_DEPTH = 3  # the time a question names lifts this many candidates of each list: a nudge, no filter
 
 
 def _words_cte(scope: str, context: bool, window: bool) -> str:
@@ -45,7 +54,8 @@ def _words_cte(scope: str, context: bool, window: bool) -> str:
     probe = "p.any_q" if context else "p.own_q"
     when = "AND m.occurred_at >= %(win_from)s AND m.occurred_at < %(win_to)s" if window else ""
     saturation = f"{BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.norm)"
-    return f"""SELECT id, row_number() OVER (ORDER BY score DESC) AS r FROM (
+    return f"""SELECT id, row_number() OVER (ORDER BY score DESC) AS r,
+               score / max(score) OVER () AS rel FROM (
         SELECT c.id, s.score FROM (
             SELECT id, tsv, length(tsv) / greatest(avg(length(tsv)) OVER (), 1) AS norm FROM (
                 SELECT m.id, m.tsv FROM memories m, probe p
@@ -57,9 +67,9 @@ def _words_cte(scope: str, context: bool, window: bool) -> str:
         ORDER BY s.score DESC LIMIT %(depth)s) w"""
 
 
-def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window: bool, diverse: bool) -> str:
-    """The whole recall as one statement; parameters: ws, text, ids, vec, depth, k, rrf, ctxw,
-    win_from, win_to, plus whatever ``scope`` names."""
+def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window: bool, pool: bool) -> str:
+    """The whole recall as one statement; parameters: ws, text, ids, vec, depth, k (or with ``pool``,
+    pool: more rows than k, for ``cover_names``), rrf, ctxw, win_from, win_to, and those of ``scope``."""
     context = mode == "hybrid"
     lists = {"dense": ["dense"], "text": ["words"], "fusion": ["dense", "words"], "hybrid": ["dense", "words"]}[mode]
     if identifiers and mode != "dense":
@@ -78,9 +88,11 @@ def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window
                    string_agg(quote_literal(lexeme) || ':A', ' | ')::tsquery AS own_q
             FROM (SELECT lexeme, docs, idf, row_number() OVER (ORDER BY docs, lexeme) AS rarest
                   FROM terms) t
-            WHERE rarest = 1 OR (rarest <= {PROBE_TERMS} AND idf >= ln(1 + (1 - {COMMON_SHARE}) / {COMMON_SHARE}))"""
+            WHERE rarest <= {ALWAYS_PROBED}
+               OR (rarest <= {PROBE_TERMS} AND idf >= ln(1 + (1 - {COMMON_SHARE}) / {COMMON_SHARE}))"""
     if "dense" in lists:
-        ctes["dense"] = f"""SELECT id, row_number() OVER (ORDER BY dist) AS r FROM (
+        ctes["dense"] = f"""SELECT id, row_number() OVER (ORDER BY dist) AS r,
+            (1 - dist) / greatest(max(1 - dist) OVER (), 1e-6) AS rel FROM (
             SELECT m.id, m.vector <=> %(vec)s AS dist FROM memories m
             WHERE {scope} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d"""
     if "words" in lists:
@@ -92,14 +104,20 @@ def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window
             WHERE {scope} AND q <> ''::tsquery AND m.tsv @@ q
             ORDER BY rank DESC LIMIT %(depth)s) s"""
     if window and context:
-        ctes["when_dense"] = """SELECT d.id, row_number() OVER (ORDER BY d.r) AS r FROM dense d
+        ctes["when_dense"] = f"""SELECT d.id, row_number() OVER (ORDER BY d.r) AS r FROM dense d
             JOIN memories m ON m.id = d.id
-            WHERE m.occurred_at >= %(win_from)s AND m.occurred_at < %(win_to)s"""
-        ctes["when_words"] = _words_cte(scope, context, window=True)
+            WHERE m.occurred_at >= %(win_from)s AND m.occurred_at < %(win_to)s
+            ORDER BY d.r LIMIT {WHEN_DEPTH}"""
+        ctes["when_words"] = _words_cte(scope, context, window=True).replace("%(depth)s", str(WHEN_DEPTH))
         lists += ["when_dense", "when_words"]
-    union = " UNION ALL ".join(f"SELECT id, r, {_WEIGHTS[name]}::float AS w FROM {name}" for name in lists)
+    # SoloOS weighs each rank by the candidate's score against its list's best (so a list's clear
+    # winner is not matched by another list's barely-better tail); the baseline fuses ranks alone.
+    scored = ("dense", "words", "when_words") if context else ()
+    union = " UNION ALL ".join(
+        f"SELECT id, r, {_WEIGHTS[name]} * {'rel' if name in scored else '1.0'} AS w FROM {name}" for name in lists
+    )
     with_sql = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes.items())
-    limit = "%(pool)s" if diverse else "%(k)s"
+    limit = "%(pool)s" if pool else "%(k)s"
     return f"""
         WITH {with_sql},
         fused AS (SELECT id, sum(w / (%(rrf)s + r)) AS score FROM ({union}) u GROUP BY id)
@@ -107,11 +125,35 @@ def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window
         ORDER BY f.score DESC, m.occurred_at DESC LIMIT {limit}"""
 
 
-def diversify(rows: list[dict[str, Any]], k: int, neighbours: Any) -> list[dict[str, Any]]:
-    """Top ``k`` of ``rows`` (best first), each memory adjacent to one already chosen moved after
-    the ones that are not, so two neighbours do not take the place of a second piece of evidence."""
-    chosen: list[dict[str, Any]] = []
-    deferred: list[dict[str, Any]] = []
-    for row in rows:
-        (deferred if any(neighbours(row, other) for other in chosen) else chosen).append(row)
-    return (chosen + deferred)[:k]
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][\w'&-]*[a-z][\w'&-]*")
+_NOT_NAMES = frozenset({"I", "I'm", "I've", "What", "When", "Where", "Which", "Who", "How", "Why", "Did", "Do", "Does"})
+
+
+def named(query: str) -> list[str]:
+    """The names a question mentions (capitalized words not opening a sentence), possessives cut."""
+    names: list[str] = []
+    for word in _NAME.findall(query):
+        word = re.sub(r"'s$", "", word)
+        if word not in _NOT_NAMES and word.lower() not in (n.lower() for n in names):
+            names.append(word)
+    return names
+
+
+def cover_names(rows: list[dict[str, Any]], k: int, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The top ``k`` of ``rows`` (best first), with the best memory naming each of ``names`` in it when
+    the pool has one: a question about two clients gets a memory about each, not ten about one."""
+    if len(names) < 2:
+        return rows[:k]
+    wanted = []
+    for name in names:
+        pattern = re.compile(rf"\b{re.escape(name)}", re.I)
+        best = next((row for row in rows if pattern.search(row["text"])), None)
+        if best is not None and best not in wanted:
+            wanted.append(best)
+    top = rows[:k]
+    missing = [row for row in wanted if row not in top]
+    if not missing:
+        return top
+    keep = [row for row in top if row in wanted] + [row for row in top if row not in wanted]
+    chosen = keep[: k - len(missing)] + missing
+    return sorted(chosen, key=rows.index)
