@@ -1,9 +1,9 @@
 """Which of the coordinator's tools a turn offers the model.
 
-Every tool definition is sent with every request, so on a small context window the thirteen of them
+Every tool definition is sent with every request, so on a small context window the fifteen of them
 would take much of it. A turn offers all of them when they fit comfortably (at most an eighth of the
 window); otherwise a core that is always there (``ask_research``), and the groups whose topic words
-the message uses (writing, sending, revising, money, paying, time, tasks, plans, memory). A message
+the message uses (writing, sending, revising, money, paying, time, tasks, plans, memory, remembering). A message
 that names no topic gets the specialists, who can answer anything, and ``add_task``. Offering less
 never widens what a tool may do: a tool not offered cannot be called at all, and every offered
 action still goes through the gate.
@@ -69,6 +69,13 @@ TOPICS: dict[str, tuple[re.Pattern[str], frozenset[str]]] = {
     "memory": (
         re.compile(r"\b(?:forget|delet\w*|remov\w*|memor\w*|erase)\b"),
         frozenset({"delete_memory"}),
+    ),
+    "remembering": (
+        re.compile(
+            r"\b(?:remember\w*|note|noted|keep in mind|correct\w*|wrong|actually|mistake\w*|no longer|"
+            r"anymore|from now on|always|never)\b"
+        ),
+        frozenset({"remember", "correct"}),
     ),
 }
 

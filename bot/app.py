@@ -14,10 +14,14 @@ from pydantic_ai.usage import UsageLimits
 
 from agents import AgentRunner, Budget, Gate, ModelTiers, Prices
 from agents.executor import PlanExecutor
+from agents.learning import Mem0Learner
+from agents.learning_worker import LearningRounds, LearningTimings
 from agents.models import ModelLimits, build_model
 from agents.status import SloTargets
 from bot.deliveries import Deliveries
 from bot.dispatcher import Dispatcher
+from bot.intent import Reply
+from bot.learning_worker import LearningWorker
 from bot.outbound import Outbound
 from bot.plan_worker import PlanWorker
 from bot.scheduler import Scheduler
@@ -25,7 +29,7 @@ from bot.settings import Settings
 from bot.sync import Syncer
 from bot.tracing import configure_tracing, stop_tracing
 from connectors.registry import seal_plaintext
-from memory import Clock, MemoryService, open_memory
+from memory import Clock, Learnable, MemoryService, open_memory
 from policies import load_policy
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,7 @@ class App:
     scheduler: Scheduler  # started by `soloos run` / `soloos chat` for the channels they serve
     syncer: Syncer  # reads connected systems; started by `soloos run` / `soloos chat`
     plans: PlanWorker  # runs approved plans; started by `soloos run` / `soloos chat`
+    learning: LearningWorker | None = None  # learns from what the operator said; started like `plans`
 
 
 def quiet_libraries() -> None:
@@ -135,6 +140,7 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         signature=settings.signature,
         slo=slo_targets(settings),
         approve_own_requests=settings.approve_own_requests,
+        learning=learns(settings, runner),
     )
     outbound = Outbound()
     deliveries = Deliveries(memory, gate, outbound, budget=runner.budget)
@@ -170,7 +176,51 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         timezone=settings.timezone,
         every=settings.plan_poll_seconds,
     )
-    return App(settings, memory, gate, runner, dispatcher, outbound, scheduler, syncer, plans)
+    return App(
+        settings,
+        memory,
+        gate,
+        runner,
+        dispatcher,
+        outbound,
+        scheduler,
+        syncer,
+        plans,
+        learning_worker(settings, runner, outbound),
+    )
+
+
+def learns(settings: Settings, runner: AgentRunner) -> bool:
+    """Operator messages are learned from only with a model configured and learning on."""
+    return settings.learning and runner.tiers.available
+
+
+def learning_worker(settings: Settings, runner: AgentRunner, outbound: Outbound) -> LearningWorker:
+    """The background learner: mem0 through the fast tier's meter (idle without a model). A chat
+    channel's "Noted: …" goes through the reply outbox; the console's is printed through ``outbound``."""
+
+    async def notify(item: Learnable, reply: Reply) -> None:
+        if item.conversation and outbound.can_reach(item.conversation):
+            await outbound.send(item.conversation, reply)
+
+    rounds = None
+    if learns(settings, runner):
+        learner = Mem0Learner(
+            runner.memory,
+            runner.gate,
+            runner.tiers,
+            runner.budget,
+            runner.prices,
+            operator=settings.operator,
+            home=settings.home,
+        )
+        timings = LearningTimings(
+            retry_base=timedelta(seconds=settings.learning_retry_seconds),
+            max_attempts=settings.learning_max_attempts,
+            cap_wait=timedelta(minutes=settings.learning_cap_wait_minutes),
+        )
+        rounds = LearningRounds(learner, runner.memory, timings=timings, notify=notify)
+    return LearningWorker(rounds, every=settings.learning_poll_seconds)
 
 
 @contextlib.asynccontextmanager
@@ -194,5 +244,7 @@ async def open_app(
             yield app
         finally:
             await app.plans.stop()
+            if app.learning is not None:
+                await app.learning.stop()
             await app.syncer.stop()
             await app.scheduler.stop()

@@ -23,7 +23,7 @@ from agents.planner import Planner
 from agents.status import SloTargets
 from bot.intent import Intent, Reply
 from bot.metrics import TURN_SECONDS
-from memory import DatabaseUnavailable, InvalidInput, MemoryService, Outgoing, StoreError
+from memory import DatabaseUnavailable, InvalidInput, Learnable, MemoryService, Outgoing, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,10 @@ class Dispatcher:
         signature: str | None = None,
         slo: SloTargets | None = None,
         approve_own_requests: bool = True,
+        learning: bool = False,
     ) -> None:
         self.approve_own_requests = approve_own_requests
+        self.learning = learning  # a model turn's message is queued for the background learner
         self.signature = signature
         self.slo = slo or SloTargets()
         self.memory = memory
@@ -100,6 +102,7 @@ class Dispatcher:
                 reply={**reply.to_json(), "asked_by": f"{intent.channel}:{intent.channel_user}"},  # who asked
                 deliver=self._outgoing(intent, reply),
                 inbox=intent.inbox,
+                learn=self._learnable(intent) if path == "model" else None,
             )
             return dataclasses.replace(reply, queued=intent.delivery is not None)
         except DatabaseUnavailable as err:
@@ -174,6 +177,21 @@ class Dispatcher:
         )
         buttons = approval_buttons(outcome.approvals[0].id) if outcome.approvals else ()
         return Reply(outcome.text, buttons, ok=outcome.ok, tainted=outcome.tainted)
+
+    def _learnable(self, intent: Intent) -> Learnable | None:
+        """What the background learner may learn from: the operator's own words in a model turn (never a
+        button press, never what the turn read), and only with learning on."""
+        if not self.learning or intent.pressed:
+            return None
+        return Learnable(
+            workspace=intent.workspace,
+            operator=intent.operator,
+            said=intent.text,
+            said_at=self.memory.clock.now(),
+            conversation=intent.conversation,
+            intent_key=intent.idempotency_key,
+            delivery=intent.delivery,
+        )
 
     @staticmethod
     def _outgoing(intent: Intent, reply: Reply) -> list[Outgoing]:

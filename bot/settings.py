@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     plan_retry_seconds: float = Field(
         default=60, gt=0, description="Wait before a failed plan step's first retry (then 4x longer each time)"
     )
+    learning: bool = Field(
+        default=True,
+        description="With a model configured, learn facts from what the operator says (in the background)",
+    )
+    learning_poll_seconds: float = Field(default=3, gt=0, description="How often queued messages are learned from")
+    learning_retry_seconds: float = Field(
+        default=30, gt=0, description="Wait before a failed extraction's first retry (then twice as long each time)"
+    )
+    learning_max_attempts: int = Field(default=4, ge=1, description="Extraction attempts before a message is skipped")
+    learning_cap_wait_minutes: float = Field(
+        default=60, gt=0, description="When the spend cap stops learning, how long queued messages wait"
+    )
     scheduler_standby_seconds: float = Field(
         default=5.0, gt=0, description="How often a standby process checks whether the scheduler needs a new leader"
     )

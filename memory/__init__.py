@@ -18,6 +18,7 @@ plans                ``_plans`` (objectives, plan tasks, revisions)
 drafts, leads        ``_drafts``, ``_intakes``
 finance              ``_finance`` (invoices, transactions, quarantine), ``_reconciliation``
 mail                 ``_mail`` (messages, documents, read cursors)
+learning queue       ``_learning_queue`` (operator messages waiting for the background learner)
 channel inbox        ``_channel_inbox``; what channels owe the operator: ``_outbox`` (``memory.replies``)
 connector configs    ``_connector_configs`` (secrets sealed by ``secrets``)
 agents' storage      ``_agent_store`` = ``_spend`` (ledger, model cache) + ``_preferences`` (modes, zones)
@@ -52,6 +53,7 @@ from memory._finance import (
     StatementItem,
 )
 from memory._intakes import Intake, Intakes
+from memory._learning_queue import Learnable, LearningQueue, QueuedLearning
 from memory._mail import (
     Attachment,
     Document,
@@ -183,6 +185,8 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "Layer",
+    "Learnable",
+    "LearningQueue",
     "MailCursor",
     "MailItem",
     "MemoryConfig",
@@ -207,6 +211,7 @@ __all__ = [
     "PlanTask",
     "Plans",
     "QuarantineEntry",
+    "QueuedLearning",
     "Ratio",
     "RejectedMessage",
     "RejectedRow",
@@ -231,6 +236,7 @@ __all__ = [
     "claim_effect",
     "is_plain_name",
     "open_memory",
+    "prepare_mem0_environment",
     "secret_box",
     "settle_effect",
 ]

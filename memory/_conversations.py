@@ -11,6 +11,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.types.json import Jsonb
 
+from memory._learning_queue import Learnable, queue_learning_in
 from memory._liveness import Liveness, worker_alive
 from memory._outbox import InboxRef, Outgoing, queue_in
 from memory._postgres import Database
@@ -98,9 +99,11 @@ class Conversations:
         reply: dict[str, Any],
         deliver: list[Outgoing] | None = None,
         inbox: InboxRef | None = None,
+        learn: Learnable | None = None,
     ) -> None:
         """Store the reply for a claimed key and log both turns, in one transaction — with, for a
-        chat channel, the reply queued in the channel outbox and the inbox row it answers closed."""
+        chat channel, the reply queued in the channel outbox and the inbox row it answers closed, and
+        (``learn``) the operator's message queued for the background learner."""
 
         def run() -> None:
             self._active.discard(key)  # done or failed: either way no longer in hand
@@ -112,6 +115,8 @@ class Conversations:
                     (workspace, conversation, operator_text, workspace, conversation, reply.get("text", "")),
                 )
                 queue_in(conn, workspace, deliver or [], inbox)
+                if learn is not None:
+                    queue_learning_in(conn, learn)
 
         await asyncio.to_thread(run)
 

@@ -10,11 +10,15 @@ so an effect, its idempotency key and its audit event commit together.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
+
+from memory._memory_service import content_hash, normalize_subject, normalize_text
 
 
 def claim_effect(conn: psycopg.Connection[Any], key: str, workspace: str, action_type: str) -> str | None:
@@ -130,6 +134,74 @@ def delete_memory(conn: psycopg.Connection[Any], workspace: str, memory_id: uuid
     return None if row is None else str(row[0])
 
 
+@dataclass(frozen=True)
+class WrittenMemory:
+    id: uuid.UUID
+    duplicate: bool  # the same text was already in this layer: the original is kept
+    replaced: str | None  # the text of the memory on the same subject this one superseded
+
+
+def write_memory(
+    conn: psycopg.Connection[Any],
+    workspace: str,
+    *,
+    text: str,
+    layer: str,
+    subject: str | None,
+    vector: list[float],
+    source: str,
+    metadata: dict[str, Any],
+    occurred_at: datetime,
+    adopt: uuid.UUID | None = None,
+) -> WrittenMemory:
+    """An operator memory (the coordinator's ``remember``/``correct``), shaped as ``MemoryService.remember``
+    writes it. ``adopt``: a memory without a subject that this one corrects takes the subject first, so
+    this one supersedes it (it stays as history)."""
+    import numpy as np
+
+    clean, key = normalize_text(text), normalize_subject(subject)
+    digest = content_hash(clean)
+    if adopt is not None and key:
+        conn.execute(
+            "UPDATE memories SET subject = %s WHERE id = %s AND workspace = %s AND subject IS NULL",
+            (key, adopt, workspace),
+        )
+    payload = {"data": clean, "user_id": workspace, "hash": digest, "layer": layer, "metadata": metadata}
+    row = conn.execute(
+        """INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source, occurred_at,
+                                 content_hash, origin, confirmed)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'operator', true)
+           ON CONFLICT (workspace, layer, content_hash) DO NOTHING RETURNING id""",
+        (
+            uuid.uuid4(),
+            np.asarray(vector, dtype=np.float32),
+            Jsonb(payload),
+            workspace,
+            layer,
+            clean,
+            key,
+            source,
+            occurred_at,
+            digest,
+        ),
+    ).fetchone()
+    if row is None:
+        existing = conn.execute(
+            "SELECT id FROM memories WHERE workspace = %s AND layer = %s AND content_hash = %s",
+            (workspace, layer, digest),
+        ).fetchone()
+        assert existing is not None
+        return WrittenMemory(existing[0], True, None)
+    older = None
+    if key:
+        older = conn.execute(
+            """SELECT text FROM memories WHERE workspace = %s AND subject = %s AND id <> %s AND confirmed
+               AND occurred_at <= %s ORDER BY occurred_at DESC, created_at DESC LIMIT 1""",
+            (workspace, key, row[0], occurred_at),
+        ).fetchone()
+    return WrittenMemory(row[0], False, str(older[0]) if older else None)
+
+
 def add_task(conn: psycopg.Connection[Any], workspace: str, *, title: str, due_at: Any, source: Any) -> int:
     row = conn.execute(
         "INSERT INTO tasks (workspace, title, due_at, source) VALUES (%s, %s, %s, %s) RETURNING id",
@@ -216,6 +288,7 @@ def reverse(conn: psycopg.Connection[Any], workspace: str, kind: str, target: An
 
 __all__ = [
     "UNDO_KINDS",
+    "WrittenMemory",
     "add_task",
     "claim_effect",
     "connector_saved",
@@ -226,4 +299,5 @@ __all__ = [
     "save_email_draft",
     "schedule_payment",
     "settle_effect",
+    "write_memory",
 ]

@@ -188,6 +188,9 @@ class Gate:
             action = replace(action, args={**action.args, "__grace_seconds": self.grace_seconds})
         if action.type == "calendar.create":  # the outcome names the time on the operator's clock
             action = replace(action, args={**action.args, "__timezone": self.timezone})
+        if action.type == "memory.write":  # its vector, made here: never stored with an approval or audit
+            vector = self.memory.embedder.embed(str(action.args.get("text", ""))[:2000])
+            action = replace(action, args={**action.args, "__vector": vector})
         try:
             with self.db.connection() as conn:
                 earlier = claim_effect(conn, key, workspace, action.type)

@@ -9,7 +9,8 @@ an executor called anywhere else raises ``GateBypassed``.
 - ``payment.create`` schedules a payment in the payments ledger.
 - ``calendar.create`` records an event as 'pending' in ``events``; the calendar connector's ``flush``
   puts it on the CalDAV server (its UID derives from the idempotency key, see ``event_uid``).
-- ``memory.delete``, ``task.create`` change records.
+- ``memory.delete``, ``memory.write`` (the operator's fact, told to the coordinator), ``task.create``
+  change records.
 
 An executor checks the arguments and words the outcome; the statements are ``memory.effects``.
 """
@@ -225,6 +226,44 @@ def _memory_delete(conn: psycopg.Connection[Any], workspace: str, action: Action
     return Outcome(f"forgot: {text}")
 
 
+MAX_MEMORY_FACT_CHARS = 2_000  # one fact, said in a sentence or two
+MAX_SUBJECT_CHARS = 120
+
+
+def _memory_write(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
+    text = text_arg(action.args, "text", MAX_MEMORY_FACT_CHARS, one_line=True)
+    layer = action.args.get("layer", "project")
+    if layer not in ("project", "institutional"):
+        raise ConnectorError("layer is project or institutional")
+    subject = action.args.get("subject")
+    if subject is not None:
+        subject = text_arg(action.args, "subject", MAX_SUBJECT_CHARS, one_line=True)
+    vector = action.args.get("__vector")
+    if not isinstance(vector, list):
+        raise ConnectorError("the memory could not be embedded")
+    try:
+        adopt = uuid.UUID(str(action.args["replaces"])) if action.args.get("replaces") else None
+    except ValueError as err:
+        raise ConnectorError("replaces is not a memory id") from err
+    metadata = action.args.get("metadata")
+    written = effects.write_memory(
+        conn,
+        workspace,
+        text=text,
+        layer=layer,
+        subject=subject,
+        vector=vector,
+        source="told",
+        metadata=metadata if isinstance(metadata, dict) else {},
+        occurred_at=now,
+        adopt=adopt,
+    )
+    if written.duplicate:
+        return Outcome(f"already known: {text}")
+    summary = f"updated: {text} (was: {written.replaced})" if written.replaced else f"noted: {text}"
+    return Outcome(summary, {"kind": "memory.delete", "id": str(written.id)})
+
+
 def _task_create(conn: psycopg.Connection[Any], workspace: str, action: Action, key: str, now: datetime) -> Outcome:
     title = text_arg(action.args, "title", MAX_TASK_TITLE_CHARS)
     task_id = effects.add_task(
@@ -238,6 +277,7 @@ EXECUTORS: dict[str, Executor] = {
     "email.draft": _gated(_email_draft),
     "payment.create": _gated(_payment),
     "memory.delete": _gated(_memory_delete),
+    "memory.write": _gated(_memory_write),
     "task.create": _gated(_task_create),
     "calendar.create": _gated(_calendar_create),
 }

@@ -30,6 +30,8 @@ def chat(workspace: WorkspaceOpt = None) -> None:
         async with open_app(settings) as application:
             await application.syncer.start()
             await application.plans.start()
+            if application.learning is not None:
+                await application.learning.start()
             supervisor = supervisor_for(application)  # the embedded database, started again if it dies
             if supervisor is not None:
                 await supervisor.start()
@@ -99,6 +101,8 @@ def run(
             async with open_app(settings) as application, open_channels(application) as names:
                 await application.syncer.start()
                 await application.plans.start()
+                if application.learning is not None:
+                    await application.learning.start()
                 if metrics_port is not None:
                     from bot.metrics import serve_metrics
 

@@ -93,6 +93,7 @@ async def test_an_injected_inbox_gets_nothing_done_without_the_operator(
         "email.draft",
         "email.send",
         "memory.delete",
+        "memory.write",
     }, reply
     executed = await _query(
         app,

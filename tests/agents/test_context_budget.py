@@ -113,7 +113,9 @@ async def test_the_model_is_offered_only_the_relevant_tools_on_a_small_window(ap
     finally:
         app.runner.tiers = original
     assert "ask_scheduling" in small and "create_payment" not in small and "send_email" not in small
-    assert {"send_email", "create_payment", "ask_scheduling", "propose_plan"} <= every and len(every) == 13
+    assert {"send_email", "create_payment", "ask_scheduling", "propose_plan"} <= every and len(
+        every
+    ) == 15  # issue #17 added remember and correct
 
 
 async def test_an_oversized_paste_is_refused_before_anything_is_sent(app, workspace: str) -> None:  # type: ignore[no-untyped-def]

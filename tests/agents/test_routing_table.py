@@ -173,6 +173,9 @@ TABLE: list[tuple[str, str, str]] = [
     # --- statements of fact: never a local report ---
     ("Acme just told me they will pay invoice 42 late", MODEL, MODEL),
     ("Acme will pay invoice 42 about three weeks late this month", MODEL, MODEL),
+    ("Acme just told me they will pay invoice 42 about three weeks late this month", MODEL, MODEL),
+    ("Heads up: Acme will settle invoice 42 three weeks late", MODEL, MODEL),
+    ("Acme says invoice 42 will be three weeks late", MODEL, MODEL),
     ("acme said invoice 42 will be paid late", MODEL, MODEL),
     ("Jane confirmed the overdue invoice goes out on Friday.", MODEL, MODEL),
     ("Globex promised to pay the outstanding invoices next week", MODEL, MODEL),
@@ -253,6 +256,7 @@ SEEN = [
     "find two free hours next week for the Globex workshop",
     "Acme just told me they will pay invoice 42 late",
     "Acme will pay invoice 42 about three weeks late this month",
+    "Acme just told me they will pay invoice 42 about three weeks late this month",
 ]
 
 
