@@ -457,21 +457,23 @@ class MemoryService:
                 problems.append(ImportProblem(row["line"], f"the database refused it: {refusal(err)}"))
         return added
 
+    _COLUMNS_IN = ("id", "vector", "payload", "workspace", "layer", "text", "subject", "source", "occurred_at",
+                   "expires_at", "hash", "origin", "confirmed", "context")  # fmt: skip
+
     def _insert_many(self, rows: list[dict[str, Any]], vectors: list[list[float]]) -> int:
+        """One multi-row statement per batch, so the lexeme counts (a statement trigger) run once."""
         import numpy as np
 
-        params = [
-            dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
-            for row, vector in zip(rows, vectors, strict=True)
-        ]
+        values = ", ".join(["(" + ", ".join(["%s"] * len(self._COLUMNS_IN)) + ")"] * len(rows))
+        params: list[Any] = []
+        for row, vector in zip(rows, vectors, strict=True):
+            full = dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
+            params.extend(full[column] for column in self._COLUMNS_IN)
+        sql = f"""INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source, occurred_at,
+                                        expires_at, content_hash, origin, confirmed, context)
+                  VALUES {values} ON CONFLICT (workspace, layer, content_hash) DO NOTHING RETURNING id"""
         with self.db.connection() as conn, conn.cursor() as cur:
-            cur.executemany(self._INSERT, params, returning=True)
-            added = 0
-            while True:  # one result set per row: an id when inserted, none when a duplicate
-                added += len(cur.fetchall())
-                if not cur.nextset():
-                    break
-        return added
+            return len(cur.execute(sql.encode(), params).fetchall())
 
     # -- reading ------------------------------------------------------------------------------
 
