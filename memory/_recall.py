@@ -55,8 +55,8 @@ def _words_cte(scope: str, context: bool, window: bool) -> str:
     when = "AND m.occurred_at >= %(win_from)s AND m.occurred_at < %(win_to)s" if window else ""
     saturation = f"{BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.norm)"
     return f"""SELECT id, row_number() OVER (ORDER BY score DESC) AS r,
-               score / max(score) OVER () AS rel FROM (
-        SELECT c.id, s.score FROM (
+               coalesce(score / nullif(max(score) OVER (), 0), 0) AS rel FROM (
+        SELECT c.id, coalesce(s.score, 0) AS score FROM (
             SELECT id, tsv, length(tsv) / greatest(avg(length(tsv)) OVER (), 1) AS norm FROM (
                 SELECT m.id, m.tsv FROM memories m, probe p
                 WHERE {probe} IS NOT NULL AND m.tsv @@ {probe} AND {scope} {when}
@@ -92,7 +92,7 @@ def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window
                OR (rarest <= {PROBE_TERMS} AND idf >= ln(1 + (1 - {COMMON_SHARE}) / {COMMON_SHARE}))"""
     if "dense" in lists:
         ctes["dense"] = f"""SELECT id, row_number() OVER (ORDER BY dist) AS r,
-            (1 - dist) / greatest(max(1 - dist) OVER (), 1e-6) AS rel FROM (
+            greatest(1 - dist, 0) / greatest(max(1 - dist) OVER (), 1e-6) AS rel FROM (
             SELECT m.id, m.vector <=> %(vec)s AS dist FROM memories m
             WHERE {scope} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d"""
     if "words" in lists:
@@ -120,7 +120,7 @@ def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window
     limit = "%(pool)s" if pool else "%(k)s"
     return f"""
         WITH {with_sql},
-        fused AS (SELECT id, sum(w / (%(rrf)s + r)) AS score FROM ({union}) u GROUP BY id)
+        fused AS (SELECT id, coalesce(sum(w / (%(rrf)s + r)), 0) AS score FROM ({union}) u GROUP BY id)
         SELECT {columns}, f.score FROM fused f JOIN memories m ON m.id = f.id
         ORDER BY f.score DESC, m.occurred_at DESC LIMIT {limit}"""
 
