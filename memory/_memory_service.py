@@ -535,13 +535,13 @@ class MemoryService:
             "vec": np.asarray(vector, dtype=np.float32) if vector is not None else None,
             "now": self.clock.now(),
         }
-        scope = f"""m.workspace = %(ws)s AND m.layer = ANY(%(layers)s)
+        scope = """m.workspace = %(ws)s AND m.layer = ANY(%(layers)s)
             AND (%(since)s::timestamptz IS NULL OR m.occurred_at >= %(since)s)
-            AND (%(until)s::timestamptz IS NULL OR m.occurred_at < %(until)s)
-            AND {_CURRENT}"""
+            AND (%(until)s::timestamptz IS NULL OR m.occurred_at < %(until)s)"""
         sql = recall_sql(
             mode,
             scope,
+            _CURRENT,
             _COLUMNS + ", m.context",
             identifiers=bool(identifiers),
             window=window is not None,

@@ -34,10 +34,13 @@ __all__ = ["CONTEXT_WEIGHT", "RRF_K", "cover_names", "named", "recall_sql"]
 
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
 CONTEXT_WEIGHT = 0.35  # a lexeme found only in a memory's context counts this share of its IDF
-PROBE_TERMS = 8  # candidates are memories with any of the question's rarest lexemes
-COMMON_SHARE = 0.2  # a lexeme in more memories than this share only ranks, unless among the rarest
-ALWAYS_PROBED = 3
-MAX_SCORED = 5000  # at most this many word candidates are scored (a question of only common words)
+# Word candidates are the memories holding the question's rarest lexeme or any of its next rarest
+# ones found in at most PROBE_CHEAP memories (or COMMON_SHARE of them): commoner lexemes only rank.
+PROBE_TERMS = 8
+PROBE_CHEAP = 300
+COMMON_SHARE = 0.02
+PROBE_MAX = 5000  # a lexeme in more memories than this finds none (it would cost more than it tells)
+MAX_SCORED = 1000  # at most this many word candidates are scored (a question of only common words)
 BM25_K1 = 1.2
 BM25_B = 0.75
 
@@ -45,7 +48,7 @@ _WEIGHTS = {"dense": 1.0, "words": 1.0, "exact": 1.0, "when_dense": 1.0, "when_w
 WHEN_DEPTH = 3  # the time a question names lifts this many candidates of each list: a nudge, no filter
 
 
-def _words_cte(scope: str, context: bool, window: bool) -> str:
+def _words_cte(scope: str, current: str, context: bool, window: bool) -> str:
     found = (
         "CASE WHEN c.tsv @@ t.own THEN 1.0 WHEN c.tsv @@ t.any THEN %(ctxw)s ELSE 0 END"
         if context
@@ -56,6 +59,7 @@ def _words_cte(scope: str, context: bool, window: bool) -> str:
     saturation = f"{BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.norm)"
     return f"""SELECT id, row_number() OVER (ORDER BY score DESC) AS r,
                coalesce(score / nullif(max(score) OVER (), 0), 0) AS rel FROM (
+        SELECT x.id, x.score FROM (
         SELECT c.id, coalesce(s.score, 0) AS score FROM (
             SELECT id, tsv, length(tsv) / greatest(avg(length(tsv)) OVER (), 1) AS norm FROM (
                 SELECT m.id, m.tsv FROM memories m, probe p
@@ -64,12 +68,18 @@ def _words_cte(scope: str, context: bool, window: bool) -> str:
         CROSS JOIN LATERAL (
             SELECT sum(t.idf * t.f * {BM25_K1 + 1} / (t.f + {saturation})) AS score
             FROM (SELECT t.idf, {found} AS f FROM terms t) t WHERE t.f > 0) s
-        ORDER BY s.score DESC LIMIT %(depth)s) w"""
+        ORDER BY score DESC LIMIT 2 * %(depth)s) x
+        JOIN memories m ON m.id = x.id WHERE {current}  -- alive: checked for the best only
+        ORDER BY x.score DESC LIMIT %(depth)s) w"""
 
 
-def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window: bool, pool: bool) -> str:
+def recall_sql(
+    mode: str, scope: str, current: str, columns: str, *, identifiers: bool, window: bool, pool: bool
+) -> str:
     """The whole recall as one statement; parameters: ws, text, ids, vec, depth, k (or with ``pool``,
-    pool: more rows than k, for ``cover_names``), rrf, ctxw, win_from, win_to, and those of ``scope``."""
+    pool: more rows than k, for ``cover_names``), rrf, ctxw, win_from, win_to, and those of ``scope`` and
+    ``current`` (which memories are alive: checked after the cheap ``scope``)."""
+    alive = f"{scope} AND {current}"
     context = mode == "hybrid"
     lists = {"dense": ["dense"], "text": ["words"], "fusion": ["dense", "words"], "hybrid": ["dense", "words"]}[mode]
     if identifiers and mode != "dense":
@@ -88,27 +98,28 @@ def recall_sql(mode: str, scope: str, columns: str, *, identifiers: bool, window
                    string_agg(quote_literal(lexeme) || ':A', ' | ')::tsquery AS own_q
             FROM (SELECT lexeme, docs, idf, row_number() OVER (ORDER BY docs, lexeme) AS rarest
                   FROM terms) t
-            WHERE rarest <= {ALWAYS_PROBED}
-               OR (rarest <= {PROBE_TERMS} AND idf >= ln(1 + (1 - {COMMON_SHARE}) / {COMMON_SHARE}))"""
+            CROSS JOIN (SELECT greatest(docs, 1) AS n FROM memory_lexemes WHERE workspace = %(ws)s AND lexeme = '') n
+            WHERE docs <= {PROBE_MAX}
+              AND (rarest = 1 OR (rarest <= {PROBE_TERMS} AND docs <= greatest({PROBE_CHEAP}, {COMMON_SHARE} * n.n)))"""
     if "dense" in lists:
         ctes["dense"] = f"""SELECT id, row_number() OVER (ORDER BY dist) AS r,
             greatest(1 - dist, 0) / greatest(max(1 - dist) OVER (), 1e-6) AS rel FROM (
             SELECT m.id, m.vector <=> %(vec)s AS dist FROM memories m
-            WHERE {scope} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d"""
+            WHERE {alive} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d"""
     if "words" in lists:
-        ctes["words"] = _words_cte(scope, context, window=False)
+        ctes["words"] = _words_cte(scope, current, context, window=False)
     if "exact" in lists:
         # Identifiers (invoice numbers, VAT ids, e-mails, codes) must all match: rare and exact.
         ctes["exact"] = f"""SELECT id, row_number() OVER (ORDER BY rank DESC) AS r FROM (
             SELECT m.id, ts_rank_cd(m.tsv, q) AS rank FROM memories m, plainto_tsquery('english', %(ids)s) AS q
-            WHERE {scope} AND q <> ''::tsquery AND m.tsv @@ q
+            WHERE {alive} AND q <> ''::tsquery AND m.tsv @@ q
             ORDER BY rank DESC LIMIT %(depth)s) s"""
     if window and context:
         ctes["when_dense"] = f"""SELECT d.id, row_number() OVER (ORDER BY d.r) AS r FROM dense d
             JOIN memories m ON m.id = d.id
             WHERE m.occurred_at >= %(win_from)s AND m.occurred_at < %(win_to)s
             ORDER BY d.r LIMIT {WHEN_DEPTH}"""
-        ctes["when_words"] = _words_cte(scope, context, window=True).replace("%(depth)s", str(WHEN_DEPTH))
+        ctes["when_words"] = _words_cte(scope, current, context, window=True).replace("%(depth)s", str(WHEN_DEPTH))
         lists += ["when_dense", "when_words"]
     # SoloOS weighs each rank by the candidate's score against its list's best (so a list's clear
     # winner is not matched by another list's barely-better tail); the baseline fuses ranks alone.
