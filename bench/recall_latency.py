@@ -103,5 +103,8 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     print(f"conditions: {os.cpu_count()} cores, local all-MiniLM-L6-v2 embedder, embedded PostgreSQL 18 + pgvector,")
-    print(f"            HNSW (cosine) + GIN full text, reciprocal-rank fusion, k=10, {args.queries} queries per size")
+    print(
+        f"            HNSW (cosine) + GIN full text (BM25-like, context), fusion by rank and score, k=10, "
+        f"{args.queries} queries per size"
+    )
     asyncio.run(main(args.sizes, args.queries))

@@ -52,6 +52,8 @@ from memory._memory_types import (
 from memory._outbox import ReplyOutbox
 from memory._plans import Plans
 from memory._postgres import Database
+from memory._recall import CONTEXT_WEIGHT, RRF_K, cover_names, named, recall_sql
+from memory._recall_context import CONTEXT_NEIGHBOUR_CHARS, Neighbours, build_context, thread_key, time_window
 from memory._records import Records
 from memory._schedules import Schedules
 from memory._service_levels import ReliabilityStore
@@ -61,8 +63,6 @@ from memory.secrets import SecretBox
 
 MAX_MEMORY_CHARS = 20_000
 MAX_ORIGIN_CHARS = 500
-RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
-TEXT_BOOST_WEIGHT = 0.5  # how much shared words re-rank the vector candidates
 IMPORT_BATCH = 256
 
 _WS = re.compile(r"\s+")
@@ -234,13 +234,15 @@ class MemoryService:
             raise InvalidMemory("confirmed must be true or false")
         layer_ = _check_layer(layer)
         expires = self.clock.now() + self.working_ttl if layer_ == "working" else None
+        moment = _aware(occurred_at) if occurred_at else self.clock.now()
         return {
             "id": uuid.uuid4(),
             "text": clean,
             "layer": layer_,
             "workspace": workspace,
             "source": source,
-            "occurred_at": _aware(occurred_at) if occurred_at else self.clock.now(),
+            "occurred_at": moment,
+            "context": build_context(moment, metadata, None, None),
             "subject": normalize_subject(subject),
             "metadata": metadata or {},
             "expires_at": expires,
@@ -264,9 +266,9 @@ class MemoryService:
 
     _INSERT = """
         INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source,
-                              occurred_at, expires_at, content_hash, origin, confirmed)
+                              occurred_at, expires_at, content_hash, origin, confirmed, context)
         VALUES (%(id)s, %(vector)s, %(payload)s, %(workspace)s, %(layer)s, %(text)s, %(subject)s,
-                %(source)s, %(occurred_at)s, %(expires_at)s, %(hash)s, %(origin)s, %(confirmed)s)
+                %(source)s, %(occurred_at)s, %(expires_at)s, %(hash)s, %(origin)s, %(confirmed)s, %(context)s)
         ON CONFLICT (workspace, layer, content_hash) DO NOTHING
         RETURNING id
     """
@@ -276,6 +278,9 @@ class MemoryService:
 
         params = dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            before = self._previous_in_thread(cur, row)
+            if before is not None:
+                params["context"] = build_context(row["occurred_at"], row["metadata"], before["text"], None)
             inserted = cur.execute(self._INSERT, params).fetchone()
             if inserted is None:  # same text already in this layer: keep the original
                 existing = cur.execute(
@@ -284,6 +289,11 @@ class MemoryService:
                 ).fetchone()
                 assert existing is not None
                 return _item(existing, duplicate=True)
+            if before is not None:  # the new memory is the context of the one before it, too
+                cur.execute(
+                    "UPDATE memories SET context = %s || ' | ' || context WHERE id = %s",
+                    (row["text"][:CONTEXT_NEIGHBOUR_CHARS], before["id"]),
+                )
             if as_note:
                 cur.execute(
                     "INSERT INTO notes (workspace, body, memory_id, source) VALUES (%s, %s, %s, %s)",
@@ -303,6 +313,19 @@ class MemoryService:
             ).fetchone()
             assert created is not None
             return _item(created, replaces=replaced)
+
+    @staticmethod
+    def _previous_in_thread(cur: psycopg.Cursor[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
+        """The memory just before ``row`` in its session (or day) and layer: its neighbour."""
+        kind, key = thread_key(row["metadata"], row["occurred_at"])
+        thread = "payload->'metadata'->>'session' = %(key)s" if kind == "session" else "occurred_at >= %(day)s"
+        start = row["occurred_at"].replace(hour=0, minute=0, second=0, microsecond=0)
+        return cur.execute(
+            f"""SELECT id, text FROM memories
+                WHERE workspace = %(ws)s AND layer = %(layer)s AND occurred_at <= %(at)s AND {thread}
+                ORDER BY occurred_at DESC, created_at DESC LIMIT 1""",
+            {"ws": row["workspace"], "layer": row["layer"], "at": row["occurred_at"], "key": key, "day": start},
+        ).fetchone()
 
     async def import_jsonl(
         self,
@@ -328,6 +351,7 @@ class MemoryService:
         batch: list[dict[str, Any]] = []
         handled = 0
         source = source or f"import:{path.name}"
+        neighbours = Neighbours()  # each line's context: the lines around it in the same session
 
         # Embedding (torch) and inserting (Postgres) overlap: batch N is written while N+1 embeds.
         writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
@@ -363,11 +387,12 @@ class MemoryService:
                     handled = number
                     row = self._parse_import_line(number, raw, workspace, source, problems)
                     if row is not None:
-                        batch.append(row)
+                        batch.extend(neighbours.push(row))
                     if len(batch) >= IMPORT_BATCH:
                         flush()
                         if progress:
                             progress(handled)
+            batch.extend(neighbours.finish())
             flush()
             settle()
         finally:
@@ -432,21 +457,23 @@ class MemoryService:
                 problems.append(ImportProblem(row["line"], f"the database refused it: {refusal(err)}"))
         return added
 
+    _COLUMNS_IN = ("id", "vector", "payload", "workspace", "layer", "text", "subject", "source", "occurred_at",
+                   "expires_at", "hash", "origin", "confirmed", "context")  # fmt: skip
+
     def _insert_many(self, rows: list[dict[str, Any]], vectors: list[list[float]]) -> int:
+        """One multi-row statement per batch, so the lexeme counts (a statement trigger) run once."""
         import numpy as np
 
-        params = [
-            dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
-            for row, vector in zip(rows, vectors, strict=True)
-        ]
+        values = ", ".join(["(" + ", ".join(["%s"] * len(self._COLUMNS_IN)) + ")"] * len(rows))
+        params: list[Any] = []
+        for row, vector in zip(rows, vectors, strict=True):
+            full = dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
+            params.extend(full[column] for column in self._COLUMNS_IN)
+        sql = f"""INSERT INTO memories (id, vector, payload, workspace, layer, text, subject, source, occurred_at,
+                                        expires_at, content_hash, origin, confirmed, context)
+                  VALUES {values} ON CONFLICT (workspace, layer, content_hash) DO NOTHING RETURNING id"""
         with self.db.connection() as conn, conn.cursor() as cur:
-            cur.executemany(self._INSERT, params, returning=True)
-            added = 0
-            while True:  # one result set per row: an id when inserted, none when a duplicate
-                added += len(cur.fetchall())
-                if not cur.nextset():
-                    break
-        return added
+            return len(cur.execute(sql.encode(), params).fetchall())
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -489,6 +516,8 @@ class MemoryService:
         import numpy as np
 
         identifiers = _identifiers(query)
+        window = time_window(query, self.clock.now()) if mode == "hybrid" else None
+        names = named(query) if mode == "hybrid" else []
         params: dict[str, Any] = {
             "ws": workspace,
             "layers": list(layers),
@@ -498,48 +527,29 @@ class MemoryService:
             "ids": " ".join(identifiers),
             "depth": max(40, 4 * k),
             "k": k,
+            "pool": 2 * k,
             "rrf": RRF_K,
-            "boost": TEXT_BOOST_WEIGHT,
+            "ctxw": CONTEXT_WEIGHT,
+            "win_from": window[0] if window else None,
+            "win_to": window[1] if window else None,
             "vec": np.asarray(vector, dtype=np.float32) if vector is not None else None,
             "now": self.clock.now(),
         }
-        scope = f"""m.workspace = %(ws)s AND m.layer = ANY(%(layers)s)
+        scope = """m.workspace = %(ws)s AND m.layer = ANY(%(layers)s)
             AND (%(since)s::timestamptz IS NULL OR m.occurred_at >= %(since)s)
-            AND (%(until)s::timestamptz IS NULL OR m.occurred_at < %(until)s)
-            AND {_CURRENT}"""
-        # plainto_tsquery parses safely; its ANDs turned into ORs match any of the words.
-        any_word = "to_tsquery('simple', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))"
-
-        def text_ranked(query_sql: str, extra: str = "") -> str:
-            return f"""SELECT id, row_number() OVER (ORDER BY rank DESC) AS r FROM (
-                SELECT m.id, ts_rank_cd(m.tsv, q) AS rank FROM memories m, {query_sql} AS q
-                WHERE {scope} AND q <> ''::tsquery AND m.tsv @@ q {extra}
-                ORDER BY rank DESC LIMIT %(depth)s) s"""
-
-        ctes = {
-            "dense": f"""SELECT id, row_number() OVER (ORDER BY dist) AS r FROM (
-                SELECT m.id, m.vector <=> %(vec)s AS dist FROM memories m
-                WHERE {scope} ORDER BY m.vector <=> %(vec)s LIMIT %(depth)s) d""",
-            # Identifiers (invoice numbers, VAT ids, e-mails, codes) must all match: rare and exact.
-            "exact": text_ranked("plainto_tsquery('english', %(ids)s)"),
-            # Ordinary words only re-rank what the vectors found: a client's name alone matches
-            # dozens of memories and would otherwise drown the one that answers the question.
-            "boost": text_ranked(any_word, "AND m.id IN (SELECT id FROM dense)"),
-            "words": text_ranked(any_word),
-        }
-        weights = {"dense": "1.0", "exact": "1.0", "boost": "%(boost)s", "words": "1.0"}
-        use = {"hybrid": ["dense", "boost"], "dense": ["dense"], "text": ["words"]}[mode]
-        if identifiers and mode != "dense":
-            use.append("exact")
-        with_sql = ",\n".join(f"{name} AS ({ctes[name]})" for name in use)
-        union = " UNION ALL ".join(f"SELECT id, r, {weights[name]}::float AS w FROM {name}" for name in use)
-        sql = f"""
-            WITH {with_sql},
-            fused AS (SELECT id, sum(w / (%(rrf)s + r)) AS score FROM ({union}) u GROUP BY id)
-            SELECT {_COLUMNS}, f.score FROM fused f JOIN memories m ON m.id = f.id
-            ORDER BY f.score DESC, m.occurred_at DESC LIMIT %(k)s"""
+            AND (%(until)s::timestamptz IS NULL OR m.occurred_at < %(until)s)"""
+        sql = recall_sql(
+            mode,
+            scope,
+            _CURRENT,
+            _COLUMNS + ", m.context",
+            identifiers=bool(identifiers),
+            window=window is not None,
+            pool=len(names) > 1,
+        )
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(sql.encode(), params).fetchall()
+        rows = cover_names(rows, k, names)
         return [
             MemoryHit(
                 id=row["id"],

@@ -9,7 +9,7 @@ from uuid import UUID
 
 Layer = Literal["working", "project", "institutional"]
 LAYERS: tuple[Layer, ...] = get_args(Layer)
-RecallMode = Literal["hybrid", "dense", "text"]
+RecallMode = Literal["hybrid", "dense", "text", "fusion"]
 
 OPERATOR_ORIGIN = "operator"  # the origin of what the operator said (chat "remember", rules, the CLI)
 VOUCHED_ORIGINS = frozenset({OPERATOR_ORIGIN, "record"})  # confirmed by default; anything else is not
