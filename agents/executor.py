@@ -28,6 +28,7 @@ from pydantic_ai.exceptions import UnexpectedModelBehavior, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
+from agents import mcp_tools
 from agents.budget import size_turn, tier_window
 from agents.context import build_context, estimate_tokens
 from agents.drafts import DraftRequest, produce
@@ -37,6 +38,7 @@ from agents.models import MODE_SETTINGS, Budget, BudgetExceeded, ModelTiers, Pri
 from agents.plan_views import render_diff
 from agents.team import TurnDeps, drafting_agent, finance_agent, research_agent, scheduling_agent
 from agents.untrusted import Taint, earlier_attempt, earlier_result, reading
+from connectors.mcp import McpHub
 from memory import DraftKind, Edit, MemoryService, Objective, Plan, PlanTask, Superseded
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class PlanExecutor:
     retry_base: timedelta = timedelta(minutes=1)  # then ×4 per attempt: 1, 4, 16 min…
     batch: int = 4
     request_limit: int = 8
+    mcp: McpHub | None = None  # the operator's MCP servers: a step's specialist sees their tools, gated
 
     async def tick(self, workspace: str, *, timezone: str, report: bool = True) -> list[Ran]:
         """One round: follow the operator's tasks, move slipped steps, run the ready agent tasks."""
@@ -211,10 +214,11 @@ class PlanExecutor:
         upstream = await self.memory.plans.results(task.depends_on)
         first = prompt or _prompt(objective, task, upstream)  # notes the upstream results it carries
         tier: Tier = "strong" if task.owner in ("research", "drafting") else "fast"
+        hub = self.mcp if self.mcp is not None and self.mcp.connected else None
         size = size_turn(  # the memory context gets what the model's window leaves (D47)
             tier_window(self.tiers, tier),
             output=self.tiers.limits.max_tokens,
-            fixed=SPECIALIST_FIXED_TOKENS,
+            fixed=SPECIALIST_FIXED_TOKENS + (mcp_tools.prompt_tokens(hub, first)[0] if hub is not None else 0),
             message=estimate_tokens(first),
             context_budget=self.context_budget,
         )
@@ -238,6 +242,7 @@ class PlanExecutor:
             self.prices,
             context.text,
             taint=taint,
+            mcp=hub,
         )
         history = _history(task.checkpoint)
         if history:  # what an earlier attempt's tools read is in the history the model gets again
@@ -249,6 +254,7 @@ class PlanExecutor:
             model=deps.model_for(agent.name or task.owner),
             usage_limits=UsageLimits(request_limit=self.request_limit),
             model_settings=MODE_SETTINGS.get(task.mode),
+            toolsets=[mcp_tools.SPECIALIST_TOOLSET] if hub is not None else None,  # gated like in chat
         ) as run:
             async for node in run:
                 if Agent.is_model_request_node(node):  # about to ask the model: what came before is settled

@@ -187,6 +187,7 @@ def wire(settings: Settings, memory: MemoryService, *, tiers: ModelTiers | None 
         runner.prices,
         settings.context_token_budget,
         retry_base=timedelta(seconds=settings.plan_retry_seconds),
+        mcp=mcp,
     )
     plans = PlanWorker(
         executor,

@@ -284,3 +284,53 @@ def test_the_mcp_tools_are_behind_the_gated_wrapper_and_only_build_actions() -> 
         assert isinstance(toolset, GatedToolset)
     assert COORDINATOR_TOOLSET.defer and not SPECIALIST_TOOLSET.defer
     assert set(COORDINATOR_TOOLSET.wrapped.tools) == {"mcp_call", "find_tools"}  # type: ignore[attr-defined]
+
+
+async def test_a_plan_step_sees_the_tools_and_its_calls_pass_the_gate_in_the_steps_mode(
+    app: App, settings: Any, tmp_path: Path, workspace: str
+) -> None:
+    """A specialist running a step of an approved plan in the background has the servers' tools like
+    one asked in chat. A research step is exploratory: a tool the policy allows runs, and one that
+    needs approval is refused, saying why."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from agents import Budget, Prices
+    from agents.executor import PlanExecutor
+    from tests.support.plan_models import has_tool_result, objective, retainer_plan
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("")
+    echo, file_it = mcp("test", "echo", {"text": "prospects"}), mcp("test", "note", {"text": "from the plan"})
+
+    def research(messages: Any) -> ModelResponse:
+        if has_tool_result(messages, "mcp_call"):
+            done = sum(
+                1 for m in messages for p in getattr(m, "parts", []) if getattr(p, "tool_name", "") == "mcp_call"
+            )
+            return file_it(messages) if done < 4 else ModelResponse(parts=[TextPart("Looked it up.")])
+        return echo(messages)
+
+    script = retainer_plan(Research=[research])
+    policy = {"test": {"tools": {"echo": "allow"}}}
+    async with mcp_app(app, settings, tmp_path, script, [_python_server(notes=notes)], policy) as wired:  # type: ignore[arg-type]
+        chat = FakeChat(wired, workspace)
+        drafted = await chat.say(f"/objective {objective()}")
+        plan_id = int(drafted.split("Plan #", 1)[1].split(":", 1)[0])
+        assert "approved" in await chat.say(f"/plan {plan_id} approve")
+        executor = PlanExecutor(
+            wired.memory,
+            wired.gate,
+            script.tiers(),
+            Budget(Decimal(5), Decimal(50)),
+            Prices(Decimal(0), Decimal(0)),
+            wired.settings.context_token_budget,
+            retry_base=timedelta(0),
+            mcp=wired.mcp,
+        )
+        await executor.run_until_idle(workspace, timezone="UTC", report=False)
+        assert "mcp_call" in {tool.name for tool in script.seen["Research"].function_tools}
+        outcomes = {r.event.args["tool"]: (r.event.name, r.event.outcome) for r in _audit(wired, workspace)}
+        assert outcomes["echo"][0] == "action.executed"
+        assert outcomes["note"][0] == "action.refused" and "exploratory mode" in outcomes["note"][1]
+        assert notes.read_text() == ""
