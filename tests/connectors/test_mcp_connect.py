@@ -25,7 +25,7 @@ from tests.support import mcp_servers
 
 def _npm() -> None:
     if problem := mcp_servers.ensure_npm_servers():
-        pytest.skip(problem)
+        pytest.fail(problem)
 
 
 async def test_a_bad_command_fails_before_anything_is_saved(memory: MemoryService, workspace: str) -> None:

