@@ -249,6 +249,8 @@ class McpSession:
                 raise McpTimeout(self._timed_out(tool)) from err
             if "closed" in said.lower() or not self.up:
                 self.last_error = f"it stopped during {tool}"
+                if self._client is client:
+                    self._client = None  # down from now on, not only once the supervisor has noticed
                 self._dead.set()
                 raise McpError(
                     f"the MCP server {self.name!r} stopped during {tool} ({said}); SoloOS is restarting it. "

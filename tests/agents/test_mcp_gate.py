@@ -3,6 +3,7 @@ test server in tests/support/mcp_servers.py), a scripted model, the whole app.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -161,10 +162,8 @@ async def test_a_server_killed_mid_call_fails_clearly_restarts_and_works_again(
         assert "'test' stopped during crash" in (failed.event.outcome or "")
         session = wired.mcp.sessions["test"]
         for _ in range(100):
-            if session.up:
+            if session.up and session.restarts >= 1:
                 break
-            import asyncio
-
             await asyncio.sleep(0.1)
         assert session.up and session.restarts >= 1
         await chat.say("echo back")
