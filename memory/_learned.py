@@ -113,14 +113,15 @@ class LearnedFacts:
         return await asyncio.to_thread(run)
 
     async def keep(self, memory_id: str | UUID, *, workspace: str) -> tuple[MemoryItem, bool]:
-        """Mark a fact kept (``metadata.kept``) and confirmed. Returns it and whether it was kept before.
+        """Mark a fact kept (``metadata.kept``) and confirmed; the undo handle ``{"kind": "memory.unkeep",
+        "id": …}`` takes both back. Returns it and whether it was kept before.
         ``NotFound`` when the workspace has no such memory (gone, or another workspace's)."""
         item = await self.memory.get(memory_id, workspace=workspace)
         if item.metadata.get("kept"):
             return item, True
 
         def run() -> bool:
-            kept = {"kept": True, "kept_at": self.clock.now().isoformat()}
+            kept = {"kept": True, "kept_at": self.clock.now().isoformat(), "kept_was_confirmed": item.confirmed}
             with self.db.connection() as conn:
                 cur = conn.execute(
                     """UPDATE memories SET confirmed = true,

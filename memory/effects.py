@@ -256,6 +256,15 @@ _UNDO_SQL: dict[str, tuple[str, str]] = {
            ON CONFLICT DO NOTHING RETURNING id""",
         "the memory is back",
     ),
+    # A fact kept with its Keep button: not kept, and confirmed only if it was before.
+    "memory.unkeep": (
+        """UPDATE memories SET
+               confirmed = coalesce((payload->'metadata'->>'kept_was_confirmed')::boolean, confirmed),
+               payload = jsonb_set(payload, '{metadata}',
+                                   (payload->'metadata') - 'kept' - 'kept_at' - 'kept_was_confirmed')
+           WHERE id = %s AND workspace = %s AND payload->'metadata'->>'kept' = 'true' RETURNING id""",
+        "the fact is no longer kept",
+    ),
     "memory.unconfirm": (
         "UPDATE memories SET confirmed = false WHERE id = %s AND workspace = %s AND confirmed RETURNING id",
         "the memory is unconfirmed again",

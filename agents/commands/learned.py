@@ -9,7 +9,7 @@ from __future__ import annotations
 from agents.commands._base import Command, LocalContext, Routed, audited, day, phrase
 from agents.learned import replaced_note, said_note, shorten, source_name
 from agents.reply import Reply
-from memory import InvalidMemory, LearnedFacts, NotFound
+from memory import InvalidMemory, LearnedFacts, MemoryItem, NotFound
 
 LIST_LIMIT = 15
 _ID = r"(?P<id>[0-9a-fA-F]{6,32})"
@@ -38,19 +38,27 @@ async def _keep(routed: Routed, ctx: LocalContext) -> Reply:
         return Reply(f"I have no fact {short} (it may have been forgotten), so there is nothing to keep.")
     if before:
         return Reply(f"Already kept: {item.text} [{item.short_id}]")
-    await audited(ctx, "memory.keep", f"kept: {item.text[:200]} [{item.short_id}]", None)
+    await audited(
+        ctx, "memory.keep", f"kept: {item.text[:200]} [{item.short_id}]", {"kind": "memory.unkeep", "id": str(item.id)}
+    )
     return Reply(f"Kept: {item.text} [{item.short_id}]")
 
 
 async def _forget(routed: Routed, ctx: LocalContext) -> Reply:
     short = routed.args["id"].lower()
-    store = LearnedFacts(ctx.memory)
     try:
         item = await ctx.memory.get(short, workspace=ctx.workspace)
     except (NotFound, InvalidMemory):
-        return Reply(_gone(short, await store.audited_text(ctx.workspace, "memory.forget", short)))
+        return Reply(_gone(short, await LearnedFacts(ctx.memory).audited_text(ctx.workspace, "memory.forget", short)))
+    return Reply(await forget_memory(item, ctx))
+
+
+async def forget_memory(item: MemoryItem, ctx: LocalContext) -> str:
+    """Forget one memory, pressed or typed: audited, with /undo bringing it back, and the fact that
+    holds again on its subject named."""
+    store = LearnedFacts(ctx.memory)
     if not await store.forget(item.id, workspace=ctx.workspace):  # a press handled at the same moment
-        return Reply(f"Already forgotten: {item.text}")
+        return f"Already forgotten: {item.text}"
     await audited(
         ctx,
         "memory.forget",
@@ -61,7 +69,7 @@ async def _forget(routed: Routed, ctx: LocalContext) -> Reply:
     holds = await store.current_on(ctx.workspace, item.subject) if item.subject else None
     if holds is not None:
         reply += f"\nWhat I had before holds again: {holds.text} [{holds.short_id}]"
-    return Reply(reply)
+    return reply
 
 
 async def _learned(routed: Routed, ctx: LocalContext) -> Reply:
@@ -110,4 +118,4 @@ COMMANDS = (
     ),
 )
 
-__all__ = ["COMMANDS", "NOTHING_LEARNED"]
+__all__ = ["COMMANDS", "NOTHING_LEARNED", "forget_memory"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from agents.commands._base import Command, LocalContext, Routed, audited, day, phrase
+from agents.commands.learned import forget_memory
 from agents.learned import shorten, source_name
 from agents.phrases import subject_of
 from agents.reply import Reply
@@ -114,8 +115,7 @@ async def _forget(routed: Routed, ctx: LocalContext) -> Reply:
 
 async def _forget_text(what: str, ctx: LocalContext) -> str:
     try:
-        item = await ctx.memory.forget(what, workspace=ctx.workspace)
-        return f"Forgotten: {item.text}"
+        return await forget_memory(await ctx.memory.get(what, workspace=ctx.workspace), ctx)
     except (InvalidMemory, NotFound):
         pass  # not an id: treat it as a description
     hits = await ctx.memory.recall(what, workspace=ctx.workspace, k=3, mode="text")
@@ -127,8 +127,7 @@ async def _forget_text(what: str, ctx: LocalContext) -> str:
             )
         return f"I have nothing matching {what!r}, so there is nothing to forget."
     if len(hits) == 1:  # exactly one memory contains those words
-        item = await ctx.memory.forget(hits[0].id, workspace=ctx.workspace)
-        return f"Forgotten: {item.text}"
+        return await forget_memory(await ctx.memory.get(hits[0].id, workspace=ctx.workspace), ctx)
     return 'Several memories match. Say "forget <id>" with the one you mean:\n' + "\n".join(
         format_hit(h, ctx.timezone) for h in hits
     )

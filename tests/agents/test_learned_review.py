@@ -221,3 +221,46 @@ async def test_undo_brings_a_forgotten_fact_back(app: App, workspace: str) -> No
     assert [h.id for h in hits] == [new.id]  # the newer fact holds again, the older is history
     assert not (await app.memory.get(old.id, workspace=workspace)).current
     assert await chat.say("/undo") == "There is nothing I can undo."
+
+
+async def test_a_typed_forget_is_audited_and_undone_like_the_button(app: App, workspace: str) -> None:
+    """By id or by words that match one memory: the same forgetting as the Forget button."""
+    rate = await app.memory.remember("Hooli's day rate is 700 EUR", layer="project", workspace=workspace)
+    iban = await learn(app, workspace, "Globex pays from IBAN DE02 1203 0000 0000 2020 51")
+    chat = FakeChat(app, workspace)
+
+    assert await chat.say(f"forget {rate.short_id}") == "Forgot: Hooli's day rate is 700 EUR (/undo brings it back)"
+    assert await chat.say("forget Globex IBAN") == (
+        "Forgot: Globex pays from IBAN DE02 1203 0000 0000 2020 51 (/undo brings it back)"
+    )
+    events = _sql(
+        app,
+        "SELECT outcome FROM audit_events WHERE workspace = %s AND action_type = 'memory.forget' ORDER BY id",
+        workspace,
+    )
+    assert events == [
+        (f"forgot: Hooli's day rate is 700 EUR [{rate.short_id}]",),
+        (f"forgot: Globex pays from IBAN DE02 1203 0000 0000 2020 51 [{iban.short_id}]",),
+    ]
+    assert (await chat.say("/undo")).endswith("— the memory is back.")
+    back = await app.memory.get(iban.id, workspace=workspace)
+    assert back.current and back.metadata["said"] == SAID
+    assert (await chat.say("/undo")).endswith("— the memory is back.")
+    assert (await app.memory.get(rate.id, workspace=workspace)).text == "Hooli's day rate is 700 EUR"
+
+
+async def test_undo_takes_a_keep_back(app: App, workspace: str) -> None:
+    fact = await learn(app, workspace, "Initech pays by bank transfer only")
+    _sql(app, "UPDATE memories SET confirmed = false WHERE id = %s", fact.id)  # as if from a tainted turn
+    chat = FakeChat(app, workspace)
+    await chat.press(f"mem:keep:{fact.short_id}")
+    kept = await app.memory.get(fact.id, workspace=workspace)
+    assert kept.metadata["kept"] is True and kept.confirmed
+
+    assert await chat.say("/undo") == (
+        f"Undone: kept: Initech pays by bank transfer only [{fact.short_id}] — the fact is no longer kept."
+    )
+    again = await app.memory.get(fact.id, workspace=workspace)
+    assert "kept" not in again.metadata and not again.confirmed and again.metadata["said"] == SAID
+    kept_again = await chat.press(f"mem:keep:{fact.short_id}")
+    assert kept_again == f"Kept: Initech pays by bank transfer only [{fact.short_id}]"

@@ -45,7 +45,8 @@ async def test_forget_asks_when_ambiguous_and_forgets_when_clear(app: App, works
     ambiguous = await chat.say("forget Hooli")
     assert "Several memories match" in ambiguous
     assert len(await app.memory.list(workspace)) == 2
-    assert "Forgotten: the Hooli contract renews in March" in await chat.say("forget contract renews")
+    forgot = await chat.say("forget contract renews")
+    assert forgot == "Forgot: the Hooli contract renews in March (/undo brings it back)"
     assert [i.text for i in await app.memory.list(workspace)] == ["the Hooli invoice is overdue"]
 
 
