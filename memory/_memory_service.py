@@ -106,6 +106,32 @@ def normalize_subject(subject: str | None) -> str | None:
     return subject or None
 
 
+def subject_words(subject: str) -> str:
+    """A subject's words, sorted, without punctuation or possessives: "Acme · day-rate" and
+    "acme's day rate" both give "acme day rate"."""
+    words = re.findall(r"[^\W_]+", re.sub(r"['’]s\b", "", subject.lower()))
+    return " ".join(sorted(set(words)))
+
+
+def known_subject(conn: psycopg.Connection[Any], workspace: str, subject: str) -> str:
+    """``subject`` as the workspace already writes it when a subject in use has the same words in
+    other punctuation or order (so "acme – invoice #42" supersedes what "acme · invoice 42" said);
+    else ``subject`` itself. A model asked to reuse a subject does not always copy it exactly."""
+    words = subject_words(subject)
+    if not words:
+        return subject
+    longest = max(words.split(), key=len)
+    rows = conn.execute(
+        """SELECT subject FROM memories WHERE workspace = %s AND subject IS NOT NULL AND subject LIKE %s
+           GROUP BY subject ORDER BY max(occurred_at) DESC LIMIT 200""",
+        (workspace, f"%{longest}%"),
+    ).fetchall()
+    in_use = [row[0] for row in rows]
+    if subject in in_use:
+        return subject
+    return next((known for known in in_use if subject_words(known) == words), subject)
+
+
 def content_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).lower().encode()).hexdigest()
 
@@ -276,8 +302,10 @@ class MemoryService:
     def _insert_one(self, row: dict[str, Any], vector: list[float], as_note: bool = False) -> MemoryItem:
         import numpy as np
 
-        params = dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            if row["subject"]:
+                row = dict(row, subject=known_subject(conn, row["workspace"], row["subject"]))
+            params = dict(row, vector=np.asarray(vector, dtype=np.float32), payload=self._payload(row))
             before = self._previous_in_thread(cur, row)
             if before is not None:
                 params["context"] = build_context(row["occurred_at"], row["metadata"], before["text"], None)
@@ -399,7 +427,10 @@ class MemoryService:
             writer.shutdown(wait=True)
         if imported:
             with self.db.connection() as conn:
-                conn.execute("ANALYZE memories")  # fresh statistics, so the planner uses the HNSW index
+                # New rows wait in the full-text index's pending list, which every recall then scans
+                # row by row until a vacuum merges it: merge it now, and give the planner fresh statistics.
+                conn.execute("SELECT gin_clean_pending_list('memories_tsv'::regclass)")
+                conn.execute("ANALYZE memories")
         if progress:
             progress(handled)
         return ImportReport(
@@ -689,4 +720,4 @@ class MemoryService:
         await asyncio.to_thread(run)
 
 
-__all__ = ["MemoryService", "content_hash", "normalize_subject", "normalize_text"]
+__all__ = ["MemoryService", "content_hash", "known_subject", "normalize_subject", "normalize_text", "subject_words"]

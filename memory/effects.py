@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from memory._memory_service import content_hash, normalize_subject, normalize_text
+from memory._memory_service import content_hash, known_subject, normalize_subject, normalize_text
 from memory._memory_types import OPERATOR_ORIGIN
 
 
@@ -163,6 +163,8 @@ def write_memory(
     import numpy as np
 
     clean, key = normalize_text(text), normalize_subject(subject)
+    if key:
+        key = known_subject(conn, workspace, key)
     digest = content_hash(clean)
     if adopt is not None and key:
         conn.execute(

@@ -384,3 +384,21 @@ async def test_a_fast_model_too_small_for_the_extraction_is_not_asked_and_the_me
 def test_without_a_model_there_is_no_learner() -> None:
     with pytest.raises(ValueError, match="needs a model"):
         Mem0Learner(None, None, ModelTiers(None, None), None, None, operator="x", home=Path("/nonexistent"))  # type: ignore[arg-type]
+
+
+async def test_a_subject_written_in_other_punctuation_or_order_still_supersedes(app: App, workspace: str) -> None:
+    """The model was shown "acme · invoice 42 payment" and wrote it back its own way."""
+    reworded = "[fact: Acme – payment, invoice #42] Acme will pay invoice 42 on time after all."
+    extractor = Extractor({"three weeks late": mem0_json(LATE), "on time": mem0_json(reworded)})
+    engine = learner(app, extractor)
+    [old] = await engine.learn(SAID_LATE, workspace=workspace, said_at=at(), conversation=None)
+    [new] = await engine.learn(SAID_ON_TIME, workspace=workspace, said_at=at(), conversation=None)
+    assert new.subject == old.subject == "acme · invoice 42 payment"
+    assert new.replaces == ("Acme will pay invoice 42 about three weeks late.",)
+    listed = {m.id: m.current for m in await app.memory.list(workspace)}
+    assert listed == {old.id: False, new.id: True}
+
+    other = "[fact: acme · invoice 43 payment] Acme will pay invoice 43 next week."
+    extractor.answers["invoice 43"] = mem0_json(other)
+    [third] = await engine.learn("Acme will pay invoice 43 next week", workspace=workspace, said_at=at(), conversation=None)
+    assert third.subject == "acme · invoice 43 payment" and third.replaces == ()  # other words: another subject

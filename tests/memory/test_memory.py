@@ -225,6 +225,21 @@ async def test_export_then_import_round_trips(memory: MemoryService, workspace: 
     assert copied["Reply to leads within a day"].layer == "institutional"
 
 
+async def test_an_import_leaves_the_full_text_index_merged(
+    memory: MemoryService, workspace: str, tmp_path: Path
+) -> None:
+    """Rows inserted wait in the GIN index's pending list, which every recall scans row by row: an
+    import merges it before it returns, so recall right after a large import is not slowed down."""
+    path = tmp_path / "many.jsonl"
+    lines = [json.dumps({"text": f"Call note {i}: the client asked about milestone {i}"}) for i in range(300)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = await memory.import_jsonl(path, workspace=workspace)
+    assert report.imported == 300
+    with memory.db.connection() as conn:
+        row = conn.execute("SELECT gin_clean_pending_list('memories_tsv'::regclass)").fetchone()
+    assert row == (0,)  # nothing left to merge
+
+
 async def test_mem0_pgvector_store_reads_the_same_rows(memory: MemoryService, workspace: str) -> None:
     """The table is mem0's pgvector collection shape: mem0's own store finds what we wrote."""
     from mem0.vector_stores.pgvector import PGVector
