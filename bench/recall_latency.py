@@ -4,8 +4,9 @@
 
 Loads memories through ``import_jsonl`` (the real path: embed in batches, insert with the HNSW
 and full-text indexes live), then times ``recall`` end to end (query embedding + SQL) and the SQL
-alone (query vectors precomputed), after a checkpoint has flushed what the import wrote. Prints the
-conditions with the figures.
+alone (query vectors precomputed), after a checkpoint has flushed what the import wrote: once in
+the importing process, once in a fresh process on the same database (as the assistant recalls after
+``soloos memory import``). Prints the conditions with the figures.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -72,6 +75,27 @@ async def _time_recall(memory: MemoryService, n: int) -> dict[str, float]:
     }
 
 
+def _time_in_fresh_process(home: Path, queries: int) -> dict[str, float]:
+    """Recall timed by a new process on the same database: how the product runs, where the import is
+    ``soloos memory import`` and recall happens in the assistant's own process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.recall_latency", "--time-home", str(home), "--queries", str(queries)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+async def _time_only(home: Path, queries: int) -> None:
+    quiet_libraries()
+    settings = Settings(home=home, _env_file=None, database_url=os.environ.get("DATABASE_URL"))  # type: ignore[call-arg]
+    async with open_memory(settings) as memory:
+        memory.embedder.embed("warm up")
+        print(json.dumps(await _time_recall(memory, queries)))
+
+
 def _settle(memory: MemoryService) -> None:
     """Flush the import's writes before timing recall: otherwise the checkpointer writes them out
     while recall is timed, and that is the import's cost, not recall's."""
@@ -98,7 +122,17 @@ async def main(sizes: list[int], queries: int) -> list[dict[str, float]]:
                 print(
                     f"{loaded:>7,} memories | import {figures['import_per_s']:6.0f}/s | "
                     f"recall p50 {figures['recall_p50_ms']:5.1f} ms p95 {figures['recall_p95_ms']:5.1f} ms | "
-                    f"SQL only p50 {figures['sql_p50_ms']:5.1f} ms p95 {figures['sql_p95_ms']:5.1f} ms",
+                    f"SQL only p50 {figures['sql_p50_ms']:5.1f} ms p95 {figures['sql_p95_ms']:5.1f} ms "
+                    "(in the importing process)",
+                    flush=True,
+                )
+                fresh = _time_in_fresh_process(home, queries)
+                results.append({"memories": float(loaded), "fresh_process": 1.0} | fresh)
+                print(
+                    f"{loaded:>7,} memories |                | "
+                    f"recall p50 {fresh['recall_p50_ms']:5.1f} ms p95 {fresh['recall_p95_ms']:5.1f} ms | "
+                    f"SQL only p50 {fresh['sql_p50_ms']:5.1f} ms p95 {fresh['sql_p95_ms']:5.1f} ms "
+                    "(a fresh process, as `soloos run` after `soloos memory import`)",
                     flush=True,
                 )
     finally:
@@ -110,7 +144,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--time-home", type=Path, help=argparse.SUPPRESS)  # the fresh process's run
     args = parser.parse_args()
+    if args.time_home:
+        asyncio.run(_time_only(args.time_home, args.queries))
+        sys.exit(0)
     print(f"conditions: {os.cpu_count()} cores, local all-MiniLM-L6-v2 embedder, embedded PostgreSQL 18 + pgvector,")
     print(
         f"            HNSW (cosine) + GIN full text (BM25-like, context), fusion by rank and score, k=10, "

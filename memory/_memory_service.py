@@ -426,16 +426,24 @@ class MemoryService:
         finally:
             writer.shutdown(wait=True)
         if imported:
-            with self.db.connection() as conn:
-                # New rows wait in the full-text index's pending list, which every recall then scans
-                # row by row until a vacuum merges it: merge it now, and give the planner fresh statistics.
-                conn.execute("SELECT gin_clean_pending_list('memories_tsv'::regclass)")
-                conn.execute("ANALYZE memories")
+            self._tidy_after_import()
         if progress:
             progress(handled)
         return ImportReport(
             imported=imported, duplicates=duplicates, problems=tuple(sorted(problems, key=lambda p: p.line))
         )
+
+    def _tidy_after_import(self) -> None:
+        """Vacuum what an import wrote, as part of the import rather than later, when autovacuum would
+        compete with the operator's turns for the cores. It also merges the full-text index's pending
+        list, which every recall otherwise scans row by row, and gives the planner fresh statistics
+        (without them it sorted every row instead of using the HNSW index)."""
+        with self.db.connection() as conn:
+            conn.autocommit = True  # VACUUM runs outside a transaction
+            try:
+                conn.execute("VACUUM (ANALYZE) memories, memory_lexemes")
+            finally:
+                conn.autocommit = False
 
     def _parse_import_line(
         self, number: int, raw: bytes | None, workspace: str, source: str, problems: list[ImportProblem]

@@ -240,6 +240,15 @@ async def test_an_import_leaves_the_full_text_index_merged(
     assert row == (0,)  # nothing left to merge
 
 
+async def test_what_the_embedder_loaded_is_kept_out_of_full_collections(memory: MemoryService) -> None:
+    """Once the model is loaded, the process's long-lived objects are frozen, so a full garbage
+    collection in the middle of a recall does not walk torch and every library again."""
+    import gc
+
+    memory.embedder.embed("warm up")
+    assert gc.get_freeze_count() > 10_000
+
+
 async def test_mem0_pgvector_store_reads_the_same_rows(memory: MemoryService, workspace: str) -> None:
     """The table is mem0's pgvector collection shape: mem0's own store finds what we wrote."""
     from mem0.vector_stores.pgvector import PGVector
