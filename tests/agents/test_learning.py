@@ -400,5 +400,6 @@ async def test_a_subject_written_in_other_punctuation_or_order_still_supersedes(
 
     other = "[fact: acme · invoice 43 payment] Acme will pay invoice 43 next week."
     extractor.answers["invoice 43"] = mem0_json(other)
-    [third] = await engine.learn("Acme will pay invoice 43 next week", workspace=workspace, said_at=at(), conversation=None)
+    said = "Acme will pay invoice 43 next week"
+    [third] = await engine.learn(said, workspace=workspace, said_at=at(), conversation=None)
     assert third.subject == "acme · invoice 43 payment" and third.replaces == ()  # other words: another subject
