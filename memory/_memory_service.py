@@ -123,13 +123,10 @@ def known_subject(conn: psycopg.Connection[Any], workspace: str, subject: str) -
     longest = max(words.split(), key=len)
     rows = conn.execute(
         """SELECT subject FROM memories WHERE workspace = %s AND subject IS NOT NULL AND subject LIKE %s
-           GROUP BY subject ORDER BY max(occurred_at) DESC LIMIT 200""",
-        (workspace, f"%{longest}%"),
+           GROUP BY subject ORDER BY subject = %s DESC, max(occurred_at) DESC LIMIT 200""",
+        (workspace, f"%{longest}%", subject),
     ).fetchall()
-    in_use = [row[0] for row in rows]
-    if subject in in_use:
-        return subject
-    return next((known for known in in_use if subject_words(known) == words), subject)
+    return next((known for (known,) in rows if known == subject or subject_words(known) == words), subject)
 
 
 def content_hash(text: str) -> str:
@@ -728,4 +725,4 @@ class MemoryService:
         await asyncio.to_thread(run)
 
 
-__all__ = ["MemoryService", "content_hash", "known_subject", "normalize_subject", "normalize_text", "subject_words"]
+__all__ = ["MemoryService", "content_hash", "known_subject", "normalize_subject", "normalize_text"]
