@@ -111,6 +111,7 @@ async def main(sizes: list[int], queries: int) -> list[dict[str, float]]:
         settings = Settings(home=home, _env_file=None, database_url=os.environ.get("DATABASE_URL"))  # type: ignore[call-arg]
         async with open_memory(settings) as memory:
             memory.embedder.embed("warm up")  # model loading is cold start, measured by bench.cold_start
+            print(f"            imports embedded in {memory.embedder.bulk_precision}, queries in float32", flush=True)
             loaded = 0
             for size in sorted(sizes):
                 added, seconds = await _load(memory, home, size - loaded, loaded)

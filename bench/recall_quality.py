@@ -148,7 +148,7 @@ async def run(sets: Sequence[str], seed: int, n_memories: int) -> dict[str, Any]
             started = time.perf_counter()
             await asyncio.to_thread(memory.embedder.embed, "warm-up")  # waits for the model to load
             report["conditions"] = {
-                "embedder": memory.embedder.description,
+                "embedder": f"{memory.embedder.description}, imports in {memory.embedder.bulk_precision}",
                 "embedder_load_seconds": round(time.perf_counter() - started, 1),
                 "cpu_count": os.cpu_count(),
                 "seed": seed,

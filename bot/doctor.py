@@ -185,7 +185,8 @@ async def run_doctor(settings: Settings, console: Console) -> bool:
                     Check(
                         "embedder",
                         "ok",
-                        f"{memory.embedder.description}, ready in {time.perf_counter() - started:.1f}s",
+                        f"{memory.embedder.description}, ready in {time.perf_counter() - started:.1f}s, "
+                        f"imports in {memory.embedder.bulk_precision}",
                     )
                 )
             except StoreError as error:

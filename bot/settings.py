@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     )
     embedder_base_url: str | None = Field(default=None, description="OpenAI-compatible embeddings URL")
     embedder_api_key: SecretStr | None = Field(default=None, description="Key for the embeddings API")
+    embedder_bfloat16: bool = Field(
+        default=True, description="Embed imports in bfloat16 when the CPU does it natively (local embedder)"
+    )
 
     model_fast: str | None = Field(default=None, description="pydantic-ai model string for the fast tier")
     model_strong: str | None = Field(default=None, description="pydantic-ai model string for the strong tier")

@@ -53,7 +53,14 @@ from memory._outbox import ReplyOutbox
 from memory._plans import Plans
 from memory._postgres import Database
 from memory._recall import CONTEXT_WEIGHT, RRF_K, cover_names, named, recall_sql
-from memory._recall_context import CONTEXT_NEIGHBOUR_CHARS, Neighbours, build_context, thread_key, time_window
+from memory._recall_context import (
+    CONTEXT_NEIGHBOUR_CHARS,
+    Neighbours,
+    build_context,
+    embedded_text,
+    thread_key,
+    time_window,
+)
 from memory._records import Records
 from memory._schedules import Schedules
 from memory._service_levels import ReliabilityStore
@@ -397,7 +404,7 @@ class MemoryService:
                 return
             rows = list(batch)
             batch.clear()
-            vectors = self.embedder.embed_many([row["text"] for row in rows])
+            vectors = self.embedder.embed_many([embedded_text(row) for row in rows])
             settle()
             pending = writer.submit(self._insert_imported, rows, vectors, problems)
             pending_size = len(rows)
@@ -474,7 +481,7 @@ class MemoryService:
         except (ValueError, TypeError, OverflowError, RecursionError) as err:  # a case no check foresaw
             problems.append(ImportProblem(number, f"cannot be read: {refusal(err)}"))
             return None
-        return dict(row, line=number)
+        return dict(row, line=number, dated=occurred_at is not None)
 
     def _insert_imported(
         self, rows: list[dict[str, Any]], vectors: list[list[float]], problems: list[ImportProblem]

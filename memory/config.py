@@ -29,6 +29,8 @@ class EmbedderConfig(Protocol):
     def embedder_base_url(self) -> str | None: ...
     @property
     def embedder_api_key(self) -> Secret | None: ...
+    @property
+    def embedder_bfloat16(self) -> bool: ...  # bulk lists in bfloat16 where the CPU does it natively
 
 
 class MemoryConfig(EmbedderConfig, Protocol):

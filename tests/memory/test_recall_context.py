@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.dataset import filler
 from memory import MemoryService
+from memory._recall_context import Neighbours, embedded_text
 
 SESSION_DATES = {
     1: datetime(2025, 1, 14, 18, 0, tzinfo=UTC),
@@ -107,6 +108,40 @@ async def test_a_turn_is_found_through_the_turn_before_it(
     assert "D1:S1:4" in turns(hits)
 
 
+async def test_a_reply_is_found_by_meaning_through_the_turn_it_answers(
+    memory: MemoryService, workspace: str, tmp_path: Path
+) -> None:
+    # Nadia's answer never says "pottery": only its vector, which carries Sam's question, can find
+    # it with the words left out of the ranking.
+    await import_lines(memory, workspace, [*distractors(60), *chat_lines()], tmp_path)
+
+    hits = await memory.recall("how was the pottery evening class", workspace=workspace, k=2, mode="dense")
+
+    assert "D1:S1:4" in turns(hits)
+
+
+def test_only_a_line_said_in_the_same_exchange_counts_as_a_reply() -> None:
+    at = datetime(2025, 9, 3, 10, 0, tzinfo=UTC)
+
+    def row(text: str, minutes: int, metadata: dict[str, Any] | None = None, dated: bool = True) -> dict[str, Any]:
+        return {"text": text, "occurred_at": at + timedelta(minutes=minutes), "metadata": metadata, "dated": dated}
+
+    def replies(rows: list[dict[str, Any]]) -> list[str]:
+        links = Neighbours()
+        linked = [done for item in rows for done in links.push(item)] + links.finish()
+        return [embedded_text(item) for item in linked]
+
+    assert replies([row("Which colour?", 0), row("The blue one.", 3)]) == [
+        "Which colour?",
+        "The blue one.\n(in reply to: Which colour?)",
+    ]
+    # a session links its turns whatever their stamps; notes hours apart, or undated, are not a chat
+    assert replies([row("Q", 0, {"session": 2}), row("A", 300, {"session": 2})])[1] == "A\n(in reply to: Q)"
+    assert replies([row("Note one", 0), row("Note two", 180)])[1] == "Note two"
+    assert replies([row("Note one", 0, dated=False), row("Note two", 1, dated=False)])[1] == "Note two"
+    assert replies([row("Q", 0, {"session": 1}), row("A", 1, {"session": 2})])[1] == "A"
+
+
 async def test_remembered_memories_get_their_neighbours_as_context(memory: MemoryService, workspace: str) -> None:
     day = datetime(2025, 9, 3, 10, 0, tzinfo=UTC)
     others = ["Northwind", "Kestrel", "Lumen", "Pinecrest", "Quayside", "Oakridge", "Tidewater", "Saltmarsh"]
@@ -142,7 +177,9 @@ async def test_a_question_naming_a_date_ranks_the_turn_of_that_day(
     in_march = await memory.recall("What did Nadia cook in March?", workspace=workspace, k=3)
 
     assert "D1:S3:2" in turns(on_the_day)  # the lease, signed that day
-    assert turns(in_march)[0] == "D1:S2:4"
+    # March's exchange about cooking leads: the answer, and the question it is embedded with
+    assert "D1:S2:4" in turns(in_march)[:2]
+    assert all(str(turn).startswith("D1:S2:") for turn in turns(in_march))
 
 
 async def test_last_month_is_read_against_the_clock(
