@@ -1,12 +1,15 @@
 """Recall latency at 10k and 100k memories, and import throughput on the way there.
 
-    .venv/bin/python -m bench.recall_latency [--sizes 10000 100000] [--queries 200]
+    .venv/bin/python -m bench.recall_latency [--sizes 10000 100000] [--queries 200] [--sessions]
 
 Loads memories through ``import_jsonl`` (the real path: embed in batches, insert with the HNSW
 and full-text indexes live), then times ``recall`` end to end (query embedding + SQL) and the SQL
 alone (query vectors precomputed), after a checkpoint has flushed what the import wrote: once in
 the importing process, once in a fresh process on the same database (as the assistant recalls after
 ``soloos memory import``). Prints the conditions with the figures.
+
+``--sessions`` imports the same memories as chat sessions of 20 turns, so every turn but the first
+of each is embedded with the turn it answers (about twice the words to embed).
 """
 
 from __future__ import annotations
@@ -42,11 +45,18 @@ QUERIES = [
 CLIENTS = ["Maple Coffee", "Onyx Legal", "Quartz Studio", "Sable Yoga", "Nimbus Foods", "Rowan Clinic"]
 
 
-async def _load(memory: MemoryService, workdir: Path, count: int, start: int) -> tuple[int, float]:
+SESSION_TURNS = 20
+
+
+async def _load(
+    memory: MemoryService, workdir: Path, count: int, start: int, sessions: bool = False
+) -> tuple[int, float]:
     path = workdir / f"batch-{start}.jsonl"
     with path.open("w", encoding="utf-8") as out:
         for i, item in enumerate(filler(count, seed=start + 11)):
             item["text"] = f"{item['text']} #{start + i}"
+            if sessions:
+                item["metadata"] = dict(item.get("metadata") or {}, session=(start + i) // SESSION_TURNS)
             out.write(json.dumps(item) + "\n")
     began = time.perf_counter()
     report = await memory.import_jsonl(path, workspace="bench")
@@ -103,7 +113,7 @@ def _settle(memory: MemoryService) -> None:
         conn.execute("CHECKPOINT")
 
 
-async def main(sizes: list[int], queries: int) -> list[dict[str, float]]:
+async def main(sizes: list[int], queries: int, sessions: bool = False) -> list[dict[str, float]]:
     quiet_libraries()
     home = Path(tempfile.mkdtemp(prefix="soloos-bench-"))
     results = []
@@ -114,7 +124,7 @@ async def main(sizes: list[int], queries: int) -> list[dict[str, float]]:
             print(f"            imports embedded in {memory.embedder.bulk_precision}, queries in float32", flush=True)
             loaded = 0
             for size in sorted(sizes):
-                added, seconds = await _load(memory, home, size - loaded, loaded)
+                added, seconds = await _load(memory, home, size - loaded, loaded, sessions)
                 loaded += added
                 figures = {"memories": float(loaded), "import_per_s": added / seconds}
                 _settle(memory)
@@ -145,6 +155,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--sessions", action="store_true", help="import as chat sessions of 20 turns")
     parser.add_argument("--time-home", type=Path, help=argparse.SUPPRESS)  # the fresh process's run
     args = parser.parse_args()
     if args.time_home:
@@ -155,4 +166,6 @@ if __name__ == "__main__":
         f"            HNSW (cosine) + GIN full text (BM25-like, context), fusion by rank and score, k=10, "
         f"{args.queries} queries per size, timed after a checkpoint that flushes the import's writes"
     )
-    asyncio.run(main(args.sizes, args.queries))
+    if args.sessions:
+        print(f"            imported as chat sessions of {SESSION_TURNS} turns (a turn embedded with the one before)")
+    asyncio.run(main(args.sizes, args.queries, args.sessions))
