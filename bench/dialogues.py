@@ -106,6 +106,9 @@ def _dialogue(raw: dict[str, Any]) -> Dialogue:
     return Dialogue(name=raw["name"], speakers=tuple(raw["speakers"]), sessions=sessions, questions=questions)
 
 
+TUNED_ON = "freelance"  # the dialogue recall was tuned on; the others were written afterwards
+
+
 def load(folder: Path = DATA) -> list[Dialogue]:
     """Every dialogue in ``folder``, ordered by file name."""
     return [_dialogue(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(folder.glob("dialogue_*.json"))]

@@ -120,21 +120,26 @@ async def dialogue(memory: MemoryService, home: Path) -> dict[str, Any]:
     results: dict[str, list[Outcome]] = {mode: [] for mode in MODES}
     imported = 0
     seconds = 0.0
+    per_dialogue: dict[str, dict[str, dict[str, float]]] = {}
     for d in loaded:
         workspace = f"dialogue-{d.name}"
         added, took = await _import(memory, dialogues.import_lines(d), workspace, home)
         imported += added
         seconds += took
+        per_dialogue[d.name] = {}
         for mode in MODES:
-            for q in d.questions:
-                results[mode].append(await ask(memory, workspace, q.question, q.category, q.evidence, "turn", mode))
+            asked = [
+                await ask(memory, workspace, q.question, q.category, q.evidence, "turn", mode) for q in d.questions
+            ]
+            results[mode] += asked
+            per_dialogue[d.name][mode] = summarize(asked)
     conditions = {
         "dialogues": len(loaded),
         "turns": imported,
         "questions": sum(len(d.questions) for d in loaded),
         "import_seconds": round(seconds, 1),
     }
-    return {"conditions": conditions, "groups": by_group(results)}
+    return {"conditions": conditions, "groups": by_group(results), "dialogues": per_dialogue}
 
 
 async def run(sets: Sequence[str], seed: int, n_memories: int) -> dict[str, Any]:
@@ -199,6 +204,10 @@ def render(report: dict[str, Any]) -> str:
                   f"(import {d['import_seconds']} s), "
                   f"{d['questions']} questions"]  # fmt: skip
         lines += _table("", report["dialogue"]["groups"])
+        for name, by_mode in report["dialogue"]["dialogues"].items():
+            r10 = "  ".join(f"{LABELS[m]} {by_mode[m]['recall@10']:.3f}" for m in MODES)
+            tuned = "recall was tuned on it" if name == dialogues.TUNED_ON else "written after the tuning"
+            lines.append(f"R@10 in {name} ({by_mode[MODES[0]]['n']:.0f} questions, {tuned}): {r10}")
     lines += ["", "R@k: share of questions with an answering memory in the top k; MRR over the top 10;",
               "ms: median SoloOS recall latency."]  # fmt: skip
     return "\n".join(lines)

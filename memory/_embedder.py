@@ -7,9 +7,9 @@ can be used instead (asked for 384 dimensions, to fit the index).
 Loading the local model costs seconds (torch import), so it starts in a background thread as soon
 as memory opens and the first ``embed`` call waits for it.
 
-Bulk lists (imports, consolidation) run in bfloat16 when the CPU computes it natively (AVX-512 BF16
-or AMX): 2.5× the texts per second here, with vectors at cosine 0.99998 of the float32 ones. Single
-queries stay float32, where bfloat16 saves nothing (the cost there is per operation, not per FLOP).
+Bulk lists (imports, the facts mem0 extracts) run in bfloat16 when the CPU computes it natively
+(AVX-512 BF16 or AMX): 2.5× the texts per second here, with vectors at cosine 0.99998 of the float32
+ones. Single queries stay float32, where bfloat16 saves nothing (the cost there is per operation).
 """
 
 from __future__ import annotations
