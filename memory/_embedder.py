@@ -50,11 +50,17 @@ def prepare_mem0_environment(home: Path) -> None:
 
 @dataclass(frozen=True)
 class _Loaded:
-    """A loaded mem0 embedder, and the context its bulk lists run in."""
+    """A loaded mem0 embedder, and what its bulk lists are computed in."""
 
     model: Any
-    bulk: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
     bulk_precision: str = "float32"
+
+    def bulk(self) -> AbstractContextManager[Any]:
+        if self.bulk_precision != "bfloat16":
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def _build(config: EmbedderConfig) -> _Loaded:
@@ -71,9 +77,7 @@ def _build(config: EmbedderConfig) -> _Loaded:
     # tens of milliseconds in the middle of a recall (p95 25.7 → 18.5 ms at 100k memories).
     gc.freeze()
     if config.embedder != "openai" and config.embedder_bfloat16 and _native_bfloat16():
-        import torch
-
-        return _Loaded(model, functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16), "bfloat16")
+        return _Loaded(model, "bfloat16")
     return _Loaded(model)
 
 

@@ -95,7 +95,8 @@ def build_context(occurred_at: datetime, metadata: dict[str, Any] | None, before
 
 class Neighbours:
     """Links rows read in order into their context, holding each row back until its next neighbour
-    (or the end) is known: ``push`` returns the rows now complete, ``finish`` the rest."""
+    (or the end) is known: ``push`` returns the rows now complete, ``finish`` the rest. A row that
+    answers the one before it gets ``reply_to``; ``dated=False`` marks a row stamped at import."""
 
     def __init__(self) -> None:
         self._held: dict[str, Any] | None = None
@@ -103,10 +104,11 @@ class Neighbours:
     def push(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         held, self._held = self._held, row
         before = None
-        if held is not None and self._key(held) == self._key(row):
+        key = self._key(row)
+        if held is not None and self._key(held) == key:
             before = held["text"]
             held["_after"] = row["text"]
-            if self._key(row)[0] == "session" or self._close(held, row):
+            if key[0] == "session" or self._close(held, row):
                 row["reply_to"] = before
         row["_before"] = before
         return [self._complete(held)] if held is not None else []
@@ -119,8 +121,8 @@ class Neighbours:
     def _close(held: dict[str, Any], row: dict[str, Any]) -> bool:
         """Two lines dated within minutes of each other (an undated line is stamped with the import's
         time, which says nothing about when it was said)."""
-        dated = held.get("dated", True) and row.get("dated", True)
-        return bool(dated) and abs(row["occurred_at"] - held["occurred_at"]) <= REPLY_WINDOW
+        dated = bool(held.get("dated", True) and row.get("dated", True))
+        return dated and abs(row["occurred_at"] - held["occurred_at"]) <= REPLY_WINDOW
 
     @staticmethod
     def _key(row: dict[str, Any]) -> tuple[str, str]:

@@ -121,7 +121,7 @@ async def test_a_reply_is_found_by_meaning_through_the_turn_it_answers(
 
 
 def test_only_a_line_said_in_the_same_exchange_counts_as_a_reply() -> None:
-    at = datetime(2025, 9, 3, 10, 0, tzinfo=UTC)
+    at = SESSION_DATES[1]  # the linking compares lines' own stamps, never the clock
 
     def row(text: str, minutes: int, metadata: dict[str, Any] | None = None, dated: bool = True) -> dict[str, Any]:
         return {"text": text, "occurred_at": at + timedelta(minutes=minutes), "metadata": metadata, "dated": dated}
